@@ -1,0 +1,48 @@
+# Two commands a newcomer needs: `make book` and `make test`. Both (re)create .venv from the lock.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROFILE ?= smoke
+export MUJOCO_GL ?= egl
+export DS_ACCELERATOR ?= cpu
+export TOKENIZERS_PARALLELISM ?= false
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+
+.PHONY: install book test test-fast notebooks lock clean
+
+$(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed: set PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "alignbook (.venv)" >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Execute every notebook in $(PROFILE) (cached) and render the book to book/_build/html.
+book: $(STAMP)
+	$(BIN)/alignbook run --profile $(PROFILE)
+	$(BIN)/alignbook book --profile $(PROFILE)
+
+## Unit tests, notebook contracts, every notebook in the test profile, the strict book build.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## Only the fast unit tests (no notebooks, no multi-process, no book build).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+## Re-pin requirements.lock from the current .venv (after changing pyproject.toml).
+lock: $(STAMP)
+	( sed -n 1,2p requirements.lock; $(BIN)/python -m pip freeze --exclude-editable \
+	  | grep -v -E '^(alignbook|safety.gymnasium|gymnasium.robotics)([=@ ]|$$)' ) > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf build book/_build book/_executed

@@ -1,0 +1,76 @@
+"""What the first code cell of every notebook calls: resolve the config, seed, show it.
+
+A notebook's cells are::
+
+    # parameters (tagged "parameters"; papermill injects the runner's values after it)
+    profile = "test"
+    seed = 0
+    run_dir = None
+    overrides = {}
+
+    cfg = alignbook.notebook.setup("chapter/name", profile, seed, run_dir, overrides)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import config as config_mod
+from . import paths, repro
+from .plotting import use_book_style
+
+
+def yaml_path(notebook: str) -> Path:
+    return paths.notebooks_dir() / f"{notebook}.yaml"
+
+
+def setup(
+    notebook: str,
+    profile: str,
+    seed: int = 0,
+    run_dir: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    show: bool = True,
+) -> Any:
+    """Resolve ``notebook``'s config for ``profile``, seed everything, and show the resolved table.
+
+    ``run_dir`` defaults to ``build/<profile>/runs/<notebook>`` so a notebook opened by hand in
+    JupyterLab writes where the runner would, never into ``notebooks/``.
+    """
+    run_dir = run_dir or str(paths.run_dir(profile, notebook))
+    cfg = config_mod.resolve(yaml_path(notebook), profile, overrides, seed=seed, run_dir=run_dir)
+    Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
+    repro.seed_everything(cfg.seed)
+    use_book_style()
+    if show:
+        show_config(cfg)
+    return cfg
+
+
+def config_frame(cfg: Any):
+    import pandas as pd
+
+    rows = config_mod.config_table(cfg)
+    frame = pd.DataFrame(rows, columns=["parameter", "value", "meaning"]).set_index("parameter")
+    frame["value"] = frame["value"].map(repr)
+    return frame
+
+
+def show_config(cfg: Any) -> None:
+    """Display the resolved config as a table (name, value, docstring)."""
+    from IPython.display import display
+
+    display(config_frame(cfg).style.set_caption(f"{type(cfg).__name__}, profile '{cfg.profile}'"))
+
+
+def upstream_run(cfg: Any, notebook: str) -> Path:
+    """The run folder of another notebook in the same profile (declare it in ``depends_on``)."""
+    path = paths.run_dir(cfg.profile, notebook)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{notebook} has not run in profile {cfg.profile!r}; run "
+            f"`alignbook run {notebook} --profile {cfg.profile}` first"
+        )
+    return path
