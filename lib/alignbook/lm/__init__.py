@@ -1,0 +1,57 @@
+"""The tiny causal language models every LM chapter shares.
+
+Three chapters (PKU-SafeRLHF, Safe RLHF, Aligner) and the toy world train small Llama-style
+models from scratch on CPU. This package is the common layer:
+
+* :mod:`~alignbook.lm.tokenizer`: a byte-level BPE tokenizer trained locally, with distinct
+  ``pad``/``bos``/``eos``/``unk`` tokens;
+* :mod:`~alignbook.lm.models`: :class:`TinyLMConfig` presets and :func:`build_causal_lm`;
+* :mod:`~alignbook.lm.data`: prompt/completion tokenising with prompt positions masked out of
+  the loss, right-padding collation, plain-text helpers for pretraining;
+* :mod:`~alignbook.lm.sft`: supervised fine-tuning (:func:`train_sft`) and
+  :func:`sequence_logprobs`;
+* :mod:`~alignbook.lm.generate`: batched, seeded sampling;
+* :mod:`~alignbook.lm.cache`: build-once directories for models that later chapters reuse.
+"""
+
+from .cache import cache_key_hash, cached
+#from .data import (
+    IGNORE_INDEX,
+    collate,
+    encode_pair,
+    encode_pairs,
+    encode_text,
+    encode_texts,
+    pack_texts,
+)
+#from .generate import generate
+from .models import PRESETS, TinyLMConfig, build_causal_lm, count_parameters, preset
+#from .sft import SFTConfig, SFTResult, evaluate_loss, lr_factor, sequence_logprobs, train_sft
+from .tokenizer import SPECIAL_TOKENS, load_tokenizer, train_bpe_tokenizer
+
+__all__ = [
+    "IGNORE_INDEX",
+    "PRESETS",
+    "SFTConfig",
+    "SFTResult",
+    "SPECIAL_TOKENS",
+    "TinyLMConfig",
+    "build_causal_lm",
+    "cache_key_hash",
+    "cached",
+    "collate",
+    "count_parameters",
+    "encode_pair",
+    "encode_pairs",
+    "encode_text",
+    "encode_texts",
+    "evaluate_loss",
+    "generate",
+    "load_tokenizer",
+    "lr_factor",
+    "pack_texts",
+    "preset",
+    "sequence_logprobs",
+    "train_bpe_tokenizer",
+    "train_sft",
+]
