@@ -15,7 +15,7 @@ models from scratch on CPU. This package is the common layer:
 """
 
 from .cache import cache_key_hash, cached
-#from .data import (
+from .data import (
     IGNORE_INDEX,
     collate,
     encode_pair,
@@ -24,9 +24,18 @@ from .cache import cache_key_hash, cached
     encode_texts,
     pack_texts,
 )
-#from .generate import generate
+from .generate import generate
 from .models import PRESETS, TinyLMConfig, build_causal_lm, count_parameters, preset
-#from .sft import SFTConfig, SFTResult, evaluate_loss, lr_factor, sequence_logprobs, train_sft
+from .sft import (
+    SFTConfig,
+    SFTResult,
+    causal_lm_loss,
+    evaluate_loss,
+    lr_factor,
+    sequence_logprobs,
+    token_logprobs,
+    train_sft,
+)
 from .tokenizer import SPECIAL_TOKENS, load_tokenizer, train_bpe_tokenizer
 
 __all__ = [
@@ -37,6 +46,7 @@ __all__ = [
     "SPECIAL_TOKENS",
     "TinyLMConfig",
     "build_causal_lm",
+    "causal_lm_loss",
     "cache_key_hash",
     "cached",
     "collate",
@@ -52,6 +62,7 @@ __all__ = [
     "pack_texts",
     "preset",
     "sequence_logprobs",
+    "token_logprobs",
     "train_bpe_tokenizer",
     "train_sft",
 ]

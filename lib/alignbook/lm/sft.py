@@ -1,0 +1,463 @@
+"""Supervised fine-tuning (and plain pretraining) of a causal LM, plus sequence log-probabilities.
+
+The loss is the mean negative log-likelihood over the tokens whose label is not
+:data:`~alignbook.lm.data.IGNORE_INDEX` (completion tokens and their ``eos``)::
+
+    L(theta) = - (1 / |C|) * sum_{t in C} log p_theta(x_t | x_<t)
+
+as in ``safe_rlhf/finetune/trainer.py`` upstream. The learning rate warms up linearly and then
+follows a cosine decay to zero, the ``cosine`` schedule of safe-rlhf's ``scripts/sft.sh``.
+The optimiser step goes through :func:`alignbook.distributed.wrap`, so the same loop runs in
+one process or under the DeepSpeed launcher.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .data import IGNORE_INDEX, collate, encode_pairs, encode_texts
+
+RESULT_FILE = "sft_result.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class SFTConfig:
+    """Hyperparameters of :func:`train_sft`. Defaults suit the tiny from-scratch models on CPU."""
+
+    epochs: int = 3
+    """Passes over the training data (safe-rlhf scripts/sft.sh: 3)."""
+    lr: float = 1e-3
+    """Peak AdamW learning rate. safe-rlhf uses 2e-5 for a pretrained 7B model; models of a few
+    million parameters trained from scratch need about 1e-3."""
+    batch_size: int = 16
+    """Sequences per micro-batch (per process)."""
+    grad_accum: int = 1
+    """Micro-batches per optimiser step (safe-rlhf: 8 with 4 sequences per GPU)."""
+    max_length: int = 256
+    """Longest tokenised sequence; longer pairs lose the end of their completion first
+    (safe-rlhf: 512)."""
+    lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    """Decay after warm-up (safe-rlhf scripts/sft.sh: cosine)."""
+    warmup_ratio: float = 0.03
+    """Fraction of optimiser steps with linear warm-up (safe-rlhf scripts/sft.sh: 0.03)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay (safe-rlhf scripts/sft.sh: 0.0)."""
+    betas: tuple[float, float] = (0.9, 0.95)
+    """AdamW betas (safe-rlhf's DeepSpeed config: 0.9, 0.95)."""
+    max_grad_norm: float | None = 1.0
+    """Clip the gradient norm to this value; None disables clipping (safe-rlhf: 1.0)."""
+    max_steps: int | None = None
+    """Stop after this many optimiser steps (None: run all epochs). The schedule spans it."""
+    eval_every: int = 0
+    """Evaluate every this many optimiser steps; 0 evaluates at the end of each epoch only."""
+    eval_batch_size: int = 64
+    """Sequences per batch when evaluating."""
+    log_every: int = 1
+    """Record the training loss in ``history`` every this many optimiser steps."""
+    seed: int = 0
+    """Seeds the data order (the model's initialisation has its own seed)."""
+    zero_stage: int | None = None
+    """DeepSpeed ZeRO stage when started under the launcher; None (or one process): plain AdamW."""
+    bf16: bool = False
+    """bfloat16 training under DeepSpeed (GPU). CPU runs stay in float32."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where to train: ``auto`` takes a GPU if one is visible."""
+
+    def __post_init__(self) -> None:
+        positive = ("epochs", "batch_size", "grad_accum", "max_length", "eval_batch_size", "log_every")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"SFTConfig.{name}={value!r} must be a positive integer")
+        if not self.lr > 0:
+            raise ValueError(f"SFTConfig.lr={self.lr!r} must be > 0, e.g. lr=1e-3")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"SFTConfig.warmup_ratio={self.warmup_ratio!r} must be in [0, 1), e.g. 0.03")
+        if self.lr_scheduler not in ("cosine", "linear", "constant"):
+            raise ValueError(f"SFTConfig.lr_scheduler={self.lr_scheduler!r} must be cosine, linear or constant")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"SFTConfig.max_steps={self.max_steps!r} must be None or >= 1")
+        if self.eval_every < 0:
+            raise ValueError(f"SFTConfig.eval_every={self.eval_every!r} must be >= 0 (0: each epoch)")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "SFTConfig":
+        values = dict(values)
+        if "betas" in values:
+            values["betas"] = tuple(values["betas"])
+        return cls(**values)
+
+
+@dataclasses.dataclass
+class SFTResult:
+    """What :func:`train_sft` returns and saves."""
+
+    metrics: dict[str, float]
+    """Final numbers: train_loss, eval_loss, initial_eval_loss, steps, tokens, tokens_per_s, ..."""
+    history: list[dict[str, Any]]
+    """One record per logged optimiser step: step, epoch, loss, lr, tokens, eval_loss (or None)."""
+    checkpoint: str | None
+    """Folder of the trained model and tokenizer (``save_pretrained``), or None if not saved."""
+    config: SFTConfig
+    """The hyperparameters used."""
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``sft_result.json`` into ``directory`` (the model is saved by :func:`train_sft`)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "metrics": self.metrics,
+            "history": self.history,
+            "checkpoint": self.checkpoint,
+            "config": dataclasses.asdict(self.config),
+        }
+        path = directory / RESULT_FILE
+        path.write_text(json.dumps(payload, indent=1) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "SFTResult":
+        path = Path(directory) / RESULT_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist; pass the output_dir given to train_sft")
+        payload = json.loads(path.read_text())
+        return cls(
+            metrics=payload["metrics"],
+            history=payload["history"],
+            checkpoint=payload["checkpoint"],
+            config=SFTConfig.from_dict(payload["config"]),
+        )
+
+    def load_model(self, device: str = "cpu"):
+        """The trained model from :attr:`checkpoint`, in eval mode."""
+        from transformers import AutoModelForCausalLM
+
+        if self.checkpoint is None:
+            raise ValueError("this run saved no checkpoint; call train_sft with output_dir=...")
+        return AutoModelForCausalLM.from_pretrained(self.checkpoint).to(device).eval()
+
+    def load_tokenizer(self):
+        from .tokenizer import load_tokenizer
+
+        if self.checkpoint is None:
+            raise ValueError("this run saved no checkpoint; call train_sft with output_dir=...")
+        return load_tokenizer(self.checkpoint)
+
+
+# -- the pieces, each small enough to show in the book ---------------------------------------------
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token NLL over positions whose label is not ``IGNORE_INDEX``.
+
+    Position ``t`` of ``logits`` predicts token ``t + 1``, hence the shift by one.
+    """
+    shifted_logits = logits[:, :-1].reshape(-1, logits.size(-1)).float()
+    shifted_labels = labels[:, 1:].reshape(-1)
+    return F.cross_entropy(shifted_logits, shifted_labels, ignore_index=IGNORE_INDEX)
+
+
+def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """``log p(x_{t+1} | x_<=t)`` for every position ``t`` (shape ``[batch, length - 1]``)."""
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    return logp.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+
+
+def sequence_logprobs(model, batch: Mapping[str, torch.Tensor], average: bool = False) -> torch.Tensor:
+    """Per-sequence ``sum_t log p(completion_t | prompt, completion_<t)`` (shape ``[batch]``).
+
+    Sums over the positions with a label (completion tokens and ``eos``; see
+    :func:`alignbook.lm.data.encode_pair`); with ``average`` divides by their number. Gradients
+    flow, so DPO-style losses can use it directly; wrap in ``torch.no_grad()`` for a reference
+    model.
+    """
+    for key in ("input_ids", "attention_mask", "labels"):
+        if key not in batch:
+            raise KeyError(f"batch has no {key!r}; build it with alignbook.lm.collate(encode_pairs(...))")
+    device = next(model.parameters()).device
+    input_ids = batch["input_ids"].to(device)
+    logits = model(input_ids=input_ids, attention_mask=batch["attention_mask"].to(device)).logits
+    mask = (batch["labels"][:, 1:] != IGNORE_INDEX).to(device)
+    per_token = token_logprobs(logits, input_ids) * mask
+    total = per_token.sum(-1)
+    return total / mask.sum(-1).clamp(min=1) if average else total
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, kind: str = "cosine") -> float:
+    """Multiplier of the peak learning rate at optimiser step ``step`` (0-based).
+
+    Linear warm-up ``step / warmup_steps``, then ``cosine``: ``0.5 * (1 + cos(pi * progress))``,
+    ``linear``: ``1 - progress``, or ``constant``: 1; ``progress`` runs from 0 to 1 over the steps
+    after warm-up. This is ``transformers.get_scheduler``'s formula, which safe-rlhf uses.
+    """
+    if step < warmup_steps:
+        return step / max(1, warmup_steps)
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    progress = min(1.0, progress)
+    if kind == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    if kind == "linear":
+        return 1.0 - progress
+    if kind == "constant":
+        return 1.0
+    raise ValueError(f"lr_scheduler={kind!r} must be cosine, linear or constant")
+
+
+class _LocalEngine:
+    """Plain AdamW with the :mod:`alignbook.distributed` engine's interface (used if that module
+    cannot be imported). Weight decay skips biases and norm weights, as safe-rlhf's optimiser
+    groups do."""
+
+    rank, world_size, is_main = 0, 1, True
+
+    def __init__(self, model, *, lr, betas, weight_decay, grad_accum, max_grad_norm, lr_lambda):
+        decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+        no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        self.module = model
+        self.optimizer = torch.optim.AdamW(groups, lr=lr, betas=betas)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda)
+        self.grad_accum, self.max_grad_norm, self._micro = grad_accum, max_grad_norm, 0
+
+    def __call__(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def backward(self, loss):
+        (loss / self.grad_accum).backward()
+
+    def step(self) -> bool:
+        self._micro += 1
+        if self._micro % self.grad_accum:
+            return False
+        if self.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.max_grad_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        return True
+
+    def all_reduce_mean(self, value: float) -> float:
+        return float(value)
+
+    def barrier(self) -> None:
+        pass
+
+
+def _make_engine(model, cfg: SFTConfig, total_steps: int):
+    warmup = int(math.ceil(cfg.warmup_ratio * total_steps))
+
+    def lr_lambda(step: int) -> float:
+        return lr_factor(step, total_steps, warmup, cfg.lr_scheduler)
+
+    kwargs = dict(
+        lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay,
+        grad_accum=cfg.grad_accum, max_grad_norm=cfg.max_grad_norm, lr_lambda=lr_lambda,
+    )
+    try:
+        from .. import distributed
+    except ImportError:
+        return _LocalEngine(model, **kwargs)
+    return distributed.wrap(
+        model, zero_stage=cfg.zero_stage, bf16=cfg.bf16, micro_batch_size=cfg.batch_size, **kwargs
+    )
+
+
+def _to_examples(tokenizer, data, max_length: int, what: str) -> list[dict[str, list[int]]]:
+    """Accept texts (pretraining), (prompt, completion) pairs or already-encoded examples."""
+    if isinstance(data, (str, bytes)):
+        raise TypeError(f"{what} must be a list, not one string; wrap it: [text]")
+    data = list(data)
+    if not data:
+        raise ValueError(f"{what} is empty; nothing to train or evaluate on")
+    first = data[0]
+    if isinstance(first, str):
+        return encode_texts(tokenizer, data, max_length=max_length)
+    if isinstance(first, Mapping) and "input_ids" in first:
+        if any(len(e["input_ids"]) > max_length for e in data):
+            raise ValueError(f"{what} holds encoded examples longer than max_length={max_length}; "
+                             "encode them with the same max_length")
+        return [{"labels": list(e["input_ids"]), **e} for e in data]
+    return encode_pairs(tokenizer, data, max_length=max_length)
+
+
+def _batches(examples, batch_size: int, pad_token_id: int):
+    for start in range(0, len(examples), batch_size):
+        yield collate(examples[start : start + batch_size], pad_token_id)
+
+
+@torch.no_grad()
+def evaluate_loss(model, tokenizer, data, batch_size: int = 64, max_length: int = 256) -> float:
+    """Token-weighted mean NLL of ``data`` (texts, pairs or encoded examples) under ``model``."""
+    examples = _to_examples(tokenizer, data, max_length, "eval data")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    for batch in _batches(examples, batch_size, tokenizer.pad_token_id):
+        logits = model(
+            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+        ).logits
+        n = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+        total += float(causal_lm_loss(logits, batch["labels"].to(device))) * n
+        count += n
+    model.train(was_training)
+    if count == 0:
+        raise ValueError("eval data has no labelled tokens (all completions empty and cut?)")
+    return total / count
+
+
+# -- the trainer ------------------------------------------------------------------------------------
+
+
+def train_sft(
+    model,
+    tokenizer,
+    data: Iterable[Any],
+    cfg: SFTConfig = SFTConfig(),
+    eval_pairs: Iterable[Any] | None = None,
+    verbose: bool = True,
+    output_dir: str | Path | None = None,
+) -> SFTResult:
+    """Fine-tune ``model`` on ``data`` and return an :class:`SFTResult`.
+
+    ``data`` is a list of ``(prompt, completion)`` pairs (or dicts with those keys), of plain
+    texts (pretraining: every token counts), or of examples already encoded by
+    :mod:`alignbook.lm.data`. ``eval_pairs`` takes the same forms and is scored before training,
+    every ``cfg.eval_every`` steps (or each epoch) and at the end. With ``output_dir`` the model
+    and tokenizer are saved to ``output_dir/model`` and the result to ``output_dir``.
+
+    The model is trained in place and left in eval mode.
+    """
+    if not isinstance(cfg, SFTConfig):
+        raise TypeError(f"cfg must be an SFTConfig, not {type(cfg).__name__}")
+    from ..repro import pick_device
+
+    examples = _to_examples(tokenizer, data, cfg.max_length, "data")
+    eval_examples = None if eval_pairs is None else _to_examples(tokenizer, eval_pairs, cfg.max_length, "eval_pairs")
+    if not any(any(label != IGNORE_INDEX for label in e["labels"][1:]) for e in examples):
+        raise ValueError("no training example has a labelled token; are all completions empty?")
+    device = pick_device(cfg.device)
+    model.to(device)
+
+    world_size = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+    local_count = len(range(rank, len(examples), world_size))
+    batches_per_epoch = math.ceil(local_count / cfg.batch_size)
+    # the engine steps every grad_accum micro-batches; a remainder at the very end is dropped
+    total_steps = max(1, batches_per_epoch * cfg.epochs // cfg.grad_accum)
+    if cfg.max_steps is not None:
+        total_steps = min(total_steps, cfg.max_steps)
+    engine = _make_engine(model, cfg, total_steps)
+
+    def evaluate() -> float:
+        return engine.all_reduce_mean(
+            evaluate_loss(engine.module, tokenizer, eval_examples, cfg.eval_batch_size, cfg.max_length)
+        )
+
+    history: list[dict[str, Any]] = []
+    initial_eval = evaluate() if eval_examples is not None else None
+    order_rng = torch.Generator().manual_seed(cfg.seed)
+    step, micro, tokens, train_seconds = 0, 0, 0, 0.0
+    window: list[float] = []
+    losses_since_log: list[float] = []
+    last_eval = initial_eval
+    engine.train()
+    progress = tqdm(total=total_steps, desc="sft", disable=not verbose or rank != 0, leave=False)
+    done = False
+    for epoch in range(cfg.epochs):
+        order = torch.randperm(len(examples), generator=order_rng).tolist()[rank::world_size]
+        shard = [examples[i] for i in order]
+        for batch_index, batch in enumerate(_batches(shard, cfg.batch_size, tokenizer.pad_token_id)):
+            started = time.perf_counter()
+            batch = {k: v.to(device) for k, v in batch.items()}
+            logits = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            loss = causal_lm_loss(logits, batch["labels"])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower SFTConfig.lr")
+            engine.backward(loss)
+            stepped = engine.step()
+            train_seconds += time.perf_counter() - started
+            tokens += int(batch["attention_mask"].sum())
+            micro += 1
+            window.append(loss.item())
+            if not stepped:
+                continue
+            step += 1
+            step_loss = sum(window) / len(window)
+            window.clear()
+            losses_since_log.append(step_loss)
+            epoch_end = batch_index == batches_per_epoch - 1
+            eval_now = eval_examples is not None and (
+                (cfg.eval_every and step % cfg.eval_every == 0)
+                or (not cfg.eval_every and epoch_end)
+                or step == total_steps
+            )
+            if eval_now:
+                last_eval = evaluate()
+                engine.train()
+            if step % cfg.log_every == 0 or eval_now or step == total_steps:
+                history.append({
+                    "step": step,
+                    "epoch": round(epoch + (batch_index + 1) / batches_per_epoch, 4),
+                    "loss": engine.all_reduce_mean(sum(losses_since_log) / len(losses_since_log)),
+                    "lr": engine.lr,
+                    "tokens": tokens,
+                    "eval_loss": last_eval if eval_now else None,
+                })
+                losses_since_log.clear()
+            progress.update(1)
+            progress.set_postfix(loss=f"{step_loss:.3f}")
+            if step >= total_steps:
+                done = True
+                break
+        if done:
+            break
+    progress.close()
+    engine.eval()
+    model = engine.module
+
+    from .models import count_parameters
+
+    tail = [h["loss"] for h in history[-max(1, len(history) // 10):]]
+    metrics: dict[str, Any] = {
+        "train_loss": sum(tail) / len(tail) if tail else float("nan"),
+        "eval_loss": last_eval,
+        "initial_eval_loss": initial_eval,
+        "steps": step,
+        "epochs": cfg.epochs,
+        "examples": len(examples),
+        "tokens": tokens,
+        "train_seconds": train_seconds,
+        "tokens_per_s": tokens * world_size / train_seconds if train_seconds else float("nan"),
+        "parameters": count_parameters(model),
+        "world_size": world_size,
+        "threads": torch.get_num_threads(),
+        "device": device,
+    }
+    checkpoint = None
+    if output_dir is not None:
+        model_dir = Path(output_dir) / "model"
+        if hasattr(engine, "save"):
+            engine.save(model_dir)
+        elif rank == 0:
+            model.save_pretrained(model_dir)
+        if rank == 0:
+            tokenizer.save_pretrained(str(model_dir))
+        checkpoint = str(model_dir)
+    result = SFTResult(metrics=metrics, history=history, checkpoint=checkpoint, config=cfg)
+    if output_dir is not None and rank == 0:
+        result.save(output_dir)
+    return result
