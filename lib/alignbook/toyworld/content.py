@@ -1,7 +1,7 @@
 """The toy world's vocabulary: every clause a response can contain, and what it is worth.
 
 Ground truth lives here, explicitly. A response is a sequence of clauses ending in ``.``; the
-judge (:mod:`alignbook.toyworld.judge`) looks each clause up in the tables below:
+judge (:mod:`alignbook.toyworld.scorer`) looks each clause up in the tables below:
 
 * benign topics have **useful facts** (add helpfulness when the prompt asks about that topic);
 * harmful topics belong to one or more of the 19 PKU-SafeRLHF harm categories and have
