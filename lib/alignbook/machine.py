@@ -96,3 +96,13 @@ def train_tiny_lm(cfg: MachineConfig) -> TrainResult:
         result.save(run_dir)
     engine.barrier()
     return result
+
+
+def train_over_seeds(cfg: MachineConfig) -> list[TrainResult]:
+    """Train ``cfg.seeds`` runs with seeds ``cfg.seed, cfg.seed + 1, ...``, each in its own folder."""
+    results = []
+    for offset in range(cfg.seeds):
+        seed = cfg.seed + offset
+        run_cfg = dataclasses.replace(cfg, seed=seed, run_dir=str(Path(cfg.run_dir) / f"seed{seed}"))
+        results.append(train_tiny_lm(run_cfg))
+    return results

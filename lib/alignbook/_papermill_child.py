@@ -1,0 +1,41 @@
+"""Child process of the runner: execute one notebook with papermill, write a JSON verdict.
+
+Run as ``python -m alignbook._papermill_child SRC OUT PARAMS.json RESULT.json PROGRESS``. A separate
+process lets the runner enforce a wall-clock timeout and measure the memory of the whole tree.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+
+def main() -> None:
+    src, out, params_file, result_file, progress = sys.argv[1:6]
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    parameters = json.loads(Path(params_file).read_text())
+    verdict = {"status": "ok"}
+    try:
+        papermill.execute_notebook(
+            src, out, parameters=parameters, kernel_name="python3", progress_bar=progress == "1",
+            cwd=parameters["run_dir"], log_output=False, report_mode=False,
+        )
+    except PapermillExecutionError as err:
+        source = ""
+        try:
+            import nbformat
+
+            nb = nbformat.read(out, as_version=4)
+            source = nb.cells[err.cell_index].source
+        except Exception:  # the report still names the cell without its source
+            pass
+        verdict = {"status": "failed", "cell": err.exec_count, "cell_index": err.cell_index,
+                   "error": f"{err.ename}: {err.evalue}", "cell_source": source}
+    except Exception as err:  # noqa: BLE001 - anything else is reported, not raised, so others run
+        verdict = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+    Path(result_file).write_text(json.dumps(verdict))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Assemble and render the book from executed notebooks (Jupyter Book 1.x, offline, strict).
+
+``prepare(profile)`` copies ``build/<profile>/notebooks`` to ``book/_executed`` (the paths
+``book/_toc.yml`` names) and writes the Results page from every run's ``metrics.json``;
+``build()`` runs ``jupyter-book build book -W -n --keep-going``. Jupyter Book never executes
+anything (``execute_notebooks: "off"``): papermill already did, in the chosen profile.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .config import ConfigError
+from .metrics import METRICS_FILE, format_value
+from .runner import book_order, load_manifest
+
+
+def book_dir() -> Path:
+    return paths.repo_root() / "book"
+
+
+def collect_metrics(profile: str) -> list[dict[str, Any]]:
+    """Every recorded metric of ``profile``, with the notebook that recorded it, in book order."""
+    runs = paths.build_dir(profile) / "runs"
+    order = {name: i for i, name in enumerate(book_order())}
+    rows = []
+    for file in sorted(runs.rglob(METRICS_FILE)):
+        notebook = str(file.parent.relative_to(runs))
+        if notebook not in order:  # trainers' own files deeper in a run folder are not headline numbers
+            continue
+        for name, entry in json.loads(file.read_text()).items():
+            if isinstance(entry, dict) and "value" in entry:
+                rows.append({"notebook": notebook, "name": name, **entry})
+    rows.sort(key=lambda r: (order[r["notebook"]], r["name"]))
+    return rows
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def results_page(profile: str) -> str:
+    rows = collect_metrics(profile)
+    lines = [
+        "# Results",
+        "",
+        "Every headline number the notebooks recorded, with the profile that produced it. The "
+        "paper's number, where one exists, stands in its own column: a number from the `test` or "
+        "`smoke` profile is a small-scale reproduction on the toy world or a short run, not a "
+        "replication of the paper's figure.",
+        "",
+    ]
+    if not rows:
+        return "\n".join(lines + ["No notebook has recorded a metric yet."]) + "\n"
+    chapter = None
+    for row in rows:
+        this_chapter = row["notebook"].split("/")[0]
+        if this_chapter != chapter:
+            chapter = this_chapter
+            lines += ["", f"## {chapter}", "", "| notebook | metric | ours | profile | paper | meaning |",
+                      "|---|---|---|---|---|---|"]
+        paper = row.get("paper")
+        lines.append(
+            f"| {_cell(row['notebook'].split('/')[1])} | `{_cell(row['name'])}` | {_cell(format_value(row))} "
+            f"| {row.get('profile', '?')} | {_cell(paper) if paper is not None else '—'} "
+            f"| {_cell(row.get('description', ''))} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def prepare(profile: str) -> Path:
+    """Copy the executed notebooks of ``profile`` into ``book/_executed`` and write the Results page."""
+    source = paths.build_dir(profile) / "notebooks"
+    target = book_dir() / "_executed"
+    missing = [n for n in book_order() if not (source / f"{n}.ipynb").exists()]
+    if missing:
+        raise ConfigError(
+            f"not executed in profile {profile!r}: {', '.join(missing)}; run "
+            f"`alignbook run --profile {profile}` first (make book does)"
+        )
+    failed = [n for n, r in load_manifest(profile).items() if r.get("status") not in ("ok", None) and n in book_order()]
+    if failed:
+        raise ConfigError(f"these notebooks failed in profile {profile!r}: {', '.join(failed)}; see build/{profile}/manifest.json")
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target)
+    (target / "results.md").write_text(results_page(profile))
+    (target / "PROFILE").write_text(profile + "\n")
+    return target
+
+
+def build(strict: bool = True) -> Path:
+    """Render ``book/`` to HTML; with ``strict``, any Sphinx warning fails the build."""
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(book_dir())]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd)
+    if proc.returncode != 0:
+        raise RuntimeError(f"`{' '.join(cmd)}` failed with exit code {proc.returncode}")
+    return book_dir() / "_build" / "html" / "index.html"
