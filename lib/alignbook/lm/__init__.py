@@ -11,7 +11,8 @@ models from scratch on CPU. This package is the common layer:
 * :mod:`~alignbook.lm.sft`: supervised fine-tuning (:func:`train_sft`) and
   :func:`sequence_logprobs`;
 * :mod:`~alignbook.lm.generate`: batched, seeded sampling;
-* :mod:`~alignbook.lm.cache`: build-once directories for models that later chapters reuse.
+* :mod:`~alignbook.lm.cache`: build-once directories for models that later chapters reuse;
+* :mod:`~alignbook.lm.runtime`: one CPU thread for tiny models (far faster on a shared CPU).
 """
 
 from .cache import cache_key_hash, cached
@@ -26,6 +27,7 @@ from .data import (
 )
 from .generate import generate
 from .models import PRESETS, TinyLMConfig, build_causal_lm, count_parameters, preset
+from .runtime import auto_threads, torch_threads
 from .sft import (
     SFTConfig,
     SFTResult,
@@ -45,6 +47,7 @@ __all__ = [
     "SFTResult",
     "SPECIAL_TOKENS",
     "TinyLMConfig",
+    "auto_threads",
     "build_causal_lm",
     "causal_lm_loss",
     "cache_key_hash",
@@ -64,5 +67,6 @@ __all__ = [
     "sequence_logprobs",
     "token_logprobs",
     "train_bpe_tokenizer",
+    "torch_threads",
     "train_sft",
 ]

@@ -7,8 +7,9 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
+from .runtime import auto_threads, torch_threads
 
-@torch.no_grad()
+
 def generate(
     model,
     tokenizer,
@@ -20,6 +21,7 @@ def generate(
     batch_size: int = 64,
     seed: int | None = None,
     verbose: bool = False,
+    threads: int | None = None,
 ) -> list[str]:
     """Continue each prompt and return only the new text (special tokens removed), in order.
 
@@ -27,8 +29,14 @@ def generate(
     last prompt token sits at the same position and the KV cache is shared by the batch. A row
     stops at ``eos``; ``temperature=0`` or ``do_sample=False`` decodes greedily. With ``seed``
     the samples are reproducible (for the same ``batch_size``) and the global torch RNG is left
-    as it was.
+    as it was. ``threads``: CPU threads (None: 1 for tiny models, see :mod:`alignbook.lm.runtime`).
     """
+    with torch_threads(auto_threads(model, threads)):
+        return _generate(model, tokenizer, prompts, max_new_tokens, temperature, top_p, do_sample, batch_size, seed, verbose)
+
+
+@torch.no_grad()
+def _generate(model, tokenizer, prompts, max_new_tokens, temperature, top_p, do_sample, batch_size, seed, verbose):
     if isinstance(prompts, str):
         raise TypeError("prompts must be a list of strings, not one string; wrap it: [prompt]")
     prompts = list(prompts)

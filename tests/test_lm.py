@@ -1,0 +1,315 @@
+"""Tests of the shared tiny-LM layer (alignbook.lm): cheapest first."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+
+import pytest
+import torch
+
+from alignbook.lm import (
+    IGNORE_INDEX,
+    SFTConfig,
+    SFTResult,
+    TinyLMConfig,
+    build_causal_lm,
+    cached,
+    causal_lm_loss,
+    collate,
+    count_parameters,
+    encode_pair,
+    encode_pairs,
+    encode_text,
+    generate,
+    load_tokenizer,
+    lr_factor,
+    pack_texts,
+    preset,
+    sequence_logprobs,
+    train_bpe_tokenizer,
+    train_sft,
+)
+
+PAIRS = [
+    ("USER: colour of the sky? ASSISTANT:", " blue"),
+    ("USER: colour of grass? ASSISTANT:", " green"),
+    ("USER: colour of snow? ASSISTANT:", " white"),
+    ("USER: colour of coal? ASSISTANT:", " black"),
+    ("USER: capital of France? ASSISTANT:", " Paris"),
+    ("USER: capital of Italy? ASSISTANT:", " Rome"),
+    ("USER: two plus two? ASSISTANT:", " four"),
+    ("USER: three plus three? ASSISTANT:", " six"),
+]
+CORPUS = [p + c for p, c in PAIRS] * 4 + ["the quick brown fox jumps over the lazy dog. Ünïcödé ✓"]
+
+
+class CharTokenizer:
+    """A hand-checkable stand-in: one id per character ('a' -> 10, 'b' -> 11, ...)."""
+
+    pad_token_id, bos_token_id, eos_token_id = 0, 1, 2
+
+    def __call__(self, text, add_special_tokens=True):
+        return {"input_ids": [10 + ord(ch) - ord("a") for ch in text]}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_bpe_tokenizer(CORPUS, vocab_size=320)
+
+
+# -- tokenizer ------------------------------------------------------------------------------------
+
+
+def test_tokenizer_special_tokens_distinct_and_right_padded(tokenizer):
+    ids = [tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id]
+    assert None not in ids and len(set(ids)) == 4
+    assert tokenizer.pad_token_id != tokenizer.eos_token_id
+    assert tokenizer.padding_side == "right"
+    batch = tokenizer(["ab", "colour of the sky"], padding=True)
+    assert batch["input_ids"][0][-1] == tokenizer.pad_token_id and batch["attention_mask"][0][-1] == 0
+    assert batch["input_ids"][0][0] == tokenizer.bos_token_id  # bos prepended, as Llama does
+
+
+@pytest.mark.parametrize("text", ["USER: capital of France? ASSISTANT: Paris", "  odd  spacing\n", "Ünïcödé ✓ 日本"])
+def test_tokenizer_round_trip(tokenizer, text):
+    ids = tokenizer(text)["input_ids"]
+    assert tokenizer.decode(ids, skip_special_tokens=True) == text
+
+
+def test_tokenizer_deterministic_and_save_load(tokenizer, tmp_path):
+    again = train_bpe_tokenizer(CORPUS, vocab_size=320, save_dir=tmp_path)
+    assert again.get_vocab() == tokenizer.get_vocab()
+    loaded = load_tokenizer(tmp_path)
+    text = "USER: colour of snow? ASSISTANT: white"
+    assert loaded(text)["input_ids"] == tokenizer(text)["input_ids"]
+    assert (loaded.pad_token, loaded.eos_token, loaded.padding_side) == ("<pad>", "</s>", "right")
+    # merges were learned: a frequent word is fewer tokens than characters
+    assert len(tokenizer(" ASSISTANT:", add_special_tokens=False)["input_ids"]) < len(" ASSISTANT:")
+
+
+def test_tokenizer_bad_input():
+    with pytest.raises(ValueError, match="vocab_size"):
+        train_bpe_tokenizer(CORPUS, vocab_size=100)
+    with pytest.raises(TypeError, match="wrap it"):
+        train_bpe_tokenizer("one string", vocab_size=300)
+
+
+# -- data -------------------------------------------------------------------------------------------
+
+
+def test_encode_pair_masks_prompt_by_hand():
+    tok = CharTokenizer()
+    example = encode_pair(tok, "ab", "cd", max_length=10)
+    assert example["input_ids"] == [1, 10, 11, 12, 13, 2]
+    assert example["labels"] == [-100, -100, -100, 12, 13, 2]
+    assert example["attention_mask"] == [1, 1, 1, 1, 1, 1]
+
+
+def test_encode_pair_truncates_completion_first_then_prompt_start():
+    tok = CharTokenizer()
+    cut = encode_pair(tok, "ab", "cdef", max_length=5)  # bos a b c d: completion cut, no eos
+    assert cut["input_ids"] == [1, 10, 11, 12, 13]
+    assert cut["labels"] == [-100, -100, -100, 12, 13]
+    exact = encode_pair(tok, "ab", "cd", max_length=6)  # fits exactly: eos kept
+    assert exact["input_ids"][-1] == 2
+    long_prompt = encode_pair(tok, "abcdefg", "xy", max_length=5)  # keep bos + prompt end + 1 answer token
+    assert long_prompt["input_ids"] == [1, 14, 15, 16, 33]
+    assert long_prompt["labels"] == [-100, -100, -100, -100, 33]
+
+
+def test_encode_text_and_pack_label_every_token():
+    tok = CharTokenizer()
+    assert encode_text(tok, "abc", max_length=10) == {
+        "input_ids": [1, 10, 11, 12, 2], "attention_mask": [1] * 5, "labels": [1, 10, 11, 12, 2],
+    }
+    blocks = pack_texts(tok, ["ab", "cde"], block_size=4)  # stream: 1 10 11 2 1 12 13 14 2
+    assert [b["input_ids"] for b in blocks] == [[1, 10, 11, 2], [1, 12, 13, 14]]
+
+
+def test_collate_right_pads_with_ignored_labels():
+    tok = CharTokenizer()
+    batch = collate(encode_pairs(tok, [("a", "b"), {"prompt": "ab", "completion": "cd"}]), pad_token_id=0)
+    assert batch["input_ids"].tolist() == [[1, 10, 11, 2, 0, 0], [1, 10, 11, 12, 13, 2]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 1, 0, 0], [1] * 6]
+    assert batch["labels"].tolist() == [[-100, -100, 11, 2, -100, -100], [-100, -100, -100, 12, 13, 2]]
+    with pytest.raises(KeyError, match="'prompt' and 'completion'"):
+        encode_pairs(tok, [{"question": "a", "answer": "b"}])
+
+
+# -- losses and schedule --------------------------------------------------------------------------
+
+
+def test_causal_lm_loss_by_hand():
+    # vocab 2; position 0 predicts token 1 with logits [0, log 3] -> p = 3/4; position 1 is ignored
+    logits = torch.tensor([[[0.0, math.log(3.0)], [5.0, 0.0], [0.0, 0.0]]])
+    labels = torch.tensor([[IGNORE_INDEX, 1, IGNORE_INDEX]])
+    assert causal_lm_loss(logits, labels).item() == pytest.approx(-math.log(0.75))
+    labels = torch.tensor([[IGNORE_INDEX, 1, 0]])  # now also position 1 -> token 0, p = e^5/(e^5+1)
+    expected = (-math.log(0.75) - math.log(math.exp(5) / (math.exp(5) + 1))) / 2
+    assert causal_lm_loss(logits, labels).item() == pytest.approx(expected)
+
+
+class FixedLogits(torch.nn.Module):
+    """A 'model' whose next-token distribution is the same at every position."""
+
+    def __init__(self, probs):
+        super().__init__()
+        self.logp = torch.nn.Parameter(torch.log(torch.tensor(probs)))
+
+    def forward(self, input_ids, attention_mask=None):
+        return type("Out", (), {"logits": self.logp.expand(*input_ids.shape, -1)})()
+
+
+def test_sequence_logprobs_sums_completion_only():
+    model = FixedLogits([0.1, 0.2, 0.3, 0.4])
+    batch = {
+        "input_ids": torch.tensor([[1, 3, 2, 0], [1, 1, 3, 2]]),
+        "attention_mask": torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]]),
+        "labels": torch.tensor([[-100, 3, 2, -100], [-100, -100, 3, 2]]),
+    }
+    total = sequence_logprobs(model, batch)
+    assert total.tolist() == pytest.approx([math.log(0.4 * 0.3), math.log(0.4 * 0.3)])
+    mean = sequence_logprobs(model, batch, average=True)
+    assert mean.tolist() == pytest.approx([math.log(0.4 * 0.3) / 2] * 2)
+    total.sum().backward()  # differentiable (DPO-style losses need this)
+    assert model.logp.grad is not None
+
+
+def test_lr_factor_by_hand():
+    assert [lr_factor(s, 10, 2) for s in (0, 1, 2)] == [0.0, 0.5, 1.0]
+    assert lr_factor(6, 10, 2) == pytest.approx(0.5)  # halfway through the cosine
+    assert lr_factor(10, 10, 2) == pytest.approx(0.0)
+    assert lr_factor(6, 10, 2, "linear") == pytest.approx(0.5)
+    assert lr_factor(4, 10, 2, "constant") == 1.0
+
+
+# -- models -----------------------------------------------------------------------------------------
+
+
+def test_presets_sizes_and_bad_shapes(tokenizer):
+    tiny = build_causal_lm("tiny", tokenizer, seed=0)
+    assert tiny.config.pad_token_id == tokenizer.pad_token_id != tiny.config.eos_token_id
+    assert tiny.config.vocab_size == len(tokenizer)
+    assert 50_000 < count_parameters(tiny) < 400_000
+    same = build_causal_lm("tiny", tokenizer, seed=0)
+    other = build_causal_lm("tiny", tokenizer, seed=1)
+    w = tiny.model.embed_tokens.weight
+    assert torch.equal(w, same.model.embed_tokens.weight) and not torch.equal(w, other.model.embed_tokens.weight)
+    assert preset("small", layers=2).layers == 2
+    with pytest.raises(ValueError, match="heads"):
+        TinyLMConfig(hidden_size=64, heads=5)
+    with pytest.raises(ValueError, match="tiny, small, base"):
+        preset("huge")
+
+
+# -- SFT, generation --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(tokenizer, tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_causal_lm("tiny", tokenizer, seed=0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = SFTConfig(epochs=80, lr=1e-2, batch_size=8, warmup_ratio=0.0, seed=0)
+    out = tmp_path_factory.mktemp("sft")
+    result = train_sft(model, tokenizer, PAIRS, cfg, eval_pairs=PAIRS, verbose=False, output_dir=out)
+    return model, before, result, out
+
+
+def test_sft_memorises_and_changes_parameters(trained):
+    model, before, result, _ = trained
+    losses = [h["loss"] for h in result.history]
+    assert all(math.isfinite(x) for x in losses)
+    assert result.metrics["steps"] == 80 == len(result.history)
+    assert result.metrics["initial_eval_loss"] > 3.0 and result.metrics["eval_loss"] < 0.1
+    assert losses[-1] < 0.1 * losses[0]
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert len(changed) == len(before)
+
+
+def test_sft_checkpoint_round_trip(trained, tokenizer):
+    model, _, result, out = trained
+    loaded = SFTResult.load(out)
+    assert loaded.config == result.config and loaded.history == json.loads(json.dumps(result.history))
+    reloaded = loaded.load_model()
+    batch = collate(encode_pairs(tokenizer, PAIRS), tokenizer.pad_token_id)
+    with torch.no_grad():
+        a = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        b = reloaded(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert torch.equal(a, b)
+    assert loaded.load_tokenizer().get_vocab() == tokenizer.get_vocab()
+
+
+def test_sft_seeded_runs_reproduce_exactly(tokenizer):
+    cfg = SFTConfig(epochs=2, lr=1e-2, batch_size=4, seed=3, grad_accum=2)
+    runs = [
+        train_sft(build_causal_lm("tiny", tokenizer, seed=0), tokenizer, PAIRS, cfg, verbose=False).history
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1] and len(runs[0]) == 2  # 2 epochs x 2 batches / accumulation 2
+
+
+def test_sft_trains_on_plain_text(tokenizer):
+    model = build_causal_lm("tiny", tokenizer, seed=0)
+    result = train_sft(model, tokenizer, CORPUS[:8], SFTConfig(epochs=1, batch_size=4), verbose=False)
+    assert result.metrics["steps"] == 2 and math.isfinite(result.metrics["train_loss"])
+
+
+def test_generate_stops_at_eos_and_returns_new_text(trained, tokenizer):
+    model = trained[0]
+    prompts = [p for p, _ in PAIRS]
+    greedy = generate(model, tokenizer, prompts, max_new_tokens=12, do_sample=False, batch_size=3)
+    assert greedy == [c for _, c in PAIRS]  # memorised answers, nothing after eos, no prompt echo
+
+
+def test_generate_seeded_sampling_is_deterministic(tokenizer):
+    model = build_causal_lm("tiny", tokenizer, seed=0)  # untrained: samples are varied
+    prompts = ["USER: colour of the sky? ASSISTANT:", "USER: hi"]
+    a = generate(model, tokenizer, prompts, max_new_tokens=6, seed=5)
+    b = generate(model, tokenizer, prompts, max_new_tokens=6, seed=5)
+    c = generate(model, tokenizer, prompts, max_new_tokens=6, seed=6)
+    assert a == b and a != c
+    state = torch.get_rng_state()
+    generate(model, tokenizer, prompts, max_new_tokens=2, seed=1)
+    assert torch.equal(state, torch.get_rng_state())  # seeding did not touch the global RNG
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        generate(model, tokenizer, prompts, max_new_tokens=0)
+
+
+# -- cache ------------------------------------------------------------------------------------------
+
+
+def test_cache_builds_once_and_atomically(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path))
+    calls = []
+
+    def build(directory):
+        calls.append(directory)
+        time.sleep(0.2)  # long enough for the other thread to arrive while we build
+        (directory / "weights.txt").write_text("42")
+
+    paths = []
+    threads = [threading.Thread(target=lambda: paths.append(cached("m", {"a": 1}, build))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and paths[0] == paths[1]
+    assert (paths[0] / "weights.txt").read_text() == "42"
+    assert cached("m", {"a": 1}, build) == paths[0] and len(calls) == 1
+    assert cached("m", {"a": 2}, build) != paths[0] and len(calls) == 2
+
+    def broken(directory):
+        (directory / "half.txt").write_text("x")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        cached("m", {"a": 3}, broken)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == sorted(
+        p.name for p in paths[:1] + [cached("m", {"a": 2}, build)]
+    )
+    with pytest.raises(ValueError, match="plain folder name"):
+        cached("../escape", {}, build)
