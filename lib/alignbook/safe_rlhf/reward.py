@@ -1,0 +1,179 @@
+"""Training the reward and the cost model (``safe_rlhf.values.reward`` / ``.cost``).
+
+Both train a :class:`~alignbook.safe_rlhf.score.ScoreModel` on preference pairs; they differ only
+in which response of a pair should score higher and in the loss. One forward pass scores both
+responses of every pair (they are stacked along the batch).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from . import engine as engine_mod
+from .config import ScoreModelConfig
+from .data import ScorePairs, special_ids, tokenize_pairs
+from .losses import accuracy, accuracy_sign, cost_loss, reward_loss
+from .results import TrainResult
+from .score import ScoreModel, save_score_model
+
+
+def score_pairs(model: Any, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """End scores of the ``high`` and ``low`` responses, from one stacked forward pass."""
+    ids, mask = _stack(batch)
+    end = engine_mod.forward(model, ids, attention_mask=mask).end_scores
+    return end.chunk(2)
+
+
+def _stack(batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    length = max(batch["high_ids"].size(1), batch["low_ids"].size(1))
+
+    def widen(t: torch.Tensor, fill: int) -> torch.Tensor:
+        return torch.nn.functional.pad(t, (0, length - t.size(1)), value=fill)
+
+    pad = int(batch["pad_id"])
+    ids = torch.cat([widen(batch["high_ids"], pad), widen(batch["low_ids"], pad)])
+    mask = torch.cat([widen(batch["high_mask"], 0), widen(batch["low_mask"], 0)])
+    return ids, mask
+
+
+def pair_loss(kind: str, high: torch.Tensor, low: torch.Tensor, batch: Mapping[str, torch.Tensor],
+              cfg: ScoreModelConfig) -> torch.Tensor:
+    if kind == "reward":
+        return reward_loss(high, low, cfg.regularization)
+    return cost_loss(high, low, batch["high_sign"].to(high.dtype), batch["low_sign"].to(low.dtype),
+                     cfg.regularization, use_sign_term=cfg.use_sign_term)
+
+
+@torch.no_grad()
+def evaluate_pairs(model: Any, pairs: ScorePairs, pad_id: int, batch_size: int = 64) -> dict[str, Any]:
+    """Held-out ``accuracy``, ``accuracy_sign`` and the scores of every response with its sign."""
+    module = model.module if hasattr(model, "module") else model
+    was_training = module.training
+    module.eval()
+    highs, lows = [], []
+    for start in range(0, len(pairs), batch_size):
+        batch = pairs.batch(range(start, min(start + batch_size, len(pairs))), pad_id)
+        batch["pad_id"] = torch.tensor(pad_id)
+        high, low = score_pairs(model, batch)
+        highs.append(high)
+        lows.append(low)
+    module.train(was_training)
+    high, low = torch.cat(highs), torch.cat(lows)
+    scores = torch.cat([high, low])
+    signs = torch.cat([pairs.high_sign, pairs.low_sign]).to(scores.dtype)
+    return {
+        "accuracy": accuracy(high, low).item(),
+        "accuracy_sign": accuracy_sign(scores, signs).item(),
+        "score_mean": scores.mean().item(),
+        "score_std": scores.std().item() if scores.numel() > 1 else 0.0,
+        "scores": scores.tolist(),
+        "signs": signs.tolist(),
+    }
+
+
+def train_score_model(
+    kind: str,
+    model: ScoreModel,
+    tokenizer: Any,
+    train_rows: Sequence[Mapping[str, Any]],
+    eval_rows: Sequence[Mapping[str, Any]],
+    cfg: ScoreModelConfig,
+    *,
+    save_dir: str | Path | None = None,
+) -> TrainResult:
+    """Train ``model`` as a reward (``kind="reward"``) or cost (``kind="cost"``) model.
+
+    Pairs are sharded across processes by rank; the held-out evaluation runs on every rank over
+    all eval pairs (ZeRO-3 needs every rank in each forward). Returns a :class:`TrainResult` whose
+    ``history`` has one record per optimiser step plus ``eval/*`` records, and whose ``extra``
+    holds the final held-out scores (for the safe-vs-unsafe distributions).
+    """
+    if kind not in ("reward", "cost"):
+        raise ValueError(f"kind={kind!r} must be 'reward' or 'cost'")
+    if not isinstance(model, ScoreModel):
+        raise TypeError(f"model must be an alignbook.safe_rlhf.ScoreModel, got {type(model).__name__}")
+    pad_id, _ = special_ids(tokenizer)
+    train = tokenize_pairs(train_rows, tokenizer, kind, cfg.max_length, cfg.prompt_template)
+    held_out = tokenize_pairs(eval_rows, tokenizer, kind, cfg.max_length, cfg.prompt_template)
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    engine = engine_mod.wrap(model, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay,
+                             zero_stage=cfg.zero_stage, bf16=cfg.bf16, grad_accum=cfg.grad_accum)
+    rank, world = engine.rank, engine.world_size
+    steps_per_epoch = math.ceil(len(train) / (cfg.batch_size * world))
+    total_steps = steps_per_epoch * cfg.epochs
+    order = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict[str, Any]] = []
+    step = 0
+    bar = tqdm(total=total_steps, desc=f"{kind} model", disable=not (cfg.verbose and engine.is_main))
+    for epoch in range(cfg.epochs):
+        perm = torch.randperm(len(train), generator=order)
+        shard = perm[rank::world].tolist()
+        for start in range(0, len(shard), cfg.batch_size):
+            index = shard[start : start + cfg.batch_size]
+            batch = train.batch(index, pad_id)
+            batch["pad_id"] = torch.tensor(pad_id)
+            lr = engine_mod.lr_at(step // cfg.grad_accum, math.ceil(total_steps / cfg.grad_accum), cfg.lr,
+                                  cfg.lr_scheduler, cfg.warmup_ratio)
+            engine_mod.set_lr(engine, lr)
+            high, low = score_pairs(engine, batch)
+            loss = pair_loss(kind, high, low, batch, cfg)
+            engine.backward(loss)
+            engine.step()
+            record = {
+                "step": step,
+                "epoch": epoch + start / max(1, len(shard)),
+                "loss": engine_mod.all_reduce_mean(loss.detach(), world).item(),
+                "accuracy": engine_mod.all_reduce_mean(accuracy(high, low).detach(), world).item(),
+                "lr": lr,
+            }
+            if kind == "cost":
+                both = torch.cat([high, low]).detach()
+                signs = torch.cat([batch["high_sign"], batch["low_sign"]]).to(both.dtype)
+                record["accuracy_sign"] = engine_mod.all_reduce_mean(accuracy_sign(both, signs), world).item()
+            history.append(record)
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.2f}")
+            if cfg.eval_every and step % cfg.eval_every == 0:
+                held = evaluate_pairs(engine, held_out, pad_id)
+                history.append({"step": step, "epoch": epoch + 1, **{f"eval/{k}": v for k, v in held.items()
+                                                                      if k not in ("scores", "signs")}})
+        if not cfg.eval_every:
+            held = evaluate_pairs(engine, held_out, pad_id)
+            history.append({"step": step, "epoch": epoch + 1, **{f"eval/{k}": v for k, v in held.items()
+                                                                  if k not in ("scores", "signs")}})
+    bar.close()
+    final = evaluate_pairs(engine, held_out, pad_id)
+    metrics = {k: float(v) for k, v in final.items() if k not in ("scores", "signs")}
+    metrics["train_loss_last"] = [r for r in history if "loss" in r][-1]["loss"]
+    checkpoint = None
+    if save_dir is not None:
+        save_dir = Path(save_dir)
+        if world == 1:
+            save_score_model(engine.module, save_dir / "model")
+        else:
+            engine.save(save_dir / "model")
+        checkpoint = str(save_dir / "model")
+    result = TrainResult(metrics=metrics, history=history, checkpoint=checkpoint, config=cfg,
+                         extra={"kind": kind, "eval_scores": final["scores"], "eval_signs": final["signs"]})
+    if save_dir is not None and engine.is_main:
+        result.save(save_dir)
+    return result
+
+
+def train_reward_model(model: ScoreModel, tokenizer: Any, train_rows, eval_rows, cfg: ScoreModelConfig,
+                       *, save_dir: str | Path | None = None) -> TrainResult:
+    """Reward model: pairs ordered by ``better_response_id``, loss :func:`~.losses.reward_loss`."""
+    return train_score_model("reward", model, tokenizer, train_rows, eval_rows, cfg, save_dir=save_dir)
+
+
+def train_cost_model(model: ScoreModel, tokenizer: Any, train_rows, eval_rows, cfg: ScoreModelConfig,
+                     *, save_dir: str | Path | None = None) -> TrainResult:
+    """Cost model: pairs ordered by ``safer_response_id``, loss :func:`~.losses.cost_loss`."""
+    return train_score_model("cost", model, tokenizer, train_rows, eval_rows, cfg, save_dir=save_dir)
