@@ -151,8 +151,9 @@ class VectorStep:
 class _EnvGroup:
     """Several environments stepped in turn, with auto-reset (runs in-process or in a worker)."""
 
-    def __init__(self, env_id: str, seeds: Sequence[int], skip_skybox: bool | None):
-        self.envs = [make_env(env_id, skip_skybox=skip_skybox) for _ in seeds]
+    def __init__(self, env_id: str, seeds: Sequence[int], skip_skybox: bool | None, max_episode_steps: int = 0):
+        extra = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
+        self.envs = [make_env(env_id, skip_skybox=skip_skybox, **extra) for _ in seeds]
         self.seeds = list(seeds)
 
     def reset(self) -> np.ndarray:
@@ -175,11 +176,11 @@ class _EnvGroup:
             env.close()
 
 
-def _worker(remote, env_id, seeds, skip_skybox):
+def _worker(remote, env_id, seeds, skip_skybox, max_episode_steps):
     import torch
 
     torch.set_num_threads(1)
-    group = _EnvGroup(env_id, seeds, skip_skybox)
+    group = _EnvGroup(env_id, seeds, skip_skybox, max_episode_steps)
     while True:
         command, payload = remote.recv()
         if command == "reset":
@@ -199,7 +200,8 @@ class VectorEnv:
     random stream afterwards, so a run is reproducible for any number of workers.
     """
 
-    def __init__(self, env_id: str, num_envs: int, seed: int, workers: int = 1, skip_skybox: bool | None = None):
+    def __init__(self, env_id: str, num_envs: int, seed: int, workers: int = 1, skip_skybox: bool | None = None,
+                 max_episode_steps: int = 0):
         if num_envs < 1:
             raise ValueError(f"num_envs={num_envs} must be at least 1")
         if not 1 <= workers <= num_envs:
@@ -208,10 +210,10 @@ class VectorEnv:
         seeds = [seed * 1000 + i for i in range(num_envs)]
         probe = make_env(env_id, skip_skybox=skip_skybox)
         self.observation_space, self.action_space = probe.observation_space, probe.action_space
-        self.max_episode_steps = episode_limit(probe)
+        self.max_episode_steps = max_episode_steps or episode_limit(probe)
         probe.close()
         if workers == 1:
-            self._group = _EnvGroup(env_id, seeds, skip_skybox)
+            self._group = _EnvGroup(env_id, seeds, skip_skybox, max_episode_steps)
             self._remotes = []
         else:
             self._group = None
@@ -220,7 +222,7 @@ class VectorEnv:
             self._remotes, self._processes = [], []
             for chunk in chunks:
                 parent, child = ctx.Pipe()
-                process = ctx.Process(target=_worker, args=(child, env_id, chunk.tolist(), skip_skybox), daemon=True)
+                process = ctx.Process(target=_worker, args=(child, env_id, chunk.tolist(), skip_skybox, max_episode_steps), daemon=True)
                 process.start()
                 child.close()
                 self._remotes.append(parent)

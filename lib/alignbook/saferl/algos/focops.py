@@ -1,0 +1,42 @@
+"""FOCOPS (Zhang, Vuong & Ross 2020): first-order constrained optimisation in policy space.
+
+Per sample: L = KL(π_old‖π_θ) − (1/τ)·ratio·(Â_R − νÂ_C), averaged only over states whose KL is
+still ≤ η; ν by gradient ascent clamped to [0, ν_max]. τ = 1.5, ν_max = 2, η = 0.02.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from ..lagrange import Lagrange
+from .base import Algorithm, ppo_passes
+
+
+def focops_loss(dist, old_mean, old_std, act, old_log_prob, adv_r, adv_c, nu: float, temperature: float,
+                eta: float) -> torch.Tensor:
+    kl = kl_divergence(Normal(old_mean, old_std), dist).sum(-1)
+    ratio = torch.exp(dist.log_prob(act).sum(-1) - old_log_prob)
+    per_sample = kl - ratio * (adv_r - nu * adv_c) / temperature
+    return (per_sample * (kl.detach() <= eta).float()).mean()
+
+
+class FOCOPS(Algorithm):
+    name = "focops"
+
+    def __init__(self, cfg, model):
+        super().__init__(cfg, model)
+        self.multiplier = Lagrange(cfg.cost_limit, cfg.lagrange_init, cfg.lagrange_lr, cfg.focops_nu_max)
+
+    def update(self, data: dict, mean_episode_cost: float) -> dict:
+        cfg = self.cfg
+        with torch.no_grad():
+            old = self.model.actor(data["obs"])
+            old_mean, old_std = old.mean.clone(), old.stddev.clone()
+        nu = self.multiplier.value
+
+        def loss(dist, idx):
+            return focops_loss(dist, old_mean[idx], old_std[idx], data["act"][idx], data["log_prob"][idx],
+                               data["adv_r"][idx], data["adv_c"][idx], nu, cfg.focops_temperature, cfg.focops_eta)
+
+        return ppo_passes(self, data, loss)

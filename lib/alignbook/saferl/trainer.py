@@ -1,0 +1,238 @@
+"""Train one algorithm on one task: collect an epoch, update λ, update the policy, log, repeat.
+
+``train(cfg)`` returns a :class:`SafeRLResult` (metrics, per-epoch history, checkpoint, config)
+that saves and loads; ``load_policy`` + ``evaluate`` rerun a saved policy with its observation
+normaliser; ``run_grid`` trains many configs, several at once in separate processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing as mp
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..repro import seed_everything
+from .algos import ALGORITHMS
+from .buffer import RolloutBuffer
+from .config import SafeRLConfig
+from .envs import VectorEnv, make_env
+from .networks import ActorCritic
+from .normalizer import RunningNormalizer
+
+RESULT_FILE = "result.json"
+POLICY_FILE = "policy.pt"
+
+
+@dataclasses.dataclass
+class SafeRLResult:
+    """What a run leaves behind; ``history`` has one dict per epoch."""
+
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    checkpoint: str | None
+    config: dict[str, Any]
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / RESULT_FILE).write_text(json.dumps(dataclasses.asdict(self), indent=1))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "SafeRLResult":
+        path = Path(directory) / RESULT_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"no {RESULT_FILE} in {directory}; train it first with alignbook.saferl.train(cfg)")
+        return cls(**json.loads(path.read_text()))
+
+    def curve(self, key: str) -> np.ndarray:
+        return np.array([row[key] if row[key] is not None else np.nan for row in self.history], dtype=float)
+
+
+class SafePolicy:
+    """A trained actor with the observation normaliser it was trained with."""
+
+    def __init__(self, model: ActorCritic, normalizer: RunningNormalizer):
+        self.model, self.normalizer = model, normalizer
+
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        obs_t = torch.as_tensor(self.normalizer(np.asarray(obs)), dtype=torch.float32)
+        action, *_ = self.model.step(obs_t.unsqueeze(0) if obs_t.ndim == 1 else obs_t, deterministic)
+        return action.squeeze(0).numpy() if obs_t.ndim == 1 else action.numpy()
+
+
+def save_policy(directory: Path, model: ActorCritic, normalizer: RunningNormalizer, cfg: SafeRLConfig, obs_dim: int,
+                act_dim: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / POLICY_FILE
+    torch.save({"model": model.state_dict(), "normalizer": normalizer.state_dict(), "obs_dim": obs_dim,
+                "act_dim": act_dim, "hidden_sizes": list(cfg.hidden_sizes), "env_id": cfg.env_id}, path)
+    return path
+
+
+def load_policy(path: str | Path) -> SafePolicy:
+    """Rebuild a saved policy (``policy.pt`` or the run folder holding it) with its normaliser."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / POLICY_FILE
+    state = torch.load(path, weights_only=False)
+    model = ActorCritic(state["obs_dim"], state["act_dim"], tuple(state["hidden_sizes"]))
+    model.load_state_dict(state["model"])
+    normalizer = RunningNormalizer((state["obs_dim"],))
+    normalizer.load_state_dict(state["normalizer"])
+    return SafePolicy(model, normalizer)
+
+
+def evaluate(policy: SafePolicy, env_id: str, episodes: int = 2, seed: int = 10_000,
+             deterministic: bool = True) -> dict[str, float]:
+    """Mean undiscounted return and cost of ``episodes`` full episodes."""
+    env = make_env(env_id)
+    returns, costs = [], []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        total_r = total_c = 0.0
+        done = False
+        while not done:
+            obs, reward, cost, terminated, truncated, _ = env.step(np.clip(policy.act(obs, deterministic), -1, 1))
+            total_r += reward
+            total_c += cost
+            done = terminated or truncated
+        returns.append(total_r)
+        costs.append(total_c)
+    env.close()
+    return {"return": float(np.mean(returns)), "cost": float(np.mean(costs))}
+
+
+def train(cfg: SafeRLConfig, run_dir: str | Path | None = None, verbose: bool | None = None) -> SafeRLResult:
+    """Train ``cfg.algo`` on ``cfg.env_id`` for ``cfg.total_steps`` steps; save under ``run_dir``."""
+    if not isinstance(cfg, SafeRLConfig):
+        raise TypeError(f"cfg must be a SafeRLConfig, got {type(cfg).__name__}")
+    verbose = cfg.verbose if verbose is None else verbose
+    run_dir = Path(run_dir or cfg.run_dir)
+    torch.set_num_threads(cfg.torch_threads)
+    seed_everything(cfg.seed)
+    start = time.perf_counter()
+    env = VectorEnv(cfg.env_id, cfg.num_envs, cfg.seed, cfg.env_workers, cfg.skip_skybox, cfg.max_episode_steps)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    model = ActorCritic(obs_dim, act_dim, cfg.hidden_sizes)
+    algo = ALGORITHMS[cfg.algo](cfg, model)
+    normalizer = RunningNormalizer((obs_dim,))
+    steps = cfg.steps_per_epoch // cfg.num_envs
+    buffer = RolloutBuffer(steps, cfg.num_envs, obs_dim, act_dim)
+
+    raw = env.reset()
+    normalizer.update(raw)
+    obs = normalizer(raw)
+    ep_return, ep_cost, ep_len = (np.zeros(cfg.num_envs) for _ in range(3))
+    window = deque(maxlen=cfg.cost_window)
+    history: list[dict[str, Any]] = []
+    for epoch in tqdm(range(cfg.epochs), desc=f"{cfg.algo} {cfg.env_id} seed {cfg.seed}", disable=not verbose):
+        epoch_start = time.perf_counter()
+        finished = 0
+        for _ in range(steps):
+            action, log_prob, value_r, value_c = model.step(torch.from_numpy(obs))
+            out = env.step(action.numpy())
+            buffer.store(obs, action.numpy(), log_prob.numpy(), out.reward, out.cost, value_r.numpy(), value_c.numpy())
+            ep_return += out.reward
+            ep_cost += out.cost
+            ep_len += 1
+            ended = out.terminated | out.truncated
+            if ended.any():
+                boot_r, boot_c = np.zeros(cfg.num_envs), np.zeros(cfg.num_envs)
+                cut = out.truncated & ~out.terminated  # time limit: bootstrap from V(final obs)
+                if cut.any():
+                    v_r, v_c = model.values(torch.from_numpy(normalizer(out.final_obs[cut])))
+                    boot_r[cut], boot_c[cut] = v_r.numpy(), v_c.numpy()
+                buffer.end_episodes(ended, boot_r[ended], boot_c[ended])
+                for i in np.flatnonzero(ended):
+                    window.append((ep_return[i], ep_cost[i], ep_len[i]))
+                    finished += 1
+                ep_return[ended] = ep_cost[ended] = ep_len[ended] = 0.0
+            normalizer.update(out.obs)
+            obs = normalizer(out.obs)
+        last_r, last_c = model.values(torch.from_numpy(obs))
+        data = buffer.get(last_r.numpy(), last_c.numpy(), cfg.gamma, cfg.lam, cfg.lam_c)
+        rollout_time = time.perf_counter() - epoch_start
+        mean_return = float(np.mean([w[0] for w in window])) if window else float("nan")
+        mean_cost = float(np.mean([w[1] for w in window])) if window else 0.0
+        algo.update_multiplier(mean_cost)
+        stats = algo.update(data, mean_cost)
+        algo.set_actor_lr(cfg.actor_lr * (1 - (epoch + 1) / cfg.epochs))  # SafePO: LinearLR to 0
+        history.append({
+            "epoch": epoch + 1, "steps": (epoch + 1) * cfg.steps_per_epoch,
+            "return": mean_return, "cost": mean_cost if window else None,
+            "length": float(np.mean([w[2] for w in window])) if window else None,
+            "episodes": finished, "lambda": algo.lagrangian,
+            "rollout_s": rollout_time, "update_s": time.perf_counter() - epoch_start - rollout_time,
+            **{k: float(v) for k, v in stats.items()},
+        })
+    env.close()
+    wall = time.perf_counter() - start
+    checkpoint = save_policy(run_dir, model, normalizer, cfg, obs_dim, act_dim)
+    last = history[-1]
+    metrics = {
+        "return": last["return"], "cost": last["cost"], "lambda": last["lambda"],
+        "steps": cfg.epochs * cfg.steps_per_epoch, "wall_s": wall,
+        "steps_per_s": cfg.epochs * cfg.steps_per_epoch / wall,
+    }
+    result = SafeRLResult(metrics=metrics, history=history, checkpoint=str(checkpoint), config=cfg.to_dict())
+    result.save(run_dir)
+    return result
+
+
+def _run_one(args: tuple[SafeRLConfig, str]) -> SafeRLResult:
+    cfg, run_dir = args
+    return train(cfg, run_dir, verbose=False)
+
+
+def run_grid(configs: Sequence[SafeRLConfig], root: str | Path, parallel: int = 1, reuse: bool = True,
+             verbose: bool = True) -> list[SafeRLResult]:
+    """Train every config under ``root/<env_id>/<algo>/<tag>seed<k>``; ``parallel`` at a time.
+
+    A run whose folder already holds a result for the same config is loaded, not retrained.
+    """
+    root = Path(root)
+    jobs, results = [], [None] * len(configs)
+    for i, cfg in enumerate(configs):
+        run_dir = root / cfg.env_id / cfg.algo / f"seed{cfg.seed}"
+        if cfg.run_dir not in ("build/scratch", str(root)) and Path(cfg.run_dir).is_relative_to(root):
+            run_dir = Path(cfg.run_dir)
+        if reuse and (run_dir / RESULT_FILE).exists():
+            cached = SafeRLResult.load(run_dir)
+            if cached.config == dict(cfg.to_dict()):
+                results[i] = cached
+                continue
+        jobs.append((i, cfg, str(run_dir)))
+    bar = tqdm(total=len(jobs), desc="runs", disable=not verbose or not jobs)
+    if parallel <= 1 or len(jobs) <= 1:
+        for i, cfg, run_dir in jobs:
+            results[i] = train(cfg, run_dir, verbose=False)
+            bar.update()
+    else:
+        with mp.get_context("spawn").Pool(min(parallel, len(jobs))) as pool:
+            for (i, _, _), result in zip(jobs, pool.imap(_run_one, [(c, d) for _, c, d in jobs])):
+                results[i] = result
+                bar.update()
+    bar.close()
+    return results  # type: ignore[return-value]
+
+
+def grid_configs(base: SafeRLConfig, algos: Sequence[str], env_ids: Sequence[str], seeds: int,
+                 tag: str = "", **changes: Any) -> list[SafeRLConfig]:
+    """One config per (env, algo, seed): ``base`` with those fields (and ``changes``) replaced."""
+    out = []
+    for env_id in env_ids:
+        for algo in algos:
+            for k in range(seeds):
+                run_dir = str(Path(base.run_dir) / "runs" / env_id / algo / f"{tag}seed{base.seed + k}")
+                out.append(dataclasses.replace(base, algo=algo, env_id=env_id, seed=base.seed + k, run_dir=run_dir,
+                                               **changes))
+    return out
