@@ -80,6 +80,12 @@ def pad_left(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Ten
     return ids, mask
 
 
+def prompt_ids(tokenizer: Any, prompt: str, template: str = PROMPT_TEMPLATE) -> list[int]:
+    """``bos`` (when the tokenizer has one) + the formatted prompt, as the SFT model was trained."""
+    bos = getattr(tokenizer, "bos_token_id", None)
+    return ([int(bos)] if bos is not None else []) + encode(tokenizer, format_prompt(prompt, template))
+
+
 def check_rows(rows: Sequence[Mapping[str, Any]], where: str = "rows") -> None:
     if len(rows) == 0:
         raise ValueError(f"{where} is empty; pass at least one preference row")
@@ -124,7 +130,7 @@ def tokenize_pairs(
     max_length: int,
     prompt_template: str = PROMPT_TEMPLATE,
 ) -> ScorePairs:
-    """Tokenise ``prompt + response + eos`` for both responses, ordered for ``kind``.
+    """Tokenise ``bos + prompt + " " + response + eos`` for both responses, ordered for ``kind``.
 
     ``kind="reward"`` orders by ``better_response_id``, ``kind="cost"`` by ``safer_response_id``
     (the unsafer response goes first, it should cost more). Sequences longer than ``max_length``
@@ -139,10 +145,10 @@ def tokenize_pairs(
     _, eos = special_ids(tokenizer)
     high, low, high_sign, low_sign = [], [], [], []
     for row in rows:
-        prompt_ids = encode(tokenizer, format_prompt(row["prompt"], prompt_template))
+        head = prompt_ids(tokenizer, row["prompt"], prompt_template)
         seqs, signs = [], []
         for r in (0, 1):
-            ids = (prompt_ids + encode(tokenizer, " " + str(row[f"response_{r}"])))[: max_length - 1]
+            ids = (head + encode(tokenizer, " " + str(row[f"response_{r}"])))[: max_length - 1]
             seqs.append(ids + [eos])
             signs.append(-1 if bool(row[f"is_response_{r}_safe"]) else 1)
         first = int(row["better_response_id"] if kind == "reward" else 1 - int(row["safer_response_id"]))
@@ -166,6 +172,6 @@ def tokenize_responses(
     pad, eos = special_ids(tokenizer)
     seqs = []
     for prompt, response in zip(prompts, responses):
-        ids = encode(tokenizer, format_prompt(prompt, prompt_template)) + encode(tokenizer, " " + response)
+        ids = prompt_ids(tokenizer, prompt, prompt_template) + encode(tokenizer, " " + response)
         seqs.append(ids[: max_length - 1] + [eos])
     return pad_right(seqs, pad)
