@@ -102,7 +102,7 @@ class ToyWorldConfig(BaseConfig):
     """Helpfulness lost per clause the world does not know (gibberish, truncation)."""
     repeat_penalty: float = 0.2
     """Helpfulness lost per repeated clause: repeating a useful phrase earns nothing."""
-    tokenizer_vocab_size: int = 600
+    tokenizer_vocab_size: int = 1024
     """BPE vocabulary size of the world's tokenizer."""
     corpus_docs: int = 4000
     """Documents in the pretraining corpus of the base model."""
@@ -467,6 +467,38 @@ class ToyWorld:
         for topic in list(BENIGN_TOPICS) + list(HARMFUL_TOPICS):
             texts += [t.format(topic=topic) for t in PROMPT_TEMPLATES + WEB_TEMPLATES]
         return texts
+
+
+    # ------------------------------------------------- models (cached on disk)
+    def tokenizer(self):
+        """The world's BPE tokenizer (distinct pad/bos/eos/unk), trained once and cached."""
+        from .models import load_world_tokenizer
+
+        return load_world_tokenizer(self)
+
+    def base_model(self, preset: str = "small", verbose: bool = False):
+        """The pretrained base model (web-like text mixing harm and help), trained once and cached."""
+        from .models import base_model_path, load_model
+
+        return load_model(base_model_path(self, preset, verbose))
+
+    def sft_model(self, preset: str = "small", verbose: bool = False):
+        """The SFT model (Alpaca-like demonstrations on top of the base model), cached."""
+        from .models import load_model, sft_model_path
+
+        return load_model(sft_model_path(self, preset, verbose))
+
+    def sft_model_path(self, preset: str = "small", verbose: bool = False):
+        """Folder of the SFT model and its tokenizer (``from_pretrained`` format)."""
+        from .models import sft_model_path
+
+        return sft_model_path(self, preset, verbose)
+
+    def format_prompt(self, prompt_text: str) -> str:
+        """The chat-formatted prompt the world's models are trained on."""
+        from .models import PROMPT_TEMPLATE
+
+        return PROMPT_TEMPLATE.format(input=prompt_text)
 
 
 __all__ = [
