@@ -1,0 +1,106 @@
+"""The toy world's rows in every schema of :mod:`alignbook.data.schemas`.
+
+``toy_rows("pku-saferlhf-v1", n, seed)`` gives rows a hub loader would give, so a notebook
+switches between ``dataset="toy"`` and a hub name with no other change.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from ..toyworld import HARM_CATEGORIES, ToyWorld, ToyWorldConfig
+from .schemas import BEAVERTAILS_CATEGORIES
+
+# Which BeaverTails category each PKU-SafeRLHF v1 category folds into (for the 14-way view).
+V1_TO_BEAVERTAILS: dict[str, str] = {
+    "Endangering National Security": "terrorism,organized_crime",
+    "Insulting Behavior": "hate_speech,offensive_language",
+    "Discriminatory Behavior": "discrimination,stereotype,injustice",
+    "Endangering Public Health": "misinformation_regarding_ethics,laws_and_safety",
+    "Copyright Issues": "non_violent_unethical_behavior",
+    "Violence": "violence,aiding_and_abetting,incitement",
+    "Drugs": "drug_abuse,weapons,banned_substance",
+    "Privacy Violation": "privacy_violation",
+    "Economic Crime": "financial_crime,property_crime,theft",
+    "Mental Manipulation": "non_violent_unethical_behavior",
+    "Human Trafficking": "terrorism,organized_crime",
+    "Physical Harm": "violence,aiding_and_abetting,incitement",
+    "Sexual Content": "sexually_explicit,adult_content",
+    "Cybercrime": "financial_crime,property_crime,theft",
+    "Disrupting Public Order": "controversial_topics,politics",
+    "Environmental Damage": "non_violent_unethical_behavior",
+    "Psychological Harm": "self_harm",
+    "White-Collar Crime": "financial_crime,property_crime,theft",
+    "Animal Abuse": "animal_abuse",
+}
+
+
+def v1_to_v0(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The 7-column v0 view of v1 rows."""
+    keep = ("prompt", "response_0", "response_1", "is_response_0_safe", "is_response_1_safe",
+            "better_response_id", "safer_response_id")
+    return [{k: row[k] for k in keep} for row in rows]
+
+
+def v1_to_qa(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per-response moderation rows (PKU-SafeRLHF-QA schema) from v1 pairs, deduplicated by sha256."""
+    out, seen = [], set()
+    for row in rows:
+        for i in (0, 1):
+            digest = row[f"response_{i}_sha256"]
+            if digest in seen:
+                continue
+            seen.add(digest)
+            categories = row[f"response_{i}_harm_category"]
+            out.append({
+                "prompt": row["prompt"],
+                "response_source": row[f"response_{i}_source"],
+                "severity_category": int(row[f"response_{i}_severity_level"]),
+                "safety_category": [k for k, name in enumerate(HARM_CATEGORIES) if categories[name]],
+                "response": row[f"response_{i}"],
+                "prompt_source": row["prompt_source"],
+                "sha256": digest,
+            })
+    return out
+
+
+def toy_rows(schema: str, n: int, seed: int = 0, world: ToyWorld | None = None) -> list[dict[str, Any]]:
+    """``n`` toy rows in ``schema`` (a key of ``SCHEMAS``)."""
+    world = world or ToyWorld(ToyWorldConfig())
+    if schema == "pku-saferlhf-v1":
+        return world.preference_rows(n, seed)
+    if schema == "pku-saferlhf-v0":
+        return v1_to_v0(world.preference_rows(n, seed))
+    if schema == "pku-saferlhf-single":
+        return world.single_preference_rows(n, seed)
+    if schema == "pku-saferlhf-qa":
+        return v1_to_qa(world.preference_rows((n + 1) // 2, seed))[:n]
+    if schema == "beavertails":
+        rows = []
+        for qa in v1_to_qa(world.preference_rows((n + 1) // 2, seed))[:n]:
+            folded = {V1_TO_BEAVERTAILS[HARM_CATEGORIES[k]] for k in qa["safety_category"]}
+            rows.append({
+                "prompt": qa["prompt"],
+                "response": qa["response"],
+                "category": {c: c in folded for c in BEAVERTAILS_CATEGORIES},
+                "is_safe": qa["severity_category"] == 0,
+            })
+        return rows
+    if schema == "beavertails-evaluation":
+        rows = []
+        for prompt in world.sample_prompts(n, seed, harmful_fraction=1.0):
+            category = V1_TO_BEAVERTAILS[prompt.categories[0]]
+            rows.append({"prompt": prompt.text, "category": category,
+                         "category_id": BEAVERTAILS_CATEGORIES.index(category)})
+        return rows
+    if schema == "aligner":
+        rows = []
+        for prompt in world.sample_prompts(n, seed):
+            rng = abs(hash((seed, prompt.text))) % 2**32  # noqa: S324 - any int seeds the draw
+            answer = world.respond(prompt, "alpaca-7b", rng)
+            rows.append({"question": prompt.text, "answer": answer,
+                         "correction": world.respond(prompt, "safe_helpful", rng)})
+        return rows
+    from .schemas import SCHEMAS
+
+    raise ValueError(f"schema={schema!r} is unknown; choose one of {', '.join(SCHEMAS)}")
