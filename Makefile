@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: install book test test-fast notebooks lock clean
+.PHONY: install book test test-fast lab lock clean
 
 $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed: set PYTHON=/path/to/python3.11"; exit 1; }
@@ -46,3 +46,8 @@ lock: $(STAMP)
 
 clean:
 	rm -rf build book/_build book/_executed
+
+## Open the source notebooks in JupyterLab (installed into .venv on first use; not in the lock).
+lab: $(STAMP)
+	test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install -q jupyterlab
+	$(BIN)/jupyter-lab notebooks/

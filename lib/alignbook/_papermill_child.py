@@ -27,7 +27,8 @@ def main() -> None:
             import nbformat
 
             nb = nbformat.read(out, as_version=4)
-            source = nb.cells[err.cell_index].source
+            source = next(c.source for c in nb.cells if c.cell_type == "code"
+                          and any(o.get("output_type") == "error" for o in c.get("outputs", [])))
         except Exception:  # the report still names the cell without its source
             pass
         verdict = {"status": "failed", "cell": err.exec_count, "cell_index": err.cell_index,

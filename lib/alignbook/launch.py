@@ -161,3 +161,19 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def launch_as_configured(notebook: str, entry: str, cfg: Any, **kwargs: Any) -> dict[str, Any]:
+    """Launch ``entry`` the way ``notebook``'s YAML ``launch`` block says for ``cfg.profile``.
+
+    No block for the profile: in-process. The block may name its own ``entry``; this is the call a
+    notebook makes, so ``alignbook run --dry-run`` prints exactly what will be launched.
+    """
+    from .config import load_spec
+    from .notebook import yaml_path
+
+    settings = (load_spec(yaml_path(notebook)).get("launch") or {}).get(cfg.profile) or {}
+    return launch(
+        settings.get("entry", entry), cfg, nprocs=int(settings.get("nprocs", 1)),
+        launcher=settings.get("launcher", "deepspeed"), **kwargs,
+    )

@@ -323,11 +323,11 @@ def stamp_provenance(path: Path, facts: dict[str, str]) -> None:
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    table = "\n".join(f"| {k} | {v} |" for k, v in facts.items())
+    facts_line = " · ".join(f"{k} **{v}**" for k, v in facts.items())
     text = (
         "```{admonition} Provenance\n:class: note\n"
-        f"This page was executed in the **{facts['profile']}** profile; every number on it comes from that run.\n\n"
-        f"| | |\n|---|---|\n{table}\n```"
+        f"Executed in the **{facts['profile']}** profile: every number on this page comes from that run.\n\n"
+        f"{facts_line}\n```"
     )
     banner = nbformat.v4.new_markdown_cell(text, metadata={"tags": ["provenance"]})
     nb.cells = [c for c in nb.cells if "provenance" not in c.get("metadata", {}).get("tags", [])]

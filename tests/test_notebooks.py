@@ -1,0 +1,84 @@
+"""Every notebook keeps the contract, executes in the `test` profile, and the book builds strictly."""
+
+import ast
+import json
+
+import nbformat
+import pytest
+
+from alignbook import book, paths, runner
+from alignbook.config import PROFILES, resolve
+
+NOTEBOOKS = runner.all_notebooks()
+
+
+def _cells(name, kind="code"):
+    nb = nbformat.read(paths.notebooks_dir() / f"{name}.ipynb", as_version=4)
+    return [c for c in nb.cells if c.cell_type == kind]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_exactly_one_parameters_cell_of_independent_literals(name):
+    tagged = [c for c in _cells(name) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{name}: {len(tagged)} cells tagged 'parameters' (need exactly one)"
+    tree = ast.parse(tagged[0].source)
+    names = []
+    for node in tree.body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, f"{name}: parameters cell must only assign"
+        ast.literal_eval(node.value)  # independent literals: no expressions depending on others
+        names.append(node.targets[0].id)
+    assert {"profile", "seed"} <= set(names), f"{name}: parameters cell lacks profile/seed"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_no_outputs_and_no_definitions(name):
+    for cell in _cells(name):
+        assert not cell.get("outputs") and cell.get("execution_count") is None, f"{name}: committed outputs"
+        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(source)):
+            assert not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)), (
+                f"{name}: `{getattr(node, 'name', 'lambda')}` is defined in a notebook; move it to lib/alignbook")
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_first_cell_is_a_title_and_every_profile_resolves(name):
+    first = nbformat.read(paths.notebooks_dir() / f"{name}.ipynb", as_version=4).cells[0]
+    assert first.cell_type == "markdown" and first.source.lstrip().startswith("# "), f"{name}: no title cell"
+    for profile in PROFILES:
+        cfg = resolve(paths.notebooks_dir() / f"{name}.yaml", profile)
+        assert cfg.profile == profile
+
+
+def test_toc_and_notebooks_agree():
+    in_toc = runner.book_order()
+    assert sorted(in_toc) == sorted(NOTEBOOKS), "book/_toc.yml and notebooks/ list different notebooks"
+    assert len(set(in_toc)) == len(in_toc)
+
+
+@pytest.fixture(scope="module")
+def test_profile_run():
+    return runner.run([], "test", progress=False)
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_executes_in_test_profile(test_profile_run, name):
+    result = test_profile_run.results[name]
+    assert result["status"] in ("ok", "cached"), f"{name}: {result.get('error')}\n{result.get('cell_source', '')}"
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_book_builds_strictly_with_provenance(test_profile_run):
+    if test_profile_run.failed:
+        pytest.fail(f"notebooks failed, book not built: {test_profile_run.failed}")
+    book.prepare("test")
+    index = book.build(strict=True)
+    html = index.parent
+    for name in NOTEBOOKS:
+        page = (html / "_executed" / f"{name}.html").read_text()
+        assert "Provenance" in page and "profile <strong>test</strong>" in page, f"{name}: no provenance banner on the page"
+    results = (html / "_executed" / "results.html").read_text()
+    recorded = json.loads((paths.run_dir("test", "intro/01_machine") / "metrics.json").read_text())
+    assert "machine_final_loss" in recorded and "machine_final_loss" in results
