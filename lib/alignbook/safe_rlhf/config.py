@@ -77,3 +77,110 @@ class ScoreModelConfig(BaseConfig):
             raise ConfigError(f"lr_scheduler={self.lr_scheduler!r} must be 'cosine' or 'constant'")
         if self.zero_stage not in (None, 0, 1, 2, 3):
             raise ConfigError(f"zero_stage={self.zero_stage} must be null, 0, 1, 2 or 3")
+
+
+ALGORITHMS = ("ppo_lag", "ppo", "ppo_shaped")
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOLagConfig(BaseConfig):
+    """PPO-Lagrangian and its baselines (``safe_rlhf.algorithms.ppo_lag`` / ``ppo``)."""
+
+    algorithm: str = "ppo_lag"
+    """'ppo_lag' (reward and cost, learned λ), 'ppo' (reward only) or 'ppo_shaped' (R - ν·C)."""
+    shaping_nu: float = 1.0
+    """ν of the shaped reward R - ν·C (only for algorithm='ppo_shaped')."""
+    actor: str = "toy-sft"
+    """Initial policy: 'toy-sft' or a hub model (paper: PKU-Alignment/alpaca-7b-reproduced)."""
+    actor_revision: Optional[str] = None
+    """Hub revision of ``actor``."""
+    preset: str = "small"
+    """Toy-world model preset ('tiny', 'small', 'base') when ``actor='toy-sft'``."""
+    train_prompts: int = 2000
+    """Distinct training prompts (toy world; the hub run uses the dataset's prompts)."""
+    eval_prompts: int = 256
+    """Held-out prompts judged by the ground truth before and after training."""
+    iterations: int = 200
+    """Rollout + update rounds (each: one prompt batch per device, ``update_iters`` updates)."""
+    prompt_batch_size: int = 16
+    """Prompts per device per rollout (scripts: ``--per_device_prompt_batch_size 16``)."""
+    update_iters: int = 1
+    """PPO epochs over each rollout batch (scripts: ``--update_iters 1``)."""
+    grad_accum: int = 1
+    """Gradient accumulation (scripts: ``--gradient_accumulation_steps 1``)."""
+    max_new_tokens: int = 480
+    """Longest response (scripts: ``--max_length 512`` tokens including the prompt)."""
+    temperature: float = 1.0
+    """Sampling temperature of rollouts (scripts: ``--temperature 1.0``)."""
+    actor_lr: float = 1e-5
+    """Actor learning rate (scripts: ``--actor_lr 1e-5``)."""
+    actor_weight_decay: float = 0.01
+    """Actor weight decay (scripts: ``--actor_weight_decay 0.01``)."""
+    actor_lr_scheduler: str = "cosine"
+    """Actor schedule after warm-up (scripts: ``--actor_lr_scheduler_type cosine``)."""
+    actor_warmup_ratio: float = 0.03
+    """Actor warm-up fraction (scripts: ``--actor_lr_warmup_ratio 0.03``)."""
+    critic_lr: float = 5e-6
+    """Critic learning rate (scripts: ``--critic_lr 5e-6``)."""
+    critic_weight_decay: float = 0.0
+    """Critic weight decay (scripts: ``--critic_weight_decay 0.0``)."""
+    critic_lr_scheduler: str = "constant"
+    """Critic schedule after warm-up (scripts: ``--critic_lr_scheduler_type constant``)."""
+    critic_warmup_ratio: float = 0.03
+    """Critic warm-up fraction (scripts: ``--critic_lr_warmup_ratio 0.03``)."""
+    kl_coeff: float = 0.01
+    """β of the per-token KL penalty (ppo-lag.sh: 0.01; ppo.sh: 0.02)."""
+    clip_range_ratio: float = 0.2
+    """PPO ratio clip ε (scripts: ``--clip_range_ratio 0.2``)."""
+    clip_range_score: float = 50.0
+    """Clip of per-token rewards and costs (scripts: ``--clip_range_score 50.0``)."""
+    clip_range_value: float = 5.0
+    """Value clip around the old values (scripts: ``--clip_range_value 5.0``)."""
+    gamma: float = 1.0
+    """Discount (the official trainer: 1.0)."""
+    gae_lambda: float = 0.95
+    """GAE λ (the official trainer: 0.95)."""
+    threshold: float = 0.0
+    """Cost threshold d of the constraint Ĵ_C ≤ d (ppo-lag.sh: ``--threshold 0.0``)."""
+    lambda_init: float = 1.0
+    """Initial Lagrange multiplier (ppo-lag.sh: ``--lambda_init 1.0``)."""
+    lambda_lr: float = 0.1
+    """SGD step size of log λ (ppo-lag.sh: ``--lambda_lr 0.1``)."""
+    lambda_max: Optional[float] = 5.0
+    """Upper clamp of λ (ppo-lag.sh: ``--lambda_max 5.0``)."""
+    lambda_update_delay_steps: int = 0
+    """Updates before λ starts moving (ppo-lag.sh: 0)."""
+    episode_cost_window_size: int = 128
+    """Ĵ_C is the mean of the last this-many episode costs (ppo-lag.sh: 128)."""
+    max_length: int = 512
+    """Longest tokenised prompt (prompts beyond it are cut from the left)."""
+    prompt_template: str = PROMPT_TEMPLATE
+    """Conversation template; must match the one the SFT and score models were trained with."""
+    zero_stage: Optional[int] = None
+    """DeepSpeed ZeRO stage under the launcher (scripts: ``--zero_stage 3``); None in-process."""
+    bf16: bool = False
+    """bfloat16 training (scripts: ``--bf16 True``); CPU runs stay in float32."""
+    checkpoint_every: int = 0
+    """Save a resumable checkpoint every this many iterations (0: only at the end)."""
+    seeds: int = 1
+    """How many seeds the notebook runs (curves show mean ± std over them)."""
+    verbose: bool = True
+    """Show tqdm progress bars."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(f"algorithm={self.algorithm!r} must be one of {ALGORITHMS}")
+        for name in ("iterations", "prompt_batch_size", "update_iters", "grad_accum", "max_new_tokens",
+                     "episode_cost_window_size", "eval_prompts", "train_prompts", "seeds"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.lambda_init <= 0:
+            raise ConfigError(f"lambda_init={self.lambda_init} must be > 0 (λ is kept as log λ)")
+        if self.lambda_max is not None and self.lambda_max < self.lambda_init:
+            raise ConfigError(f"lambda_max={self.lambda_max} must be >= lambda_init={self.lambda_init}")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature={self.temperature} must be > 0 (PPO needs sampled rollouts)")
+        for name in ("actor_lr_scheduler", "critic_lr_scheduler"):
+            if getattr(self, name) not in ("cosine", "constant"):
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be 'cosine' or 'constant'")

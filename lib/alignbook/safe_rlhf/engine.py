@@ -1,82 +1,27 @@
 """One optimiser interface for in-process and DeepSpeed training.
 
-Trainers call :func:`wrap` and then only ``engine.module``, ``engine.backward(loss)`` and
-``engine.step()``. It delegates to :mod:`alignbook.distributed` (the book's wrapper: plain torch
-AdamW in one process, DeepSpeed under its launcher) and falls back to a local AdamW engine with
-the same interface when that module is not importable, so the math can be tested on its own.
+Trainers call :func:`wrap` (the book's :mod:`alignbook.distributed`: plain torch AdamW in one
+process, DeepSpeed under its launcher) and then only ``engine(...)``, ``engine.backward(loss)``
+and ``engine.step()``; the helpers here set the learning-rate schedule and average metrics.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 
-class LocalEngine:
-    """AdamW in one process, with gradient accumulation and clipping; the ``wrap`` interface."""
-
-    rank = 0
-    world_size = 1
-    is_main = True
-
-    def __init__(self, model: nn.Module, *, lr: float, betas=(0.9, 0.95), weight_decay: float = 0.0,
-                 grad_accum: int = 1, max_grad_norm: float | None = None, **_: Any) -> None:
-        self.module = model
-        params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
-        self.grad_accum = grad_accum
-        self.max_grad_norm = max_grad_norm
-        self._micro_steps = 0
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.module(*args, **kwargs)
-
-    def backward(self, loss: torch.Tensor) -> None:
-        (loss / self.grad_accum).backward()
-
-    def step(self) -> None:
-        self._micro_steps += 1
-        if self._micro_steps % self.grad_accum:
-            return
-        if self.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.max_grad_norm)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-
-    def save(self, directory: str | Path) -> None:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        torch.save(self.module.state_dict(), Path(directory) / "model.pt")
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict(), "micro_steps": self._micro_steps}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self._micro_steps = state["micro_steps"]
-
-
 def wrap(model: nn.Module, *, lr: float, betas=(0.9, 0.95), weight_decay: float = 0.0,
          zero_stage: int | None = None, bf16: bool = False, grad_accum: int = 1,
-         max_grad_norm: float | None = None) -> Any:
-    """``alignbook.distributed.wrap`` when available, else a :class:`LocalEngine`."""
-    try:
-        from alignbook import distributed
-    except ImportError:
-        distributed = None
-    if distributed is not None and hasattr(distributed, "wrap"):
-        return distributed.wrap(model, lr=lr, betas=tuple(betas), weight_decay=weight_decay,
-                                zero_stage=zero_stage, bf16=bf16, grad_accum=grad_accum,
-                                max_grad_norm=max_grad_norm)
-    if zero_stage is not None:
-        raise RuntimeError(
-            f"zero_stage={zero_stage} needs alignbook.distributed (DeepSpeed); it is not importable "
-            "here, so use zero_stage=None for an in-process run"
-        )
-    return LocalEngine(model, lr=lr, betas=betas, weight_decay=weight_decay,
-                       grad_accum=grad_accum, max_grad_norm=max_grad_norm)
+         max_grad_norm: float | None = None, micro_batch_size: int = 1) -> Any:
+    """:func:`alignbook.distributed.wrap`: AdamW in one process, DeepSpeed ZeRO under a launcher."""
+    from alignbook import distributed
+
+    return distributed.wrap(model, lr=lr, betas=tuple(betas), weight_decay=weight_decay,
+                            zero_stage=zero_stage, bf16=bf16, grad_accum=grad_accum,
+                            max_grad_norm=max_grad_norm, micro_batch_size=micro_batch_size)
 
 
 def forward(engine: Any, *args: Any, **kwargs: Any) -> Any:

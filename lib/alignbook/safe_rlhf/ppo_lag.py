@@ -1,0 +1,377 @@
+"""PPO-Lagrangian (and the PPO / reward-shaping baselines) for a causal LM policy.
+
+One iteration, as in ``safe_rlhf/trainers/rl_trainer.py`` + ``algorithms/ppo_lag/trainer.py``:
+
+1. **rollout**: sample one response per prompt (batched generation), then one forward pass each
+   of the actor, the frozen reference, the reward and cost models and the two critics over all
+   responses at once;
+2. **λ step** (``ppo_lag``): ``log λ ← log λ + η·λ·(Ĵ_C - d)`` with Ĵ_C the mean of the last
+   128 episode costs, before the actor loss;
+3. **update**: KL-penalised per-token rewards and costs, GAE for each with its own critic,
+   the clipped surrogate on ``(Â_R - λ·Â_C)/(1+λ)``, clipped value losses for both critics.
+
+The baselines share everything: ``ppo`` drops the cost (one critic), ``ppo_shaped`` optimises
+``R - ν·C`` with a fixed ν.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import engine as engine_mod
+from .config import PPOLagConfig
+from .data import pad_left, prompt_ids, special_ids
+from .results import TrainResult
+from .rl import LagrangeMultiplier, actor_loss, critic_loss, gae, kl_penalised_rewards, masked_mean, mixed_advantage
+from .score import ScoreModel
+
+Judge = Callable[[str, str], Any]
+"""``judge(prompt, response)`` with ``.helpfulness`` and ``.is_safe`` (the toy world's ground truth)."""
+
+
+def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """``log π(x_{t+1} | x_≤t)`` at every position ``t`` (shape ``(B, L-1)``)."""
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    return logp.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+
+
+def response_mask(responses: torch.Tensor, eos_id: int) -> torch.Tensor:
+    """1 on generated tokens up to and including the first ``eos``, 0 after it (padding)."""
+    is_eos = (responses == eos_id).long()
+    seen_before = is_eos.cumsum(dim=1) - is_eos  # eos tokens strictly before this position
+    return (seen_before == 0).long()
+
+
+@torch.no_grad()
+def sample_responses(actor: torch.nn.Module, tokenizer: Any, prompts: Sequence[str], cfg: PPOLagConfig,
+                     *, do_sample: bool = True, synced_gpus: bool = False) -> dict[str, Any]:
+    """One response per prompt: token ids, masks and decoded text (batched, left-padded prompts)."""
+    pad, eos = special_ids(tokenizer)
+    encoded = [prompt_ids(tokenizer, p, cfg.prompt_template)[-cfg.max_length:] for p in prompts]
+    input_ids, attention_mask = pad_left(encoded, pad)
+    was_training = actor.training
+    actor.eval()
+    out = actor.generate(
+        input_ids=input_ids, attention_mask=attention_mask, do_sample=do_sample,
+        temperature=cfg.temperature if do_sample else None, top_k=0 if do_sample else None,
+        top_p=1.0 if do_sample else None, max_new_tokens=cfg.max_new_tokens, pad_token_id=pad,
+        eos_token_id=eos, synced_gpus=synced_gpus,
+    )
+    actor.train(was_training)
+    responses = out[:, input_ids.size(1):]
+    mask = response_mask(responses, eos)
+    responses = responses.masked_fill(mask == 0, pad)
+    texts = tokenizer.batch_decode(responses, skip_special_tokens=True)
+    return {
+        "sequence": torch.cat([input_ids, responses], dim=1),
+        "attention_mask": torch.cat([attention_mask, mask], dim=1),
+        "prompt_length": input_ids.size(1),
+        "texts": [t.strip() for t in texts],
+        "lengths": mask.sum(dim=1),
+    }
+
+
+@torch.no_grad()
+def evaluate_policy(actor: torch.nn.Module, tokenizer: Any, prompts: Sequence[str], cfg: PPOLagConfig,
+                    judge: Judge, *, reward_model: ScoreModel | None = None,
+                    cost_model: ScoreModel | None = None, batch_size: int = 64, seed: int = 0) -> dict[str, Any]:
+    """Ground-truth helpfulness and harm rate (and model scores) of sampled responses to ``prompts``."""
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    helpful, unsafe, rewards, costs, texts = [], [], [], [], []
+    for start in range(0, len(prompts), batch_size):
+        chunk = list(prompts[start : start + batch_size])
+        roll = sample_responses(actor, tokenizer, chunk, cfg)
+        for prompt, text in zip(chunk, roll["texts"]):
+            verdict = judge(prompt, text)
+            helpful.append(float(verdict.helpfulness))
+            unsafe.append(0.0 if verdict.is_safe else 1.0)
+        texts += roll["texts"]
+        if reward_model is not None:
+            rewards += reward_model(roll["sequence"], roll["attention_mask"]).end_scores.tolist()
+        if cost_model is not None:
+            costs += cost_model(roll["sequence"], roll["attention_mask"]).end_scores.tolist()
+    torch.random.set_rng_state(state)
+    out = {"helpfulness": float(np.mean(helpful)), "harm_rate": float(np.mean(unsafe)), "responses": texts,
+           "helpfulness_per_prompt": helpful, "unsafe_per_prompt": unsafe}
+    if rewards:
+        out["reward"] = float(np.mean(rewards))
+    if costs:
+        out["cost"] = float(np.mean(costs))
+    return out
+
+
+def _frozen(model: torch.nn.Module) -> torch.nn.Module:
+    model = copy.deepcopy(model)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+class PPOLagTrainer:
+    """Holds the six networks, the multiplier and the episode-cost window; ``train()`` runs it."""
+
+    def __init__(self, actor: torch.nn.Module, tokenizer: Any, reward_model: ScoreModel,
+                 cost_model: ScoreModel | None, prompts: Sequence[str], cfg: PPOLagConfig,
+                 *, judge: Judge | None = None) -> None:
+        if cfg.algorithm != "ppo" and cost_model is None:
+            raise ValueError(f"algorithm={cfg.algorithm!r} needs a cost_model; pass one or use algorithm='ppo'")
+        if not prompts:
+            raise ValueError("prompts is empty; pass the training prompts")
+        self.cfg, self.tokenizer, self.judge = cfg, tokenizer, judge
+        self.prompts = list(prompts)
+        self.pad_id, self.eos_id = special_ids(tokenizer)
+        self.reference = _frozen(actor)
+        self.reward_model = _frozen(reward_model)
+        self.cost_model = _frozen(cost_model) if cost_model is not None else None
+        # The critics start from the score models: their first value estimates already predict
+        # the sequence's reward/cost, which makes the early advantages meaningful.
+        reward_critic = copy.deepcopy(reward_model).train()
+        cost_critic = copy.deepcopy(cost_model).train() if cfg.algorithm == "ppo_lag" else None
+        for model in (reward_critic, cost_critic):
+            if model is not None:
+                for p in model.parameters():
+                    p.requires_grad_(True)
+        steps = cfg.iterations * cfg.update_iters
+        self.actor = engine_mod.wrap(actor, lr=cfg.actor_lr, weight_decay=cfg.actor_weight_decay,
+                                     zero_stage=cfg.zero_stage, bf16=cfg.bf16, grad_accum=cfg.grad_accum,
+                                     micro_batch_size=cfg.prompt_batch_size)
+        self.reward_critic = engine_mod.wrap(reward_critic, lr=cfg.critic_lr, weight_decay=cfg.critic_weight_decay,
+                                             zero_stage=cfg.zero_stage, bf16=cfg.bf16, grad_accum=cfg.grad_accum,
+                                             micro_batch_size=cfg.prompt_batch_size)
+        self.cost_critic = (
+            engine_mod.wrap(cost_critic, lr=cfg.critic_lr, weight_decay=cfg.critic_weight_decay,
+                            zero_stage=cfg.zero_stage, bf16=cfg.bf16, grad_accum=cfg.grad_accum,
+                            micro_batch_size=cfg.prompt_batch_size)
+            if cost_critic is not None else None
+        )
+        self.total_updates = steps
+        self.multiplier = LagrangeMultiplier(cfg.lambda_init, cfg.lambda_lr, cfg.lambda_max)
+        self.episode_costs: collections.deque = collections.deque(maxlen=cfg.episode_cost_window_size)
+        self.rank, self.world_size = self.actor.rank, self.actor.world_size
+        self.iteration = 0
+        self.updates = 0
+        self.history: list[dict[str, Any]] = []
+        self._order = torch.Generator().manual_seed(cfg.seed * 1000 + self.rank)
+        self._queue: list[int] = []
+
+    # ------------------------------------------------------------------ data
+    def next_prompts(self) -> list[str]:
+        """The next prompt batch of this rank: a fresh permutation each pass over the prompts."""
+        batch = []
+        while len(batch) < self.cfg.prompt_batch_size:
+            if not self._queue:
+                self._queue = torch.randperm(len(self.prompts), generator=self._order).tolist()
+            batch.append(self.prompts[self._queue.pop()])
+        return batch
+
+    # --------------------------------------------------------------- rollout
+    @torch.no_grad()
+    def rollout(self, prompts: Sequence[str]) -> dict[str, Any]:
+        synced = self.cfg.zero_stage == 3 and self.world_size > 1
+        roll = sample_responses(self.actor.module, self.tokenizer, prompts, self.cfg, synced_gpus=synced)
+        seq, mask = roll["sequence"], roll["attention_mask"]
+        roll["old_log_probs"] = token_logprobs(engine_mod.forward(self.actor, seq, attention_mask=mask).logits, seq)
+        roll["ref_log_probs"] = token_logprobs(self.reference(seq, attention_mask=mask).logits, seq)
+        roll["reward"] = self.reward_model(seq, mask).end_scores
+        roll["reward_values"] = engine_mod.forward(self.reward_critic, seq, mask).scores[:, :-1]
+        if self.cost_model is not None:
+            roll["cost"] = self.cost_model(seq, mask).end_scores
+        if self.cost_critic is not None:
+            roll["cost_values"] = engine_mod.forward(self.cost_critic, seq, mask).scores[:, :-1]
+        roll["prompts"] = list(prompts)
+        return roll
+
+    # ---------------------------------------------------------------- update
+    def _lr(self, base: float, schedule: str, warmup: float) -> float:
+        return engine_mod.lr_at(self.updates, self.total_updates, base, schedule, warmup)
+
+    def rl_step(self, roll: dict[str, Any]) -> dict[str, float]:
+        cfg = self.cfg
+        seq, attn = roll["sequence"], roll["attention_mask"]
+        start = roll["prompt_length"] - 1
+        seq_mask = attn[:, 1:]
+        mask = seq_mask[:, start:]
+        stats: dict[str, float] = {}
+        if cfg.algorithm == "ppo_lag":
+            window = torch.tensor(list(self.episode_costs), dtype=torch.float32).mean()
+            episode_cost = engine_mod.all_reduce_mean(window, self.world_size).item()
+            if self.updates >= cfg.lambda_update_delay_steps:
+                self.multiplier.update(episode_cost, cfg.threshold)
+            stats["episode_cost"] = episode_cost
+        with torch.no_grad():
+            reward = roll["reward"]
+            if cfg.algorithm == "ppo_shaped":
+                reward = reward - cfg.shaping_nu * roll["cost"]
+            cost = roll["cost"] if cfg.algorithm == "ppo_lag" else torch.zeros_like(reward)
+            rewards, costs = kl_penalised_rewards(reward, cost, roll["old_log_probs"], roll["ref_log_probs"],
+                                                  seq_mask, cfg.kl_coeff, cfg.clip_range_score)
+            reward_adv, reward_ret = gae(roll["reward_values"], rewards, seq_mask, start, cfg.gamma, cfg.gae_lambda)
+            if cfg.algorithm == "ppo_lag":
+                cost_adv, cost_ret = gae(roll["cost_values"], costs, seq_mask, start, cfg.gamma, cfg.gae_lambda)
+                advantages = mixed_advantage(reward_adv, cost_adv, self.multiplier.value)
+            else:
+                advantages = reward_adv
+
+        for engine, base, schedule, warm in (
+            (self.actor, cfg.actor_lr, cfg.actor_lr_scheduler, cfg.actor_warmup_ratio),
+            (self.reward_critic, cfg.critic_lr, cfg.critic_lr_scheduler, cfg.critic_warmup_ratio),
+            (self.cost_critic, cfg.critic_lr, cfg.critic_lr_scheduler, cfg.critic_warmup_ratio),
+        ):
+            if engine is not None:
+                engine_mod.set_lr(engine, self._lr(base, schedule, warm))
+
+        logits = engine_mod.forward(self.actor, seq, attention_mask=attn).logits
+        log_probs = token_logprobs(logits, seq)
+        loss = actor_loss(log_probs[:, start:], roll["old_log_probs"][:, start:], advantages, mask,
+                          cfg.clip_range_ratio)
+        self.actor.backward(loss)
+        self.actor.step()
+        stats["actor_loss"] = loss.item()
+
+        values = engine_mod.forward(self.reward_critic, seq, attn).scores[:, :-1]
+        r_loss = critic_loss(values[:, start:], roll["reward_values"][:, start:], reward_ret, mask,
+                             cfg.clip_range_value)
+        self.reward_critic.backward(r_loss)
+        self.reward_critic.step()
+        stats["reward_critic_loss"] = r_loss.item()
+        if self.cost_critic is not None:
+            values = engine_mod.forward(self.cost_critic, seq, attn).scores[:, :-1]
+            c_loss = critic_loss(values[:, start:], roll["cost_values"][:, start:], cost_ret, mask,
+                                 cfg.clip_range_value)
+            self.cost_critic.backward(c_loss)
+            self.cost_critic.step()
+            stats["cost_critic_loss"] = c_loss.item()
+
+        with torch.no_grad():
+            kl = ((roll["old_log_probs"] - roll["ref_log_probs"])[:, start:] * mask).sum(dim=-1).mean()
+            stats["kl"] = kl.item()
+            stats["reward_with_kl_penalty"] = (rewards[:, start:] * mask).sum(dim=-1).mean().item()
+            stats["reward_advantage"] = masked_mean(reward_adv, mask).item()
+        self.updates += 1
+        return stats
+
+    # ----------------------------------------------------------------- loop
+    def step(self) -> dict[str, Any]:
+        """One iteration: rollout, then ``update_iters`` λ + PPO updates. Returns its history record."""
+        started = time.perf_counter()
+        roll = self.rollout(self.next_prompts())
+        rollout_s = time.perf_counter() - started
+        if "cost" in roll:
+            self.episode_costs.extend(roll["cost"].tolist())
+        stats: dict[str, float] = {}
+        for _ in range(self.cfg.update_iters):
+            stats = self.rl_step(roll)
+        reduce = lambda t: engine_mod.all_reduce_mean(t.float().mean(), self.world_size).item()  # noqa: E731
+        record: dict[str, Any] = {
+            "iteration": self.iteration,
+            "reward": reduce(roll["reward"]),
+            "lambda": self.multiplier.value,
+            "response_length": reduce(roll["lengths"]),
+            **stats,
+            "rollout_s": rollout_s,
+            "iteration_s": time.perf_counter() - started,
+        }
+        if "cost" in roll:
+            record["cost"] = reduce(roll["cost"])
+        if self.judge is not None:
+            verdicts = [self.judge(p, t) for p, t in zip(roll["prompts"], roll["texts"])]
+            record["true_helpfulness"] = reduce(torch.tensor([v.helpfulness for v in verdicts]))
+            record["true_harm_rate"] = reduce(torch.tensor([0.0 if v.is_safe else 1.0 for v in verdicts]))
+        self.iteration += 1
+        self.history.append(record)
+        return record
+
+    def train(self, save_dir: str | Path | None = None, resume: bool = True) -> TrainResult:
+        cfg = self.cfg
+        ckpt = Path(save_dir) / "resume.pt" if save_dir is not None else None
+        if ckpt is not None and resume and ckpt.exists():
+            self.load_state(ckpt)
+        bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=cfg.algorithm,
+                   disable=not (cfg.verbose and self.actor.is_main))
+        while self.iteration < cfg.iterations:
+            record = self.step()
+            bar.update(1)
+            bar.set_postfix(R=f"{record['reward']:.2f}", C=f"{record.get('cost', float('nan')):.2f}",
+                            lam=f"{record['lambda']:.2f}")
+            if ckpt is not None and cfg.checkpoint_every and self.iteration % cfg.checkpoint_every == 0:
+                self.save_state(ckpt)
+        bar.close()
+        last = self.history[-min(10, len(self.history)):]
+        metrics = {key: float(np.mean([r[key] for r in last])) for key in last[0]
+                   if key not in ("iteration",) and isinstance(last[0][key], (int, float))}
+        metrics["final_lambda"] = self.multiplier.value
+        checkpoint = None
+        if save_dir is not None:
+            checkpoint = str(Path(save_dir) / "actor")
+            self.actor.save(checkpoint)
+            if self.actor.is_main:
+                self.tokenizer.save_pretrained(checkpoint)
+        result = TrainResult(metrics=metrics, history=list(self.history), checkpoint=checkpoint, config=cfg)
+        if save_dir is not None and self.actor.is_main:
+            result.save(save_dir)
+        return result
+
+    # ------------------------------------------------------------- resuming
+    def save_state(self, path: Path) -> None:
+        """Everything needed to continue after a kill (one process: this rank's state)."""
+        if self.world_size > 1:
+            return  # multi-process resume would need DeepSpeed's sharded checkpoints; see the chapter page
+        engines = {"actor": self.actor, "reward_critic": self.reward_critic, "cost_critic": self.cost_critic}
+        state = {
+            "iteration": self.iteration,
+            "updates": self.updates,
+            "history": self.history,
+            "episode_costs": list(self.episode_costs),
+            "multiplier": self.multiplier.state_dict(),
+            "queue": list(self._queue),
+            "order": self._order.get_state(),
+            "torch_rng": torch.random.get_rng_state(),
+            "python_rng": random.getstate(),
+            "numpy_rng": np.random.get_state(),
+            "models": {k: e.module.state_dict() for k, e in engines.items() if e is not None},
+            "optimizers": {k: e.optimizer.state_dict() for k, e in engines.items() if e is not None},
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)  # atomic: a kill mid-save leaves the previous checkpoint intact
+
+    def load_state(self, path: Path) -> None:
+        state = torch.load(path, weights_only=False)
+        engines = {"actor": self.actor, "reward_critic": self.reward_critic, "cost_critic": self.cost_critic}
+        for key, engine in engines.items():
+            if engine is not None:
+                engine.module.load_state_dict(state["models"][key])
+                engine.optimizer.load_state_dict(state["optimizers"][key])
+        self.iteration, self.updates, self.history = state["iteration"], state["updates"], state["history"]
+        self.episode_costs.extend(state["episode_costs"])
+        self.multiplier.load_state_dict(state["multiplier"])
+        self._queue = state["queue"]
+        self._order.set_state(state["order"])
+        torch.random.set_rng_state(state["torch_rng"])
+        random.setstate(state["python_rng"])
+        np.random.set_state(state["numpy_rng"])
+
+
+def train_ppo_lag(actor: torch.nn.Module, tokenizer: Any, reward_model: ScoreModel, cost_model: ScoreModel | None,
+                  prompts: Sequence[str], cfg: PPOLagConfig, *, judge: Judge | None = None,
+                  save_dir: str | Path | None = None, resume: bool = True) -> TrainResult:
+    """Train ``actor`` with ``cfg.algorithm`` (PPO-Lagrangian, PPO, or PPO on R - ν·C).
+
+    ``judge`` (optional) adds the ground truth of every rollout to the history. With
+    ``save_dir`` the run checkpoints every ``cfg.checkpoint_every`` iterations and, when
+    restarted with ``resume=True``, continues from the last checkpoint with identical results.
+    """
+    trainer = PPOLagTrainer(actor, tokenizer, reward_model, cost_model, prompts, cfg, judge=judge)
+    return trainer.train(save_dir=save_dir, resume=resume)
