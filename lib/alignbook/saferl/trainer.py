@@ -183,9 +183,14 @@ def train(cfg: SafeRLConfig, run_dir: str | Path | None = None, verbose: bool | 
         "steps": cfg.epochs * cfg.steps_per_epoch, "wall_s": wall,
         "steps_per_s": cfg.epochs * cfg.steps_per_epoch / wall,
     }
-    result = SafeRLResult(metrics=metrics, history=history, checkpoint=str(checkpoint), config=cfg.to_dict())
+    result = SafeRLResult(metrics=metrics, history=history, checkpoint=str(checkpoint), config=config_record(cfg))
     result.save(run_dir)
     return result
+
+
+def config_record(cfg: SafeRLConfig) -> dict[str, Any]:
+    """The config as it reads back from JSON (tuples become lists), for comparing runs."""
+    return json.loads(json.dumps(cfg.to_dict()))
 
 
 def _run_one(args: tuple[SafeRLConfig, str]) -> SafeRLResult:
@@ -207,7 +212,7 @@ def run_grid(configs: Sequence[SafeRLConfig], root: str | Path, parallel: int = 
             run_dir = Path(cfg.run_dir)
         if reuse and (run_dir / RESULT_FILE).exists():
             cached = SafeRLResult.load(run_dir)
-            if cached.config == dict(cfg.to_dict()):
+            if cached.config == config_record(cfg):
                 results[i] = cached
                 continue
         jobs.append((i, cfg, str(run_dir)))
