@@ -14,7 +14,7 @@ from .data import IGNORE_INDEX, encode_example, identity_rows, validate_triples,
 from .losses import masked_nll, omega, omega_by_dimension
 from .stacking import correct, stack
 from .templates import RELEASED, REPOSITORY, TEMPLATES, get_template
-from .train import CorrectionTrainResult, train_aligner, train_correction_model, train_direct
+from .train import CorrectionTrainResult, load_checkpoint, train_aligner, train_correction_model, train_direct
 
 __all__ = [
     "IGNORE_INDEX",
@@ -26,6 +26,7 @@ __all__ = [
     "encode_example",
     "get_template",
     "identity_rows",
+    "load_checkpoint",
     "masked_nll",
     "omega",
     "omega_by_dimension",

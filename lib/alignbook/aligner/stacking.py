@@ -49,11 +49,12 @@ def complete(
         for i, e in enumerate(encoded):
             ids[i, width - len(e):] = torch.tensor(e)
             mask[i, width - len(e):] = 1
+        device = next(model.parameters()).device
         generated = model.generate(
-            input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+            input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens, do_sample=False,
             pad_token_id=pad, eos_token_id=tokenizer.eos_token_id,
         )
-        for row in generated[:, width:]:
+        for row in generated[:, width:].cpu():
             outputs.append(tokenizer.decode(row, skip_special_tokens=True).strip())
     return outputs
 

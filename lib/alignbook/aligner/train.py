@@ -78,8 +78,9 @@ def evaluate_nll(
     model.eval()
     total, tokens = 0.0, 0
     examples = [encode_example(tokenizer, template, r, max_length) for r in rows]
+    device = next(model.parameters()).device
     for start in range(0, len(examples), batch_size):
-        batch = collate(examples[start : start + batch_size], tokenizer.pad_token_id)
+        batch = {k: v.to(device) for k, v in collate(examples[start : start + batch_size], tokenizer.pad_token_id).items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         count = int((batch["labels"][:, 1:] != -100).sum())
         total += float(masked_nll(logits, batch["labels"])) * count
@@ -131,6 +132,7 @@ def train_correction_model(
         bf16=bf16, grad_accum=grad_accum, max_grad_norm=max_grad_norm, micro_batch_size=batch_size,
     )
     rank, world = engine.rank, engine.world_size
+    device = next(engine.module.parameters()).device
     rng = random.Random(seed)
     history: list[dict[str, Any]] = []
     examples_seen = 0
@@ -153,7 +155,7 @@ def train_correction_model(
         micro_losses: list[float] = []
         for micro, indices in enumerate(tqdm(plan, desc=f"{stage} (seed {seed})", disable=not verbose or rank != 0)):
             shard = indices[rank::world] or indices[:1]  # a short last batch still gives each rank a row
-            batch = collate([encoded[i] for i in shard], tokenizer.pad_token_id)
+            batch = {k: v.to(device) for k, v in collate([encoded[i] for i in shard], tokenizer.pad_token_id).items()}
             logits = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             loss = masked_nll(logits, batch["labels"])
             engine.backward(loss)
@@ -183,9 +185,25 @@ def train_correction_model(
     checkpoint = None
     if checkpoint_dir is not None:
         checkpoint = str(engine.save(checkpoint_dir))
-        if engine.is_main:
-            (Path(checkpoint) / "aligner.json").write_text(json.dumps(config, indent=1))
-    return CorrectionTrainResult(metrics=metrics, history=history, checkpoint=checkpoint, config=config)
+    result = CorrectionTrainResult(metrics=metrics, history=history, checkpoint=checkpoint, config=config)
+    if checkpoint is not None and engine.is_main:
+        (Path(checkpoint) / "aligner.json").write_text(json.dumps(config, indent=1))
+        if hasattr(tokenizer, "save_pretrained"):
+            tokenizer.save_pretrained(checkpoint)
+        result.save(checkpoint)
+    return result
+
+
+def load_checkpoint(directory: str | Path) -> tuple[Any, Any, CorrectionTrainResult]:
+    """``(model, tokenizer, result)`` saved by a training run with ``checkpoint_dir=directory``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    directory = Path(directory)
+    result = CorrectionTrainResult.load(directory)
+    model = AutoModelForCausalLM.from_pretrained(directory)
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    model.eval()
+    return model, tokenizer, result
 
 
 def train_aligner(

@@ -1,0 +1,211 @@
+"""Configs of the Aligner chapter's notebooks, and the trainer entry point the launcher calls."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from ..config import BaseConfig, ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignerDataConfig(BaseConfig):
+    """Notebook 01: question-answer-correction triples from the toy world."""
+
+    world_seed: int = 0
+    """Seed of the toy world (its content tables and annotators)."""
+    harmful_fraction: float = 0.5
+    """Share of harmful requests among the sampled questions."""
+    train_prompts: int = 64
+    """Questions in the training split; every upstream answers each one."""
+    eval_prompts: int = 32
+    """Held-out questions for learning curves and ω (disjoint sampling seed)."""
+    upstreams: tuple[str, ...] = ("alpaca-7b", "over_refuse", "safe_helpful")
+    """Toy-world sources acting as frozen upstream models (unaligned, over-refusing, already good)."""
+    correction_facts: int = 3
+    """Useful facts a corrected answer to a benign question holds."""
+    correction_alternatives: int = 2
+    """Safe alternatives a corrected answer to a harmful question holds (after a refusal)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignerTrainConfig(BaseConfig):
+    """Notebook 02 and the multi-process entry point: train Aligners and the Q→C baseline."""
+
+    dataset: str = "toyworld"
+    """``toyworld`` (notebook 01's triples), a hub id (paper: ``aligner/aligner-20K``) or a JSON path."""
+    dataset_revision: str = "main"
+    """Hub revision of ``dataset``; pin a commit hash for a paper run."""
+    train_size: int = 0
+    """Use at most this many training rows (0: all)."""
+    template: str = "repository"
+    """Aligner prompt template: ``repository`` (##Question/##Answer/##Correction) or ``released``."""
+    model: str = "tiny"
+    """A tiny-LM preset (tiny, small, base) trained from scratch, or a hub id (paper: Llama-2-7B)."""
+    vocab_size: int = 600
+    """BPE vocabulary of the chapter tokenizer (tiny presets only)."""
+    epochs: int = 3
+    """Epochs of the Q-A-C stage (aligner sft-correction.sh: 3)."""
+    warmup_epochs: int = 1
+    """Epochs of the identity (Q-A-A) warm-up stage."""
+    warmup_fractions: tuple[float, ...] = (0.0, 0.2)
+    """Identity warm-up fractions to train (paper Figure 3 sweeps 0.02, 0.1, 0.2, 0.5; 0.2 is best)."""
+    lr: float = 2e-5
+    """AdamW learning rate (aligner sft-correction.sh: 2e-5)."""
+    max_length: int = 2048
+    """Token cap per example (aligner sft-correction.sh: 2048)."""
+    per_device_batch_size: int = 4
+    """Micro-batch per process (aligner sft-correction.sh: 4)."""
+    grad_accum: int = 8
+    """Gradient accumulation steps (aligner sft-correction.sh: 8)."""
+    zero_stage: int = 3
+    """DeepSpeed ZeRO stage under the launcher (aligner sft-correction.sh: 3); ignored in one process."""
+    bf16: bool = True
+    """bf16 training under DeepSpeed (aligner sft-correction.sh: bf16); CPU in-process runs use fp32."""
+    seeds: int = 1
+    """Seeds per variant in the notebook's sweep (seed, seed+1, ...)."""
+    direct_baseline: bool = True
+    """Also train a same-size model on Q→C (answer the question directly) for the learning curves."""
+    eval_every: int = 10
+    """Log held-out correction NLL every this many optimiser steps (0: once per stage)."""
+    nprocs: int = 1
+    """Processes for the ``paper`` profile's launch (deepspeed launcher)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for f in self.warmup_fractions:
+            if not 0.0 <= f <= 1.0:
+                raise ConfigError(f"warmup_fractions={self.warmup_fractions!r}: each must lie in [0, 1], e.g. [0.0, 0.2]")
+        from .templates import get_template
+
+        get_template(self.template)
+        if self.seeds < 1:
+            raise ConfigError(f"seeds={self.seeds} must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignerEvalConfig(BaseConfig):
+    """Notebook 03: stack the trained Aligners after each upstream and score with the judge."""
+
+    warmup_fraction: float = 0.2
+    """Which trained Aligner variant (its identity warm-up fraction) to evaluate."""
+    max_new_tokens: int = 64
+    """Generation cap for a correction."""
+    eval_size: int = 0
+    """Evaluate on at most this many held-out questions (0: all)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class WeakToStrongConfig(BaseConfig):
+    """Notebook 04: a small Aligner supervises a larger model."""
+
+    strong_model: str = "small"
+    """Preset of the larger ("strong") model."""
+    strong_source: str = "alpaca-7b"
+    """Toy-world source whose answers the strong model first imitates (its unaligned pre-training)."""
+    strong_sft_prompts: int = 256
+    """Questions in the strong model's initial imitation set."""
+    strong_epochs: int = 3
+    """Epochs of each strong-model fine-tuning stage."""
+    strong_lr: float = 3e-3
+    """Learning rate of the strong model's fine-tuning stages."""
+    batch_size: int = 16
+    """Micro-batch for the strong model."""
+    max_length: int = 256
+    """Token cap per example."""
+    max_new_tokens: int = 48
+    """Generation cap for answers and corrections."""
+    warmup_fraction: float = 0.2
+    """Which trained Aligner (identity warm-up fraction) acts as the weak supervisor."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignerResultsConfig(BaseConfig):
+    """Notebook 05: the paper's Table 1 averages beside this chapter's ω."""
+
+
+def load_training_rows(cfg: AlignerTrainConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(train_rows, eval_rows)`` for ``cfg.dataset``: toy-world triples, a hub set or a JSON file."""
+    from . import data
+
+    if cfg.dataset == "toyworld":
+        from ..notebook import upstream_run
+
+        splits = data.load_triples(upstream_run(cfg, "aligner/01_data") / "triples.json")
+        train, held_out = splits["train"], splits["eval"]
+    elif Path(cfg.dataset).suffix == ".json":
+        rows = data.load_json_triples(cfg.dataset)
+        cut = max(1, len(rows) // 10)
+        train, held_out = rows[cut:], rows[:cut]
+    else:
+        rows = data.load_aligner_20k(revision=cfg.dataset_revision)
+        cut = max(1, len(rows) // 100)
+        train, held_out = rows[cut:], rows[:cut]
+    if cfg.train_size:
+        train = train[: cfg.train_size]
+    return train, held_out
+
+
+def build_model_and_tokenizer(cfg: AlignerTrainConfig, texts: list[str], seed: int) -> tuple[Any, Any]:
+    """A tiny preset trained from scratch (with a BPE tokenizer) or a pretrained hub model."""
+    from ..lm.models import PRESETS, build_causal_lm
+
+    if cfg.model in PRESETS:
+        if cfg.dataset == "toyworld":
+            from ..toyworld import ToyWorld, ToyWorldConfig
+            from .toy import chapter_tokenizer
+
+            tokenizer = chapter_tokenizer(ToyWorld(ToyWorldConfig(seed=0)), cfg.vocab_size)
+        else:
+            from ..lm.tokenizer import train_bpe_tokenizer
+            from .templates import TEMPLATES
+
+            tokenizer = train_bpe_tokenizer(texts + [t.prompt for t in TEMPLATES.values()], vocab_size=cfg.vocab_size)
+        return build_causal_lm(cfg.model, tokenizer, seed=seed), tokenizer
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+    if tokenizer.pad_token_id is None:
+        tokenizer.add_special_tokens({"pad_token": "<pad>"})
+    model = AutoModelForCausalLM.from_pretrained(cfg.model, torch_dtype=torch.bfloat16 if cfg.bf16 else torch.float32)
+    model.resize_token_embeddings(len(tokenizer))
+    return model, tokenizer
+
+
+def train_from_config(cfg: AlignerTrainConfig) -> dict[str, Any]:
+    """Entry point for ``alignbook.launch.launch``: one Aligner per warm-up fraction, seed ``cfg.seed``.
+
+    Writes ``<run_dir>/aligner-w<fraction>/`` (weights, ``aligner.json``, ``result.json``) and
+    records ``final_eval_loss_w<fraction>`` in ``<run_dir>/metrics.json`` on rank 0.
+    """
+    import torch
+
+    from .. import metrics as metrics_mod
+    from .train import train_aligner
+
+    train_rows, eval_rows = load_training_rows(cfg)
+    texts = [r[c] for r in train_rows for c in ("question", "answer", "correction")]
+    results = {}
+    for fraction in cfg.warmup_fractions:
+        torch.manual_seed(cfg.seed)
+        model, tokenizer = build_model_and_tokenizer(cfg, texts, seed=cfg.seed)
+        out = Path(cfg.run_dir) / f"aligner-w{fraction:g}"
+        result = train_aligner(
+            model, tokenizer, train_rows, template=cfg.template, warmup_fraction=fraction,
+            epochs=cfg.epochs, warmup_epochs=cfg.warmup_epochs, lr=cfg.lr,
+            batch_size=cfg.per_device_batch_size, grad_accum=cfg.grad_accum, max_length=cfg.max_length,
+            seed=cfg.seed, zero_stage=cfg.zero_stage, bf16=cfg.bf16, eval_rows=eval_rows,
+            eval_every=cfg.eval_every, checkpoint_dir=out, verbose=False,
+        )
+        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+        if rank == 0:
+            metrics_mod.record(
+                cfg, f"final_eval_loss_w{fraction:g}", result.metrics.get("final_eval_loss"),
+                f"held-out correction NLL per token, Aligner with {fraction:.0%} identity warm-up "
+                f"({result.config['world_size']} process(es))",
+            )
+        results[fraction] = result.metrics
+    return {"results": json.loads(json.dumps({str(k): v for k, v in results.items()}))}
