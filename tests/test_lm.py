@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import threading
@@ -313,3 +314,36 @@ def test_cache_builds_once_and_atomically(tmp_path, monkeypatch):
     )
     with pytest.raises(ValueError, match="plain folder name"):
         cached("../escape", {}, build)
+
+
+def test_sft_resume_after_interruption_matches_uninterrupted_run(tokenizer, tmp_path, monkeypatch):
+    import alignbook.lm.sft as sft
+
+    cfg = SFTConfig(epochs=2, lr=1e-2, batch_size=4, seed=1, save_every=1)  # 4 steps
+    full = train_sft(build_causal_lm("tiny", tokenizer, seed=0), tokenizer, PAIRS, cfg, eval_pairs=PAIRS[:2],
+                     verbose=False, output_dir=tmp_path / "full")
+    assert not (tmp_path / "full" / "resume").exists()  # removed once finished
+
+    def interrupt(step):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sft, "_after_step", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train_sft(build_causal_lm("tiny", tokenizer, seed=0), tokenizer, PAIRS, cfg, eval_pairs=PAIRS[:2],
+                  verbose=False, output_dir=tmp_path / "cut")
+    assert (tmp_path / "cut" / "resume" / "state.pt").exists()
+    monkeypatch.setattr(sft, "_after_step", lambda step: None)
+    other_init = build_causal_lm("tiny", tokenizer, seed=99)  # weights come from the saved state
+    resumed = train_sft(other_init, tokenizer, PAIRS, cfg, eval_pairs=PAIRS[:2], verbose=False,
+                        output_dir=tmp_path / "cut")
+    assert resumed.history == full.history
+    assert resumed.metrics["initial_eval_loss"] == full.metrics["initial_eval_loss"]
+    with pytest.raises(ValueError, match="different config"):
+        monkeypatch.setattr(sft, "_after_step", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            train_sft(build_causal_lm("tiny", tokenizer, seed=0), tokenizer, PAIRS, cfg, verbose=False,
+                      output_dir=tmp_path / "other")
+        monkeypatch.setattr(sft, "_after_step", lambda step: None)
+        train_sft(build_causal_lm("tiny", tokenizer, seed=0), tokenizer, PAIRS, dataclasses.replace(cfg, lr=0.5),
+                  verbose=False, output_dir=tmp_path / "other")

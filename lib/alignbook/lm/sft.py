@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
@@ -28,6 +30,7 @@ from .data import IGNORE_INDEX, collate, encode_pairs, encode_texts
 from .runtime import auto_threads, torch_threads
 
 RESULT_FILE = "sft_result.json"
+RESUME_DIR = "resume"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,11 +75,16 @@ class SFTConfig:
     """bfloat16 training under DeepSpeed (GPU). CPU runs stay in float32."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to train: ``auto`` takes a GPU if one is visible."""
+    save_every: int = 0
+    """With ``output_dir``: save a resumable state every this many optimiser steps (0: never).
+    A later call with the same config, data and ``output_dir`` continues from it."""
     threads: int | None = None
     """CPU threads for torch while training; None: 1 for models under 5M parameters on CPU (much
     faster for tiny models, see :mod:`alignbook.lm.runtime`), else torch's setting."""
 
     def __post_init__(self) -> None:
+        if self.save_every < 0:
+            raise ValueError(f"SFTConfig.save_every={self.save_every!r} must be >= 0 (0: never)")
         positive = ("epochs", "batch_size", "grad_accum", "max_length", "eval_batch_size", "log_every")
         for name in positive:
             value = getattr(self, name)
@@ -341,7 +349,9 @@ def train_sft(
     texts (pretraining: every token counts), or of examples already encoded by
     :mod:`alignbook.lm.data`. ``eval_pairs`` takes the same forms and is scored before training,
     every ``cfg.eval_every`` steps (or each epoch) and at the end. With ``output_dir`` the model
-    and tokenizer are saved to ``output_dir/model`` and the result to ``output_dir``.
+    and tokenizer are saved to ``output_dir/model`` and the result to ``output_dir``; with
+    ``cfg.save_every`` a resumable state is kept in ``output_dir/resume`` until the run ends, and
+    calling again after an interruption continues it (the same numbers as an uninterrupted run).
 
     The model is trained in place and left in eval mode.
     """
@@ -379,20 +389,37 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
             evaluate_loss(engine.module, tokenizer, eval_examples, cfg.eval_batch_size, cfg.max_length)
         )
 
-    history: list[dict[str, Any]] = []
-    initial_eval = evaluate() if eval_examples is not None else None
+    # Everything a resumed run needs to continue exactly where an interrupted one stopped.
+    state: dict[str, Any] = {
+        "step": 0, "micro": 0, "tokens": 0, "train_seconds": 0.0, "epoch": 0, "batch_index": -1,
+        "history": [], "initial_eval": None, "last_eval": None, "losses_since_log": [],
+    }
+    resume_dir = Path(output_dir) / RESUME_DIR if output_dir is not None else None
+    resumable = resume_dir is not None and world_size == 1 and not getattr(engine, "uses_deepspeed", False)
+    if resumable and (resume_dir / "state.pt").exists():
+        state = _load_resume_state(resume_dir, engine, cfg, len(examples))
+    elif eval_examples is not None:
+        state["initial_eval"] = state["last_eval"] = evaluate()
+    history = state["history"]
+    losses_since_log = state["losses_since_log"]
+    step, micro, tokens, train_seconds = state["step"], state["micro"], state["tokens"], state["train_seconds"]
+    last_eval, initial_eval = state["last_eval"], state["initial_eval"]
     order_rng = torch.Generator().manual_seed(cfg.seed)
-    step, micro, tokens, train_seconds = 0, 0, 0, 0.0
     window: list[float] = []
-    losses_since_log: list[float] = []
-    last_eval = initial_eval
     engine.train()
-    progress = tqdm(total=total_steps, desc="sft", disable=not verbose or rank != 0, leave=False)
-    done = False
+    progress = tqdm(total=total_steps, initial=step, desc="sft", disable=not verbose or rank != 0, leave=False)
+    done = step >= total_steps
     for epoch in range(cfg.epochs):
+        if done:
+            break
+        # drawn for every epoch, also the ones a resumed run skips, so the order matches
         order = torch.randperm(len(examples), generator=order_rng).tolist()[rank::world_size]
+        if epoch < state["epoch"]:
+            continue
         shard = [examples[i] for i in order]
         for batch_index, batch in enumerate(_batches(shard, cfg.batch_size, tokenizer.pad_token_id)):
+            if epoch == state["epoch"] and batch_index <= state["batch_index"]:
+                continue  # done before the interruption
             started = time.perf_counter()
             batch = {k: v.to(device) for k, v in batch.items()}
             logits = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
@@ -435,8 +462,11 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
             if step >= total_steps:
                 done = True
                 break
-        if done:
-            break
+            if resumable and cfg.save_every and step % cfg.save_every == 0 and not window:
+                state.update(step=step, micro=micro, tokens=tokens, train_seconds=train_seconds, epoch=epoch,
+                             batch_index=batch_index, last_eval=last_eval)
+                _save_resume_state(resume_dir, engine, cfg, len(examples), state)
+            _after_step(step)
     progress.close()
     engine.eval()
     model = engine.module
@@ -472,4 +502,48 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
     result = SFTResult(metrics=metrics, history=history, checkpoint=checkpoint, config=cfg)
     if output_dir is not None and rank == 0:
         result.save(output_dir)
+    if resumable and resume_dir.exists():
+        shutil.rmtree(resume_dir)  # finished: the optimiser state is no longer needed
     return result
+
+
+def _after_step(step: int) -> None:
+    """Called after every optimiser step; tests replace it to simulate an interruption."""
+
+
+def _scheduler_of(engine):
+    return getattr(engine, "scheduler", None) or getattr(engine, "_scheduler", None)
+
+
+def _save_resume_state(directory: Path, engine, cfg: SFTConfig, n_examples: int, state: dict) -> None:
+    """Write model, optimiser, schedule and loop state atomically (temp file, then rename)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    scheduler = _scheduler_of(engine)
+    payload = {
+        "config": dataclasses.asdict(cfg),
+        "examples": n_examples,
+        "model": engine.module.state_dict(),
+        "optimizer": engine.optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "loop": {k: v for k, v in state.items()},
+    }
+    tmp = directory / "state.pt.tmp"
+    torch.save(payload, tmp)
+    os.replace(tmp, directory / "state.pt")
+
+
+def _load_resume_state(directory: Path, engine, cfg: SFTConfig, n_examples: int) -> dict:
+    payload = torch.load(directory / "state.pt", weights_only=False)
+    if payload["config"] != dataclasses.asdict(cfg) or payload["examples"] != n_examples:
+        raise ValueError(
+            f"{directory} holds an interrupted run with a different config or dataset; "
+            "delete that folder to start afresh, or resume with the same SFTConfig and data"
+        )
+    engine.module.load_state_dict(payload["model"])
+    engine.optimizer.load_state_dict(payload["optimizer"])
+    scheduler = _scheduler_of(engine)
+    if scheduler is not None and payload["scheduler"] is not None:
+        scheduler.load_state_dict(payload["scheduler"])
+        for group, lr in zip(engine.optimizer.param_groups, scheduler.get_last_lr()):
+            group["lr"] = lr
+    return payload["loop"]
