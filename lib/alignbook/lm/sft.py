@@ -243,6 +243,13 @@ class _LocalEngine:
     def __call__(self, *args, **kwargs):
         return self.module(*args, **kwargs)
 
+    def train(self, mode: bool = True):
+        self.module.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
     @property
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
@@ -285,6 +292,20 @@ def _make_engine(model, cfg: SFTConfig, total_steps: int):
     return distributed.wrap(
         model, zero_stage=cfg.zero_stage, bf16=cfg.bf16, micro_batch_size=cfg.batch_size, **kwargs
     )
+
+
+def _planned_world(cfg: SFTConfig) -> tuple[int, int]:
+    """(world size, rank) the engine will have: several processes only under a launcher with a
+    ZeRO stage (``alignbook.distributed.wrap`` builds a DeepSpeed engine only then)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and cfg.zero_stage is None:
+        raise ValueError(
+            f"train_sft runs under a launcher ({world} processes) but SFTConfig.zero_stage is None, "
+            "so the processes would not share gradients; set zero_stage=0, 1, 2 or 3"
+        )
+    if torch.distributed.is_initialized():
+        return torch.distributed.get_world_size(), torch.distributed.get_rank()
+    return world, int(os.environ.get("RANK", "0")) if world > 1 else 0
 
 
 def _to_examples(tokenizer, data, max_length: int, what: str) -> list[dict[str, list[int]]]:
@@ -374,8 +395,7 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
     device = pick_device(cfg.device)
     model.to(device)
 
-    world_size = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
-    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+    world_size, rank = _planned_world(cfg)
     local_count = len(range(rank, len(examples), world_size))
     batches_per_epoch = math.ceil(local_count / cfg.batch_size)
     # the engine steps every grad_accum micro-batches; a remainder at the very end is dropped
@@ -383,6 +403,11 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
     engine = _make_engine(model, cfg, total_steps)
+    if (engine.world_size, engine.rank) != (world_size, rank):
+        raise RuntimeError(
+            f"expected rank {rank} of {world_size} processes but the engine reports rank "
+            f"{engine.rank} of {engine.world_size}; check the launcher's WORLD_SIZE and RANK"
+        )
 
     def evaluate() -> float:
         return engine.all_reduce_mean(
