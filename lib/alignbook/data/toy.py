@@ -64,6 +64,16 @@ def v1_to_qa(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def qa_rows(world: ToyWorld, n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` distinct per-response rows: pairs are drawn until enough distinct responses exist."""
+    pairs = (n + 1) // 2
+    while True:
+        rows = v1_to_qa(world.preference_rows(pairs, seed))
+        if len(rows) >= n or pairs > 50 * n + 100:
+            return rows[:n]
+        pairs = int(pairs * 1.5) + 1
+
+
 def toy_rows(schema: str, n: int, seed: int = 0, world: ToyWorld | None = None) -> list[dict[str, Any]]:
     """``n`` toy rows in ``schema`` (a key of ``SCHEMAS``)."""
     world = world or ToyWorld(ToyWorldConfig())
@@ -74,10 +84,10 @@ def toy_rows(schema: str, n: int, seed: int = 0, world: ToyWorld | None = None) 
     if schema == "pku-saferlhf-single":
         return world.single_preference_rows(n, seed)
     if schema == "pku-saferlhf-qa":
-        return v1_to_qa(world.preference_rows((n + 1) // 2, seed))[:n]
+        return qa_rows(world, n, seed)
     if schema == "beavertails":
         rows = []
-        for qa in v1_to_qa(world.preference_rows((n + 1) // 2, seed))[:n]:
+        for qa in qa_rows(world, n, seed):
             folded = {V1_TO_BEAVERTAILS[HARM_CATEGORIES[k]] for k in qa["safety_category"]}
             rows.append({
                 "prompt": qa["prompt"],

@@ -1,0 +1,108 @@
+"""Severity-sensitive QA moderation: one backbone, three heads.
+
+Given a (prompt, response) pair, the model predicts
+
+* **safe/unsafe**: one logit, ``sigmoid > 0.5`` means unsafe;
+* **severity**: 4 logits over levels 0 (safe), 1 minor, 2 moderate, 3 severe;
+* **categories**: 19 independent logits (multi-label), ``sigmoid > 0.5`` flags the category.
+
+The representation is the backbone's last hidden state at the last real token (as in a score
+model), so the same tiny Llama that generates text also reads it. The loss is the sum of the
+three heads' losses:
+
+.. math::
+   \\mathcal L = \\mathrm{BCE}(u, y_{\\text{unsafe}}) + \\mathrm{CE}(s, y_{\\text{sev}})
+               + \\sum_{c=1}^{19} \\mathrm{BCE}(z_c, y_c)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..toyworld.content import HARM_CATEGORIES
+
+N_SEVERITY = 4
+N_CATEGORIES = len(HARM_CATEGORIES)
+
+
+def last_token_hidden(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """``hidden[i, last real position of row i]`` for right-padded batches."""
+    index = attention_mask.long().sum(dim=1) - 1
+    if (index < 0).any():
+        raise ValueError("a row of attention_mask has no real token")
+    return hidden[torch.arange(hidden.size(0)), index]
+
+
+class ModerationModel(nn.Module):
+    """Backbone (a Hugging Face decoder) + three linear heads read at the last real token."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = getattr(backbone, "base_model", backbone)
+        hidden = getattr(getattr(self.backbone, "config", None), "hidden_size", None)
+        if hidden is None:
+            raise ValueError("backbone needs config.hidden_size; pass a Hugging Face model")
+        self.config = self.backbone.config
+        self.unsafe_head = nn.Linear(hidden, 1)
+        self.severity_head = nn.Linear(hidden, N_SEVERITY)
+        self.category_head = nn.Linear(hidden, N_CATEGORIES)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        pooled = last_token_hidden(hidden, attention_mask)
+        return {
+            "unsafe": self.unsafe_head(pooled).squeeze(-1),
+            "severity": self.severity_head(pooled),
+            "categories": self.category_head(pooled),
+        }
+
+
+def moderation_loss(outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The three heads' losses and their sum (``total``).
+
+    ``labels``: ``unsafe`` (float 0/1, shape ``(B,)``), ``severity`` (long 0-3, ``(B,)``),
+    ``categories`` (float 0/1, ``(B, 19)``).
+    """
+    unsafe = F.binary_cross_entropy_with_logits(outputs["unsafe"], labels["unsafe"].float())
+    severity = F.cross_entropy(outputs["severity"], labels["severity"].long())
+    # summed over the 19 categories (mean over the batch): a mean over mostly-negative labels
+    # would make the gradient of the rare positives 19 times smaller than the other heads'.
+    categories = F.binary_cross_entropy_with_logits(
+        outputs["categories"], labels["categories"].float(), reduction="none"
+    ).sum(dim=-1).mean()
+    return {"unsafe": unsafe, "severity": severity, "categories": categories, "total": unsafe + severity + categories}
+
+
+def predict_from_outputs(outputs: dict[str, torch.Tensor], threshold: float = 0.5) -> dict[str, torch.Tensor]:
+    """Hard predictions: ``unsafe`` (bool), ``severity`` (0-3), ``categories`` (bool, B x 19)."""
+    return {
+        "unsafe": torch.sigmoid(outputs["unsafe"]) > threshold,
+        "severity": outputs["severity"].argmax(dim=-1),
+        "categories": torch.sigmoid(outputs["categories"]) > threshold,
+    }
+
+
+def save_moderation_model(model: ModerationModel, directory: str | Path) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.backbone.save_pretrained(directory / "backbone")
+    heads = {k: v for k, v in model.state_dict().items() if not k.startswith("backbone.")}
+    torch.save(heads, directory / "heads.pt")
+    return directory
+
+
+def load_moderation_model(directory: str | Path) -> ModerationModel:
+    from transformers import AutoModel
+
+    directory = Path(directory)
+    if not (directory / "heads.pt").exists():
+        raise FileNotFoundError(f"{directory} holds no moderation model (no heads.pt); train one first")
+    model = ModerationModel(AutoModel.from_pretrained(directory / "backbone"))
+    missing = model.load_state_dict(torch.load(directory / "heads.pt", weights_only=True), strict=False)
+    if missing.unexpected_keys:
+        raise ValueError(f"unexpected keys in {directory / 'heads.pt'}: {missing.unexpected_keys}")
+    return model.eval()

@@ -1,0 +1,324 @@
+"""Training and evaluating the severity-sensitive moderation model, over several seeds."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..config import BaseConfig, ConfigError
+from ..toyworld.content import HARM_CATEGORIES
+from .metrics import majority_baseline, moderation_metrics
+from .model import (
+    ModerationModel,
+    load_moderation_model,
+    moderation_loss,
+    predict_from_outputs,
+    save_moderation_model,
+)
+
+PROMPT_TEMPLATE = "BEGINNING OF CONVERSATION: USER: {input} ASSISTANT:"
+"""The safe-rlhf conversation template; the moderation model reads ``template + " " + response``."""
+
+PAPER_RESULTS: dict[str, float] = {
+    "binary_accuracy": 0.93,
+    "false_positive_rate": 0.0765,
+    "severity_accuracy_1": 0.85,
+    "severity_accuracy_2": 0.77,
+    "severity_accuracy_3": 0.71,
+    "category_exact_match": 0.713,
+}
+"""The paper's moderation results as listed in issue 3 (binary accuracy, FPR, severity accuracy
+for minor/moderate/severe, category accuracy), for the real data and a 7B-scale model.
+The mapping of the 85/77/71% to levels 1/2/3 follows the issue's order."""
+
+QA_DATASET = "PKU-Alignment/PKU-SafeRLHF-QA"
+"""The per-response release the paper's moderation model is trained on."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModerationConfig(BaseConfig):
+    """Severity-sensitive QA moderation (PKU-SafeRLHF paper, section on moderation)."""
+
+    dataset: str = "toy"
+    """'toy' (the toy world), a hub release name, or a local folder in the hub's layout."""
+    dataset_schema: str = "pku-saferlhf-qa"
+    """Schema of ``dataset``: 'pku-saferlhf-qa' (per-response rows) or 'pku-saferlhf-v1' (pairs,
+    split into per-response rows)."""
+    dataset_revision: Optional[str] = None
+    """Hub revision; None uses the pin in ``alignbook.data.HUB_DATASETS``."""
+    train_size: int = 3000
+    """Training responses (toy: generated; hub: the first ones of the split)."""
+    test_size: int = 1000
+    """Held-out responses (toy: a disjoint seed stream; hub: the test split)."""
+    backbone: str = "toy-scratch"
+    """'toy-scratch' (a fresh tiny Llama on the toy tokenizer), 'toy-base' (the toy world's
+    pretrained base model) or a hub model name (paper profile)."""
+    preset: str = "tiny"
+    """Model shape for toy backbones: tiny, small or base (alignbook.lm.PRESETS)."""
+    epochs: int = 3
+    """Passes over the training responses."""
+    lr: float = 2e-3
+    """AdamW learning rate (from-scratch tiny models need ~1e-3; a pretrained 7B ~2e-5)."""
+    batch_size: int = 32
+    """Responses per optimiser step."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_length: int = 96
+    """Longest tokenised prompt+response; longer ones are cut at the end."""
+    threshold: float = 0.5
+    """Probability above which the unsafe and category heads say yes."""
+    seeds: int = 3
+    """Independent training runs (metrics reported as mean ± std over them)."""
+    device: str = "auto"
+    """'auto', 'cpu' or 'cuda'."""
+    verbose: bool = True
+    """Show tqdm progress bars."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("train_size", "test_size", "epochs", "batch_size", "max_length", "seeds"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.lr <= 0:
+            raise ConfigError(f"lr={self.lr} must be > 0, e.g. lr=2e-3")
+        if not 0 < self.threshold < 1:
+            raise ConfigError(f"threshold={self.threshold} must lie in (0, 1)")
+        if self.dataset_schema not in ("pku-saferlhf-qa", "pku-saferlhf-v1"):
+            raise ConfigError(f"dataset_schema={self.dataset_schema!r} must be 'pku-saferlhf-qa' or 'pku-saferlhf-v1'")
+
+
+@dataclasses.dataclass
+class ModerationResult:
+    """What :func:`train_moderation` returns."""
+
+    metrics: dict[str, Any]
+    """Held-out metrics (see :func:`alignbook.moderation.metrics.moderation_metrics`)."""
+    history: list[dict[str, Any]]
+    """Per-step training losses (total and per head)."""
+    checkpoint: str | None
+    """Folder of the saved model, or None."""
+    config: Any
+    """The config used (a dict once loaded)."""
+
+    FILE = "moderation_result.json"
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = dataclasses.asdict(self.config) if dataclasses.is_dataclass(self.config) else self.config
+        payload = {"metrics": self.metrics, "history": self.history, "checkpoint": self.checkpoint, "config": config}
+        path = directory / self.FILE
+        path.write_text(json.dumps(payload, indent=1, default=str))
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "ModerationResult":
+        path = Path(directory) / cls.FILE
+        if not path.exists():
+            raise FileNotFoundError(f"no {cls.FILE} in {directory}; run train_moderation with output_dir first")
+        return cls(**json.loads(path.read_text()))
+
+    def load_model(self) -> ModerationModel:
+        if self.checkpoint is None:
+            raise ValueError("this run saved no checkpoint; pass output_dir to train_moderation")
+        return load_moderation_model(self.checkpoint)
+
+
+# ----------------------------------------------------------------------------- data
+def labels_of(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Severity (int array) and categories (bool matrix, rows x 19) of QA-schema rows."""
+    severity = np.array([int(r["severity_category"]) for r in rows], dtype=np.int64)
+    categories = np.zeros((len(rows), len(HARM_CATEGORIES)), dtype=bool)
+    for i, row in enumerate(rows):
+        for k in row["safety_category"]:
+            categories[i, k] = True
+    return severity, categories
+
+
+def load_qa_rows(cfg: ModerationConfig, world: Any = None) -> tuple[list[dict], list[dict]]:
+    """Training and held-out per-response rows for ``cfg`` (toy or hub/local)."""
+    from ..data import load_rows, v1_to_qa
+
+    def get(split: str, n: int) -> list[dict]:
+        if cfg.dataset_schema == "pku-saferlhf-v1":
+            pairs = load_rows(cfg.dataset, "pku-saferlhf-v1", split, None if cfg.dataset != "toy" else (n + 1) // 2,
+                              cfg.seed, world, cfg.dataset_revision)
+            return v1_to_qa(pairs)[:n]
+        return load_rows(cfg.dataset, "pku-saferlhf-qa", split, n, cfg.seed, world, cfg.dataset_revision)
+
+    return get("train", cfg.train_size), get("test", cfg.test_size)
+
+
+def encode_rows(tokenizer: Any, rows: Sequence[dict[str, Any]], max_length: int) -> list[list[int]]:
+    """``bos template(prompt) response eos`` token ids, cut to ``max_length``."""
+    out = []
+    for row in rows:
+        text = PROMPT_TEMPLATE.format(input=row["prompt"]) + " " + row["response"]
+        ids = [tokenizer.bos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
+        out.append(ids[:max_length])
+    return out
+
+
+def _batch(ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for i, x in enumerate(ids):
+        input_ids[i, : len(x)] = torch.as_tensor(x)
+        mask[i, : len(x)] = 1
+    return input_ids, mask
+
+
+def build_model(cfg: ModerationConfig, seed: int, world: Any = None) -> tuple[ModerationModel, Any]:
+    """The moderation model and its tokenizer for ``cfg.backbone``."""
+    if cfg.backbone in ("toy-scratch", "toy-base"):
+        from ..lm import build_causal_lm
+        from ..toyworld import ToyWorld, ToyWorldConfig
+
+        world = world or ToyWorld(ToyWorldConfig())
+        tokenizer = world.tokenizer()
+        backbone = world.base_model(cfg.preset) if cfg.backbone == "toy-base" else build_causal_lm(cfg.preset, tokenizer, seed)
+    else:
+        from transformers import AutoModel, AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(cfg.backbone)
+            backbone = AutoModel.from_pretrained(cfg.backbone)
+        except OSError as error:
+            raise RuntimeError(
+                f"backbone={cfg.backbone!r} could not be loaded ({error}); it needs the hub or a local "
+                "copy in HF_HOME. Use backbone='toy-scratch' or 'toy-base' offline."
+            ) from error
+        if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+            tokenizer.add_special_tokens({"pad_token": "<pad>"})
+            backbone.resize_token_embeddings(len(tokenizer))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = ModerationModel(backbone)
+    return model, tokenizer
+
+
+# --------------------------------------------------------------------------- training
+@torch.no_grad()
+def predict(model: ModerationModel, tokenizer: Any, rows: Sequence[dict], max_length: int,
+            threshold: float = 0.5, batch_size: int = 128) -> dict[str, np.ndarray]:
+    """Hard predictions of the three heads on QA-schema rows."""
+    model.eval()
+    device = next(model.parameters()).device
+    ids = encode_rows(tokenizer, rows, max_length)
+    parts: dict[str, list] = {"unsafe": [], "severity": [], "categories": []}
+    for start in range(0, len(ids), batch_size):
+        input_ids, mask = _batch(ids[start : start + batch_size], tokenizer.pad_token_id)
+        pred = predict_from_outputs(model(input_ids.to(device), mask.to(device)), threshold)
+        for key in parts:
+            parts[key].append(pred[key].cpu().numpy())
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def evaluate(model: ModerationModel, tokenizer: Any, rows: Sequence[dict], cfg: ModerationConfig) -> dict[str, Any]:
+    severity, categories = labels_of(rows)
+    pred = predict(model, tokenizer, rows, cfg.max_length, cfg.threshold)
+    return moderation_metrics(severity, categories, pred["unsafe"], pred["severity"], pred["categories"])
+
+
+def train_moderation(
+    cfg: ModerationConfig,
+    train_rows: Sequence[dict],
+    test_rows: Sequence[dict],
+    seed: int = 0,
+    world: Any = None,
+    output_dir: str | Path | None = None,
+) -> ModerationResult:
+    """Train one moderation model on ``train_rows`` (QA schema) and evaluate it on ``test_rows``."""
+    from ..repro import pick_device
+
+    if not train_rows:
+        raise ValueError("train_rows is empty; raise train_size")
+    device = pick_device(cfg.device)
+    model, tokenizer = build_model(cfg, seed, world)
+    model.to(device).train()
+    ids = encode_rows(tokenizer, train_rows, cfg.max_length)
+    severity, categories = labels_of(train_rows)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(ids) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / max(1, total // 20)) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+    )
+    order_rng = torch.Generator().manual_seed(seed)
+    history: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    progress = tqdm(total=total, desc=f"moderation seed {seed}", disable=not cfg.verbose, leave=False)
+    step = 0
+    for epoch in range(cfg.epochs):
+        order = torch.randperm(len(ids), generator=order_rng).tolist()
+        for start in range(0, len(order), cfg.batch_size):
+            index = order[start : start + cfg.batch_size]
+            input_ids, mask = _batch([ids[i] for i in index], tokenizer.pad_token_id)
+            labels = {
+                "unsafe": torch.as_tensor(severity[index] > 0, dtype=torch.float32, device=device),
+                "severity": torch.as_tensor(severity[index], device=device),
+                "categories": torch.as_tensor(categories[index], dtype=torch.float32, device=device),
+            }
+            losses = moderation_loss(model(input_ids.to(device), mask.to(device)), labels)
+            if not torch.isfinite(losses["total"]):
+                raise FloatingPointError(f"moderation loss became {losses['total'].item()} at step {step}; lower lr")
+            optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            step += 1
+            history.append({"step": step, "epoch": epoch, **{k: float(v.detach()) for k, v in losses.items()}})
+            progress.update(1)
+            progress.set_postfix(loss=f"{losses['total'].item():.3f}")
+    progress.close()
+    metrics = evaluate(model, tokenizer, test_rows, cfg)
+    metrics["train_seconds"] = time.perf_counter() - started
+    metrics["seed"] = seed
+    checkpoint = None
+    if output_dir is not None:
+        checkpoint = str(save_moderation_model(model, Path(output_dir) / "model"))
+        tokenizer.save_pretrained(str(Path(output_dir) / "model" / "tokenizer"))
+    result = ModerationResult(metrics=metrics, history=history, checkpoint=checkpoint, config=cfg)
+    if output_dir is not None:
+        result.save(output_dir)
+    return result
+
+
+def run_seeds(cfg: ModerationConfig, world: Any = None, output_dir: str | Path | None = None):
+    """Train ``cfg.seeds`` models (seeds ``cfg.seed .. cfg.seed + seeds - 1``) on the same data.
+
+    Returns ``(results, baseline)``: the per-seed :class:`ModerationResult` list and the
+    majority-class baseline's metrics on the same held-out rows.
+    """
+    train_rows, test_rows = load_qa_rows(cfg, world)
+    results = []
+    for offset in range(cfg.seeds):
+        seed = cfg.seed + offset
+        folder = None if output_dir is None else Path(output_dir) / f"seed{seed}"
+        results.append(train_moderation(cfg, train_rows, test_rows, seed, world, folder))
+    train_sev, train_cat = labels_of(train_rows)
+    test_sev, test_cat = labels_of(test_rows)
+    baseline = majority_baseline(train_sev, train_cat, test_sev, test_cat)
+    return results, baseline
+
+
+def summarize(results: Sequence[ModerationResult], baseline: dict[str, Any], keys: Sequence[str]):
+    """A table: metric, mean, std over seeds, majority baseline."""
+    import pandas as pd
+
+    rows = []
+    for key in keys:
+        values = np.array([r.metrics[key] for r in results], dtype=float)
+        rows.append({"metric": key, "mean": np.nanmean(values), "std": np.nanstd(values),
+                     "majority baseline": baseline.get(key, float("nan"))})
+    return pd.DataFrame(rows).set_index("metric")
