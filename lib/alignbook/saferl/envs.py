@@ -20,9 +20,12 @@ observations are camera images, always keep it.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import io
 import multiprocessing as mp
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -52,7 +55,10 @@ def safety_gymnasium_module():
     os.environ.setdefault("MUJOCO_GL", "egl")
     compat.check_dependencies()
     compat.install_dataclass_shim()
-    import safety_gymnasium
+    # gymnasium-robotics prints a notice about its Adroit tasks on import; those are not used here.
+    with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import safety_gymnasium
     import safety_gymnasium.world as world_module
 
     _install_skybox_hook(world_module)

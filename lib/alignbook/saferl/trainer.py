@@ -198,18 +198,16 @@ def _run_one(args: tuple[SafeRLConfig, str]) -> SafeRLResult:
     return train(cfg, run_dir, verbose=False)
 
 
-def run_grid(configs: Sequence[SafeRLConfig], root: str | Path, parallel: int = 1, reuse: bool = True,
+def run_grid(configs: Sequence[SafeRLConfig], parallel: int = 1, reuse: bool = True,
              verbose: bool = True) -> list[SafeRLResult]:
-    """Train every config under ``root/<env_id>/<algo>/<tag>seed<k>``; ``parallel`` at a time.
+    """Train every config into its own ``run_dir``, ``parallel`` runs at a time (one process each).
 
-    A run whose folder already holds a result for the same config is loaded, not retrained.
+    A run whose folder already holds a result of the same config is loaded, not retrained, so an
+    interrupted grid resumes where it stopped and figures never retrain.
     """
-    root = Path(root)
     jobs, results = [], [None] * len(configs)
     for i, cfg in enumerate(configs):
-        run_dir = root / cfg.env_id / cfg.algo / f"seed{cfg.seed}"
-        if cfg.run_dir not in ("build/scratch", str(root)) and Path(cfg.run_dir).is_relative_to(root):
-            run_dir = Path(cfg.run_dir)
+        run_dir = Path(cfg.run_dir)
         if reuse and (run_dir / RESULT_FILE).exists():
             cached = SafeRLResult.load(run_dir)
             if cached.config == config_record(cfg):
@@ -230,9 +228,13 @@ def run_grid(configs: Sequence[SafeRLConfig], root: str | Path, parallel: int = 
     return results  # type: ignore[return-value]
 
 
-def grid_configs(base: SafeRLConfig, algos: Sequence[str], env_ids: Sequence[str], seeds: int,
-                 tag: str = "", **changes: Any) -> list[SafeRLConfig]:
-    """One config per (env, algo, seed): ``base`` with those fields (and ``changes``) replaced."""
+def grid_configs(base: SafeRLConfig, algos: Sequence[str] | None = None, env_ids: Sequence[str] | None = None,
+                 seeds: int | None = None, tag: str = "", **changes: Any) -> list[SafeRLConfig]:
+    """One config per (env, algo, seed) of ``base`` (default: its ``env_ids``, ``algos``, ``seeds``),
+    with ``changes`` applied, each with its own folder ``<run_dir>/runs/<env>/<algo>/<tag>seed<k>``."""
+    algos = base.algos if algos is None else algos
+    env_ids = base.env_ids if env_ids is None else env_ids
+    seeds = base.seeds if seeds is None else seeds
     out = []
     for env_id in env_ids:
         for algo in algos:
@@ -241,3 +243,9 @@ def grid_configs(base: SafeRLConfig, algos: Sequence[str], env_ids: Sequence[str
                 out.append(dataclasses.replace(base, algo=algo, env_id=env_id, seed=base.seed + k, run_dir=run_dir,
                                                **changes))
     return out
+
+
+def train_grid(base: SafeRLConfig, algos: Sequence[str] | None = None, env_ids: Sequence[str] | None = None,
+               seeds: int | None = None, tag: str = "", **changes: Any) -> list[SafeRLResult]:
+    """:func:`grid_configs` then :func:`run_grid` with ``base.parallel_runs`` processes."""
+    return run_grid(grid_configs(base, algos, env_ids, seeds, tag, **changes), parallel=base.parallel_runs)

@@ -1,0 +1,80 @@
+"""Tables and figures of trained runs (they read saved results; nothing retrains)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..plotting import mean_band
+from .trainer import SafeRLResult
+
+OMNISAFE_1E7 = {
+    "SafetyPointGoal1-v0": {
+        "ppo": (25.4, 55.7), "ppo_lag": (13.0, 25.8), "cpo": (20.5, 28.8), "pcpo": (18.6, 23.0),
+        "focops": (15.0, 33.7), "cup": (14.4, 19.0),
+    },
+}
+"""OmniSafe's published benchmark (1e7 steps, cost limit 25): (episode return, episode cost),
+as quoted in issue 5 from the OmniSafe on-policy benchmark tables. Only these cells are quoted;
+the others are left empty rather than guessed."""
+
+
+def group(results: Sequence[SafeRLResult], by=("env_id", "algo")) -> dict[tuple, list[SafeRLResult]]:
+    out: dict[tuple, list[SafeRLResult]] = {}
+    for r in results:
+        out.setdefault(tuple(r.config[k] for k in by), []).append(r)
+    return out
+
+
+def summary_table(results: Sequence[SafeRLResult], by=("env_id", "algo"), with_paper: bool = True):
+    """Final return, cost and λ per group: mean ± std over seeds, with the budget and profile."""
+    import pandas as pd
+
+    rows = []
+    for key, runs in group(results, by).items():
+        ret = np.array([r.metrics["return"] for r in runs], float)
+        cost = np.array([r.metrics["cost"] if r.metrics["cost"] is not None else np.nan for r in runs], float)
+        lam = [r.metrics["lambda"] for r in runs]
+        row = dict(zip(by, key))
+        row.update({
+            "return": f"{np.nanmean(ret):.1f} ± {np.nanstd(ret):.1f}",
+            "cost": f"{np.nanmean(cost):.1f} ± {np.nanstd(cost):.1f}",
+            "λ": f"{np.mean(lam):.3f}" if None not in lam else "—",
+            "seeds": len(runs), "steps": runs[0].metrics["steps"], "profile": runs[0].config["profile"],
+            "steps/s": f"{np.mean([r.metrics['steps_per_s'] for r in runs]):.0f}",
+        })
+        if with_paper and "algo" in row:
+            paper = OMNISAFE_1E7.get(row.get("env_id", ""), {}).get(row["algo"])
+            row["OmniSafe 1e7 return / cost"] = f"{paper[0]} / {paper[1]}" if paper else "—"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(list(by))
+
+
+def final_stats(runs: Sequence[SafeRLResult], key: str) -> tuple[float, float]:
+    values = np.array([r.metrics[key] for r in runs], float)
+    return float(np.nanmean(values)), float(np.nanstd(values))
+
+
+def plot_curves(results: Sequence[SafeRLResult], keys=("return", "cost", "lambda"), by=("algo",),
+                cost_limit: float | None = None, title: str = ""):
+    """One panel per key: mean ± std over seeds against environment steps, one line per group."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for label, runs in group(results, by).items():
+            curves = np.array([r.curve(key) for r in runs])
+            if np.all(np.isnan(curves)):
+                continue
+            steps = np.array([row["steps"] for row in runs[0].history])
+            mean_band(ax, steps, curves, " ".join(str(x) for x in label))
+        if key == "cost" and cost_limit is not None:
+            ax.axhline(cost_limit, color="k", ls="--", lw=1, label=f"limit {cost_limit:g}")
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel({"return": "episode return", "cost": "episode cost", "lambda": "λ"}.get(key, key))
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
