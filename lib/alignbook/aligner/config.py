@@ -44,8 +44,8 @@ class AlignerTrainConfig(BaseConfig):
     """Aligner prompt template: ``repository`` (##Question/##Answer/##Correction) or ``released``."""
     model: str = "tiny"
     """A tiny-LM preset (tiny, small, base) trained from scratch, or a hub id (paper: Llama-2-7B)."""
-    vocab_size: int = 600
-    """BPE vocabulary of the chapter tokenizer (tiny presets only)."""
+    vocab_size: int = 1000
+    """BPE vocabulary of the chapter tokenizer (tiny presets only; 1000 covers every toy-world word)."""
     epochs: int = 3
     """Epochs of the Q-A-C stage (aligner sft-correction.sh: 3)."""
     warmup_epochs: int = 1

@@ -45,7 +45,7 @@ def _join(clauses: Sequence[str]) -> str:
     return " ".join(f"{c}." for c in clauses)
 
 
-def chapter_tokenizer(world: Any, vocab_size: int = 600) -> Any:
+def chapter_tokenizer(world: Any, vocab_size: int = 1000) -> Any:
     """A BPE tokenizer for the world's text and both Aligner templates (deterministic)."""
     from ..lm.tokenizer import train_bpe_tokenizer
 
