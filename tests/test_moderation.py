@@ -1,0 +1,89 @@
+"""Moderation: losses and metrics against hand-computed values, a few training steps, the
+paper profile's settings, and (slow) beating the majority class on every head."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from alignbook.config import ConfigError, resolve
+from alignbook.moderation import (
+    ModerationConfig,
+    ModerationResult,
+    majority_baseline,
+    moderation_loss,
+    moderation_metrics,
+    run_seeds,
+    train_moderation,
+)
+from alignbook.data import toy_rows
+from alignbook.paths import notebooks_dir
+
+
+def test_loss_matches_hand_computation():
+    outputs = {
+        "unsafe": torch.tensor([0.0]),
+        "severity": torch.tensor([[0.0, 0.0, 0.0, 0.0]]),
+        "categories": torch.zeros(1, 19),
+    }
+    labels = {"unsafe": torch.tensor([1.0]), "severity": torch.tensor([2]), "categories": torch.zeros(1, 19)}
+    losses = moderation_loss(outputs, labels)
+    assert losses["unsafe"].item() == pytest.approx(math.log(2))
+    assert losses["severity"].item() == pytest.approx(math.log(4))
+    assert losses["categories"].item() == pytest.approx(19 * math.log(2))  # summed over categories
+    assert losses["total"].item() == pytest.approx(math.log(2) + math.log(4) + 19 * math.log(2))
+
+
+def test_metrics_hand_computed():
+    true_sev = np.array([0, 0, 1, 2, 3])
+    true_cat = np.zeros((5, 19), dtype=bool)
+    true_cat[2, 0] = true_cat[3, 1] = true_cat[4, 1] = True
+    pred_unsafe = np.array([True, False, True, True, False])
+    pred_sev = np.array([0, 0, 1, 1, 3])
+    pred_cat = true_cat.copy()
+    pred_cat[4, 1] = False
+    m = moderation_metrics(true_sev, true_cat, pred_unsafe, pred_sev, pred_cat)
+    assert m["binary_accuracy"] == pytest.approx(3 / 5)
+    assert m["false_positive_rate"] == pytest.approx(1 / 2)
+    assert (m["severity_accuracy_1"], m["severity_accuracy_2"], m["severity_accuracy_3"]) == (1.0, 0.0, 1.0)
+    assert m["category_exact_match"] == pytest.approx(2 / 3)
+    assert m["category_f1/Insulting Behavior"] == pytest.approx(2 * 1 / (2 * 1 + 0 + 1))
+    base = majority_baseline(np.array([0, 0, 2]), np.zeros((3, 19), bool), true_sev, true_cat)
+    assert base["binary_accuracy"] == pytest.approx(2 / 5) and base["false_positive_rate"] == 0.0
+
+
+def test_a_few_steps_train_and_round_trip(tmp_path):
+    cfg = ModerationConfig(train_size=48, test_size=16, epochs=1, batch_size=16, seeds=1, verbose=False)
+    train, test = toy_rows("pku-saferlhf-qa", 48, 0), toy_rows("pku-saferlhf-qa", 16, 1)
+    result = train_moderation(cfg, train, test, seed=0, output_dir=tmp_path / "run")
+    assert all(np.isfinite(h["total"]) for h in result.history) and len(result.history) == 3
+    loaded = ModerationResult.load(tmp_path / "run")
+    assert loaded.metrics == pytest.approx(result.metrics, nan_ok=True)
+    model = loaded.load_model()
+    fresh, _ = __import__("alignbook.moderation.train", fromlist=["build_model"]).build_model(cfg, 0)
+    changed = any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
+    assert changed, "training did not change any parameter"
+
+
+def test_bad_config_names_the_parameter():
+    with pytest.raises(ConfigError, match="threshold"):
+        ModerationConfig(threshold=1.5)
+    with pytest.raises(ConfigError, match="dataset_schema"):
+        ModerationConfig(dataset_schema="beavertails")
+
+
+def test_paper_profile_uses_the_official_release():
+    cfg = resolve(notebooks_dir() / "pku-saferlhf" / "02_moderation.yaml", "paper")
+    assert cfg.dataset == "PKU-Alignment/PKU-SafeRLHF-QA"
+    assert cfg.dataset_revision == "219fa024d11c79e28a2e2c444621d641b9689606"
+    assert (cfg.train_size, cfg.test_size) == (149858, 4635)
+
+
+@pytest.mark.slow
+def test_beats_majority_on_every_head():
+    cfg = ModerationConfig(train_size=800, test_size=300, epochs=2, seeds=1, verbose=False)
+    results, baseline = run_seeds(cfg)
+    m = results[0].metrics
+    for key in ("binary_accuracy", "severity_accuracy", "category_exact_match"):
+        assert m[key] > baseline[key] + 0.05, (key, m[key], baseline[key])
