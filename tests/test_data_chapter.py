@@ -1,0 +1,71 @@
+"""The PKU-SafeRLHF chapter: the paper profile's settings are the official ones, and the same
+code path runs on a local folder in the hub's layout built from toy rows."""
+
+import pytest
+
+from alignbook.config import resolve
+from alignbook.data import HUB_DATASETS, toy_rows, write_hub_layout
+from alignbook.data import explore
+from alignbook.paths import notebooks_dir
+
+V1 = "PKU-Alignment/PKU-SafeRLHF"
+V1_REVISION = "9421ffafec3fa40a1f1a7d567b4d525079477ecb"
+CHAPTER = notebooks_dir() / "pku-saferlhf"
+
+
+def test_paper_profile_settings_are_the_official_values():
+    data = resolve(CHAPTER / "01_data.yaml", "paper")
+    assert (data.dataset, data.dataset_revision, data.split) == (V1, V1_REVISION, "train")
+    assert HUB_DATASETS[data.dataset].splits["train"] == 73907
+    assert HUB_DATASETS[data.dataset].splits["test"] == 8211
+    dual = resolve(CHAPTER / "03_dual_preference.yaml", "paper")
+    assert (dual.dataset, dual.dataset_revision) == (V1, V1_REVISION)
+    assert dual.single_dataset == "PKU-Alignment/PKU-SafeRLHF-single-dimension"
+    # safe-rlhf scripts/reward-model.sh and cost-model.sh: lr 2e-5, 2 epochs, max_length 512, batch 16
+    assert (dual.lr, dual.epochs, dual.max_length, dual.batch_size) == (2e-5, 2, 512, 16)
+    moderation = resolve(CHAPTER / "02_moderation.yaml", "paper")
+    assert moderation.dataset == "PKU-Alignment/PKU-SafeRLHF-QA"
+    # published reference values used on the exploration page
+    assert explore.REFERENCE_V1_TRAIN == {
+        "severity_0": 71689, "severity_1": 9104, "severity_2": 56537, "severity_3": 10484,
+        "both_safe": 0.412, "both_unsafe": 0.442, "better_ne_safer": 0.241,
+    }
+
+
+def test_exploration_runs_on_a_local_copy_in_the_hub_layout(tmp_path):
+    rows = toy_rows("pku-saferlhf-v1", 60, 0)
+    write_hub_layout({"train": rows, "test": rows[:10]}, tmp_path, V1)
+    cfg = resolve(CHAPTER / "01_data.yaml", "paper", {"dataset": str(tmp_path)})
+    datasets = explore.load_v1_datasets(cfg)
+    assert len(datasets) == 1 and len(datasets[0]) == 60
+    assert explore.invariants(datasets[0])["safe but severity > 0"] == 0
+    table = explore.comparison_table([explore.summary(datasets[0])], "local")
+    assert table.loc["both_safe", "published (real v1 train)"] == 0.412
+
+
+def test_paper_profile_without_data_fails_clearly(monkeypatch):
+    import sys
+    import types
+
+    fake = types.ModuleType("datasets")
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("offline")
+
+    fake.load_dataset = refuse
+    monkeypatch.setitem(sys.modules, "datasets", fake)
+    from alignbook.data import DatasetUnavailableError
+
+    cfg = resolve(CHAPTER / "01_data.yaml", "paper")
+    with pytest.raises(DatasetUnavailableError, match="HF_HOME"):
+        explore.load_v1_datasets(cfg)
+
+
+def test_moderation_reads_a_local_qa_copy(tmp_path):
+    from alignbook.moderation import load_qa_rows
+
+    write_hub_layout({"train": toy_rows("pku-saferlhf-qa", 40, 0), "test": toy_rows("pku-saferlhf-qa", 12, 1)},
+                     tmp_path, "PKU-Alignment/PKU-SafeRLHF-QA")
+    cfg = resolve(CHAPTER / "02_moderation.yaml", "paper", {"dataset": str(tmp_path), "train_size": 30, "test_size": 12})
+    train, test = load_qa_rows(cfg)
+    assert len(train) == 30 and len(test) == 12 and set(train[0]) >= {"severity_category", "safety_category"}
