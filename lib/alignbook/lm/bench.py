@@ -1,7 +1,8 @@
 """Measure training and sampling speed of the presets on this machine, to size a profile.
 
 ``python -m alignbook.lm.bench`` prints one row per preset. Numbers depend on the CPU, its load
-and the thread count, so each row says which it used.
+and the thread count, so each row says which it used; ``tokens/cpu-s`` divides by the CPU time
+the process actually got, which on a shared machine estimates what an idle one would do.
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ def sft_throughput(
     labels[:, : seq_len // 2] = IGNORE_INDEX  # SFT: half the positions are prompt
     chosen = auto_threads(model, threads)
     with torch_threads(chosen):
-        timings = []
+        timings, cpu_timings = [], []
         for step in range(steps + 1):  # step 0 warms up allocators and kernels
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             loss = causal_lm_loss(model(input_ids=ids, attention_mask=mask).logits, labels)
             loss.backward()
             optimizer.step()
@@ -59,8 +60,10 @@ def sft_throughput(
                 torch.cuda.synchronize()
             if step:
                 timings.append(time.perf_counter() - started)
+                cpu_timings.append(time.process_time() - cpu_started)
         used_threads = torch.get_num_threads()
     seconds = sorted(timings)[len(timings) // 2]  # median: robust to other jobs on a shared CPU
+    cpu_seconds = sorted(cpu_timings)[len(cpu_timings) // 2]
     return {
         "preset": preset,
         "parameters": count_parameters(model),
@@ -71,6 +74,9 @@ def sft_throughput(
         "threads": used_threads,
         "step_s": seconds,
         "tokens_per_s": batch_size * seq_len / seconds,
+        # tokens per second of CPU time this process got: with one thread, about what an
+        # otherwise idle core would do (wall-clock numbers on a shared machine are lower)
+        "tokens_per_cpu_s": batch_size * seq_len / cpu_seconds,
     }
 
 
@@ -93,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"{row['preset']:6s} params={row['parameters']:>11,d} threads={row['threads']} "
                 f"batch={row['batch_size']}x{row['seq_len']} step={row['step_s']*1000:8.1f} ms "
-                f"tokens/s={row['tokens_per_s']:9.0f}",
+                f"tokens/s={row['tokens_per_s']:9.0f} tokens/cpu-s={row['tokens_per_cpu_s']:9.0f}",
                 flush=True,
             )
 
