@@ -13,7 +13,7 @@ import multiprocessing as mp
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -111,15 +111,19 @@ def evaluate(policy: SafePolicy, env_id: str, episodes: int = 2, seed: int = 10_
     return {"return": float(np.mean(returns)), "cost": float(np.mean(costs))}
 
 
-def train(cfg: SafeRLConfig, run_dir: str | Path | None = None, verbose: bool | None = None) -> SafeRLResult:
-    """Train ``cfg.algo`` on ``cfg.env_id`` for ``cfg.total_steps`` steps; save under ``run_dir``."""
+def train(cfg: SafeRLConfig, run_dir: str | Path | None = None, verbose: bool | None = None,
+          callback: Callable[[dict], None] | None = None) -> SafeRLResult:
+    """Train ``cfg.algo`` on ``cfg.env_id`` for ``cfg.total_steps`` steps; save under ``run_dir``.
+
+    ``callback`` (optional) receives each epoch's history row as soon as it is written.
+    """
     if not isinstance(cfg, SafeRLConfig):
         raise TypeError(f"cfg must be a SafeRLConfig, got {type(cfg).__name__}")
     verbose = cfg.verbose if verbose is None else verbose
     run_dir = Path(run_dir or cfg.run_dir)
     torch.set_num_threads(cfg.torch_threads)
     seed_everything(cfg.seed)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     env = VectorEnv(cfg.env_id, cfg.num_envs, cfg.seed, cfg.env_workers, cfg.skip_skybox, cfg.max_episode_steps)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     model = ActorCritic(obs_dim, act_dim, cfg.hidden_sizes)
@@ -135,7 +139,7 @@ def train(cfg: SafeRLConfig, run_dir: str | Path | None = None, verbose: bool | 
     window = deque(maxlen=cfg.cost_window)
     history: list[dict[str, Any]] = []
     for epoch in tqdm(range(cfg.epochs), desc=f"{cfg.algo} {cfg.env_id} seed {cfg.seed}", disable=not verbose):
-        epoch_start = time.perf_counter()
+        epoch_start, epoch_cpu = time.perf_counter(), time.process_time()
         finished = 0
         for _ in range(steps):
             action, log_prob, value_r, value_c = model.step(torch.from_numpy(obs))
@@ -160,7 +164,7 @@ def train(cfg: SafeRLConfig, run_dir: str | Path | None = None, verbose: bool | 
             obs = normalizer(out.obs)
         last_r, last_c = model.values(torch.from_numpy(obs))
         data = buffer.get(last_r.numpy(), last_c.numpy(), cfg.gamma, cfg.lam, cfg.lam_c)
-        rollout_time = time.perf_counter() - epoch_start
+        rollout_time, rollout_cpu = time.perf_counter() - epoch_start, time.process_time() - epoch_cpu
         mean_return = float(np.mean([w[0] for w in window])) if window else float("nan")
         mean_cost = float(np.mean([w[1] for w in window])) if window else 0.0
         algo.update_multiplier(mean_cost)
@@ -172,16 +176,20 @@ def train(cfg: SafeRLConfig, run_dir: str | Path | None = None, verbose: bool | 
             "length": float(np.mean([w[2] for w in window])) if window else None,
             "episodes": finished, "lambda": algo.lagrangian,
             "rollout_s": rollout_time, "update_s": time.perf_counter() - epoch_start - rollout_time,
+            "rollout_cpu_s": rollout_cpu, "update_cpu_s": time.process_time() - epoch_cpu - rollout_cpu,
             **{k: float(v) for k, v in stats.items()},
         })
+        if callback is not None:
+            callback(history[-1])
     env.close()
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
     checkpoint = save_policy(run_dir, model, normalizer, cfg, obs_dim, act_dim)
     last = history[-1]
     metrics = {
         "return": last["return"], "cost": last["cost"], "lambda": last["lambda"],
         "steps": cfg.epochs * cfg.steps_per_epoch, "wall_s": wall,
-        "steps_per_s": cfg.epochs * cfg.steps_per_epoch / wall,
+        "steps_per_s": cfg.epochs * cfg.steps_per_epoch / wall, "cpu_s": cpu,
+        "steps_per_cpu_s": cfg.epochs * cfg.steps_per_epoch / cpu,
     }
     result = SafeRLResult(metrics=metrics, history=history, checkpoint=str(checkpoint), config=config_record(cfg))
     result.save(run_dir)
