@@ -87,3 +87,11 @@ def test_beats_majority_on_every_head():
     m = results[0].metrics
     for key in ("binary_accuracy", "severity_accuracy", "category_exact_match"):
         assert m[key] > baseline[key] + 0.05, (key, m[key], baseline[key])
+
+
+def test_seeded_runs_reproduce_exactly():
+    cfg = ModerationConfig(train_size=32, test_size=8, epochs=1, batch_size=16, seeds=1, verbose=False)
+    train, test = toy_rows("pku-saferlhf-qa", 32, 0), toy_rows("pku-saferlhf-qa", 8, 1)
+    first = train_moderation(cfg, train, test, seed=3)
+    second = train_moderation(cfg, train, test, seed=3)
+    assert [h["total"] for h in first.history] == [h["total"] for h in second.history]
