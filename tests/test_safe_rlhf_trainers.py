@@ -1,6 +1,7 @@
 """Safe RLHF trainers: a few steps on tiny models (finite loss, parameters move, round-trips)."""
 
 import copy
+import math
 
 import pytest
 import torch
@@ -62,3 +63,83 @@ def test_trainer_rejects_plain_backbone(tokenizer):
     with pytest.raises(TypeError, match="ScoreModel"):
         train_reward_model(tiny.tiny_llama(len(tokenizer)), tokenizer, tiny.synthetic_rows(4), tiny.synthetic_rows(2),
                            small_cfg())
+
+
+# ------------------------------------------------------------------ PPO-Lagrangian and baselines
+import types  # noqa: E402
+
+from alignbook.safe_rlhf.config import PPOLagConfig  # noqa: E402
+from alignbook.safe_rlhf.ppo_lag import PPOLagTrainer, response_mask, train_ppo_lag  # noqa: E402
+
+
+def fake_judge(prompt, response):
+    return types.SimpleNamespace(helpfulness=float(len(response)), is_safe="x" not in response)
+
+
+def ppo_setup(tokenizer, seed=0):
+    torch.manual_seed(seed)
+    actor = tiny.tiny_llama(len(tokenizer), seed=seed)
+    reward = ScoreModel(tiny.tiny_llama(len(tokenizer), seed=seed + 1))
+    cost = ScoreModel(tiny.tiny_llama(len(tokenizer), seed=seed + 2))
+    return actor, reward, cost
+
+
+def ppo_cfg(**kw):
+    base = dict(iterations=3, prompt_batch_size=4, max_new_tokens=6, actor_lr=1e-3, critic_lr=1e-3, verbose=False,
+                prompt_template="{input}:", actor_warmup_ratio=0.0, critic_warmup_ratio=0.0)
+    base.update(kw)
+    return PPOLagConfig(**base)
+
+
+def test_response_mask_stops_after_first_eos():
+    assert response_mask(torch.tensor([[5, 1, 6, 1], [5, 6, 7, 8]]), eos_id=1).tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]]
+
+
+@pytest.mark.parametrize("algorithm", ["ppo_lag", "ppo", "ppo_shaped"])
+def test_policy_trainers_few_steps(algorithm, tokenizer, tmp_path):
+    actor, reward, cost = ppo_setup(tokenizer)
+    before = copy.deepcopy(actor.state_dict())
+    result = train_ppo_lag(actor, tokenizer, reward, cost if algorithm != "ppo" else None, ["ab", "cd"],
+                           ppo_cfg(algorithm=algorithm), judge=fake_judge, save_dir=tmp_path)
+    assert len(result.history) == 3
+    for record in result.history:
+        assert all(math.isfinite(record[k]) for k in ("actor_loss", "reward_critic_loss", "kl", "reward"))
+    assert any(not torch.equal(before[k], v) for k, v in actor.state_dict().items())
+    lambdas = [r["lambda"] for r in result.history]
+    if algorithm == "ppo_lag":
+        assert lambdas[0] != 1.0 and "cost_critic_loss" in result.history[0]  # λ moved before the first actor loss
+    else:
+        assert lambdas == [1.0, 1.0, 1.0]
+    assert TrainResult.load(tmp_path).history == result.history
+    assert (tmp_path / "actor" / "config.json").exists()
+
+
+def test_lambda_follows_episode_cost(tokenizer):
+    """With a huge threshold the constraint holds, so λ must shrink; with a very low one it must grow."""
+    for threshold, direction in ((10.0, -1), (-10.0, 1)):
+        actor, reward, cost = ppo_setup(tokenizer)
+        result = train_ppo_lag(actor, tokenizer, reward, cost, ["ab"], ppo_cfg(iterations=2, threshold=threshold,
+                                                                               lambda_max=None))
+        assert direction * (result.history[-1]["lambda"] - 1.0) > 0
+
+
+def test_ppo_resume_after_kill_reproduces(tokenizer, tmp_path):
+    cfg = ppo_cfg(iterations=4, checkpoint_every=2)
+    actor, reward, cost = ppo_setup(tokenizer)
+    full = train_ppo_lag(actor, tokenizer, reward, cost, ["ab", "cd", "ef"], cfg, save_dir=tmp_path / "full")
+    # "kill" after 2 iterations: run a 2-iteration trainer that checkpoints, then resume to 4
+    actor, reward, cost = ppo_setup(tokenizer)
+    partial = PPOLagTrainer(actor, tokenizer, reward, cost, ["ab", "cd", "ef"], cfg)
+    partial.step(), partial.step()
+    partial.save_state(tmp_path / "killed" / "resume.pt")
+    actor, reward, cost = ppo_setup(tokenizer)
+    resumed = train_ppo_lag(actor, tokenizer, reward, cost, ["ab", "cd", "ef"], cfg, save_dir=tmp_path / "killed")
+    drop = ("rollout_s", "iteration_s")
+    strip = lambda h: [{k: v for k, v in r.items() if k not in drop} for r in h]  # noqa: E731
+    assert strip(resumed.history) == strip(full.history)
+
+
+def test_ppo_lag_needs_a_cost_model(tokenizer):
+    actor, reward, _ = ppo_setup(tokenizer)
+    with pytest.raises(ValueError, match="cost_model"):
+        train_ppo_lag(actor, tokenizer, reward, None, ["ab"], ppo_cfg())

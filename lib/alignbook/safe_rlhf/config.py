@@ -19,8 +19,12 @@ from .data import PROMPT_TEMPLATE
 class ScoreModelConfig(BaseConfig):
     """Reward- and cost-model training (``safe_rlhf.values.{reward,cost}``)."""
 
+    world_seed: int = 0
+    """Seed of the toy world (its prompts, ground truth and cached models)."""
     backbone: str = "toy-sft"
     """Initial weights: 'toy-base', 'toy-sft' (the toy world's models) or a hub model name."""
+    preset: str = "tiny"
+    """Toy-world model preset of the backbone ('tiny', 'small', 'base')."""
     backbone_revision: Optional[str] = None
     """Hub revision of ``backbone`` (pin it in the ``paper`` profile)."""
     dataset: str = "toy"
@@ -86,6 +90,8 @@ ALGORITHMS = ("ppo_lag", "ppo", "ppo_shaped")
 class PPOLagConfig(BaseConfig):
     """PPO-Lagrangian and its baselines (``safe_rlhf.algorithms.ppo_lag`` / ``ppo``)."""
 
+    world_seed: int = 0
+    """Seed of the toy world (its prompts, ground truth and cached models)."""
     algorithm: str = "ppo_lag"
     """'ppo_lag' (reward and cost, learned λ), 'ppo' (reward only) or 'ppo_shaped' (R - ν·C)."""
     shaping_nu: float = 1.0
@@ -184,3 +190,57 @@ class PPOLagConfig(BaseConfig):
         for name in ("actor_lr_scheduler", "critic_lr_scheduler"):
             if getattr(self, name) not in ("cosine", "constant"):
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be 'cosine' or 'constant'")
+
+
+@dataclasses.dataclass(frozen=True)
+class SFTStageConfig(BaseConfig):
+    """The SFT stage: the toy world's SFT model (or the paper's released one) judged by ground truth."""
+
+    world_seed: int = 0
+    """Seed of the toy world."""
+    model: str = "toy-sft"
+    """'toy-sft' (base model fine-tuned on the world's demonstrations) or a hub SFT model."""
+    model_revision: Optional[str] = None
+    """Hub revision of ``model``."""
+    preset: str = "small"
+    """Toy-world model preset."""
+    eval_prompts: int = 128
+    """Held-out prompts judged by the ground truth."""
+    max_new_tokens: int = 32
+    """Longest sampled response."""
+    temperature: float = 0.7
+    """Sampling temperature for the evaluation."""
+    prompt_template: str = PROMPT_TEMPLATE
+    """Conversation template."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AblationConfig(PPOLagConfig):
+    """PPO, reward shaping R - ν·C over a grid of ν, and PPO-Lagrangian on one plane."""
+
+    nus: tuple[float, ...] = (0.01, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)
+    """Fixed shaping coefficients ν (the paper's grid)."""
+    ppo_kl_coeff: float = 0.02
+    """β of the reward-only PPO baseline (ppo.sh: ``--kl_coeff 0.02``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ResultsConfig(PPOLagConfig):
+    """The results table and, in the gpu profile, the three-round Safe RLHF loop."""
+
+    rounds: int = 0
+    """Safe RLHF rounds to run here (0: only tabulate the other notebooks' metrics)."""
+    round_thresholds: tuple[float, ...] = (0.0, -3.0, -3.0)
+    """Cost threshold per round (paper, Appendix: 0, -3, -3)."""
+    round_lambda_init: tuple[float, ...] = (1.0, 0.5, 1.0)
+    """Initial λ per round (paper: 1, 0.5, 1)."""
+    round_lambda_lr: tuple[float, ...] = (0.01, 0.04, 0.04)
+    """λ learning rate per round (paper: 0.01, 0.04, 0.04)."""
+    pairs_per_round: int = 2000
+    """Preference pairs sampled from the current policy and labelled by the toy world each round."""
+    score_epochs: int = 2
+    """Epochs of reward/cost-model retraining per round."""
+    score_lr: float = 2e-5
+    """Learning rate of reward/cost-model retraining per round."""
+    score_batch_size: int = 16
+    """Pairs per step of reward/cost-model retraining."""

@@ -367,11 +367,14 @@ class PPOLagTrainer:
 def train_ppo_lag(actor: torch.nn.Module, tokenizer: Any, reward_model: ScoreModel, cost_model: ScoreModel | None,
                   prompts: Sequence[str], cfg: PPOLagConfig, *, judge: Judge | None = None,
                   save_dir: str | Path | None = None, resume: bool = True) -> TrainResult:
-    """Train ``actor`` with ``cfg.algorithm`` (PPO-Lagrangian, PPO, or PPO on R - ν·C).
+    """Train ``actor`` in place with ``cfg.algorithm`` (PPO-Lagrangian, PPO, or PPO on R - ν·C).
 
     ``judge`` (optional) adds the ground truth of every rollout to the history. With
     ``save_dir`` the run checkpoints every ``cfg.checkpoint_every`` iterations and, when
     restarted with ``resume=True``, continues from the last checkpoint with identical results.
     """
-    trainer = PPOLagTrainer(actor, tokenizer, reward_model, cost_model, prompts, cfg, judge=judge)
-    return trainer.train(save_dir=save_dir, resume=resume)
+    from alignbook.lm import auto_threads, torch_threads
+
+    with torch_threads(auto_threads(actor)):
+        trainer = PPOLagTrainer(actor, tokenizer, reward_model, cost_model, prompts, cfg, judge=judge)
+        return trainer.train(save_dir=save_dir, resume=resume)

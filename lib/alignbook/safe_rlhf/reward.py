@@ -93,8 +93,18 @@ def train_score_model(
     ``history`` has one record per optimiser step plus ``eval/*`` records, and whose ``extra``
     holds the final held-out scores (for the safe-vs-unsafe distributions).
     """
+    from alignbook.lm import auto_threads, torch_threads
+
     if kind not in ("reward", "cost"):
         raise ValueError(f"kind={kind!r} must be 'reward' or 'cost'")
+    if not isinstance(model, ScoreModel):
+        raise TypeError(f"model must be an alignbook.safe_rlhf.ScoreModel, got {type(model).__name__}")
+    # tiny models run faster on one thread, especially on a shared CPU (alignbook.lm.runtime)
+    with torch_threads(auto_threads(model)):
+        return _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_dir)
+
+
+def _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_dir) -> TrainResult:
     if not isinstance(model, ScoreModel):
         raise TypeError(f"model must be an alignbook.safe_rlhf.ScoreModel, got {type(model).__name__}")
     pad_id, _ = special_ids(tokenizer)

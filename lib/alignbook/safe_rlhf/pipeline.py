@@ -1,0 +1,283 @@
+"""What the chapter's notebooks call: load models and data for a profile, run a stage, save it.
+
+Each function takes a resolved config, so notebooks stay a list of calls. ``toy-*`` names use
+the toy world (:mod:`alignbook.toyworld`); any other name is a hub model or dataset, loaded at
+its pinned revision (the ``paper`` profile).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .config import AblationConfig, PPOLagConfig, ResultsConfig, ScoreModelConfig, SFTStageConfig
+from .ppo_lag import evaluate_policy, train_ppo_lag
+from .results import TrainResult
+from .reward import train_cost_model, train_reward_model
+from .score import ScoreModel, load_score_model
+
+EVAL_SEED_OFFSET = 1_000_003
+"""Evaluation prompts come from a seed stream disjoint from training prompts."""
+
+
+def world(cfg: Any):
+    from alignbook.toyworld import ToyWorld, ToyWorldConfig
+
+    return ToyWorld(ToyWorldConfig(seed=cfg.world_seed))
+
+
+def tokenizer(cfg: Any, name: str = "toy-sft", revision: str | None = None):
+    if name.startswith("toy-"):
+        return world(cfg).tokenizer()
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(name, revision=revision)
+    if tok.pad_token_id is None or tok.pad_token_id == tok.eos_token_id:
+        tok.add_special_tokens({"pad_token": "<pad>"})  # the score is read at the last non-pad token
+    return tok
+
+
+def load_causal_lm(cfg: Any, name: str, preset: str, revision: str | None = None):
+    """The toy world's base/SFT model (``toy-base``/``toy-sft``) or a hub causal LM."""
+    if name == "toy-sft":
+        return world(cfg).sft_model(preset)
+    if name == "toy-base":
+        return world(cfg).base_model(preset)
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(name, revision=revision)
+
+
+def eval_prompts(cfg: Any, n: int) -> list[str]:
+    return [p.text for p in world(cfg).sample_prompts(n, seed=cfg.world_seed + EVAL_SEED_OFFSET)]
+
+
+def train_prompts(cfg: Any, n: int) -> list[str]:
+    return [p.text for p in world(cfg).sample_prompts(n, seed=cfg.world_seed + 7)]
+
+
+# ---------------------------------------------------------------------------------- SFT stage
+def sft_stage(cfg: SFTStageConfig) -> dict[str, Any]:
+    """Ground truth of the base and SFT models on held-out prompts, and of the dataset's sources."""
+    w, tok = world(cfg), tokenizer(cfg, cfg.model, cfg.model_revision)
+    prompts = eval_prompts(cfg, cfg.eval_prompts)
+    gen_cfg = PPOLagConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+                           prompt_template=cfg.prompt_template, verbose=False)
+    out: dict[str, Any] = {}
+    models = {"base": "toy-base", "sft": cfg.model} if cfg.model == "toy-sft" else {"sft": cfg.model}
+    for label, name in models.items():
+        model = load_causal_lm(cfg, name, cfg.preset, cfg.model_revision)
+        out[label] = evaluate_policy(model, tok, prompts, gen_cfg, w.judge, seed=cfg.seed)
+    for source in ("alpaca-7b", "alpaca3-8b", "safe_helpful"):
+        parsed = [w.parse_prompt(p) for p in prompts]
+        texts = [w.respond(p, source, i) for i, p in enumerate(parsed)]
+        verdicts = [w.judge(p, t) for p, t in zip(prompts, texts)]
+        out[f"source:{source}"] = {
+            "helpfulness": float(np.mean([v.helpfulness for v in verdicts])),
+            "harm_rate": float(np.mean([not v.is_safe for v in verdicts])),
+            "responses": texts,
+        }
+    out["prompts"] = prompts
+    return out
+
+
+# ------------------------------------------------------------------------ reward / cost models
+def preference_rows(cfg: ScoreModelConfig) -> tuple[list[dict], list[dict]]:
+    """Training and held-out rows in the PKU-SafeRLHF v1 schema (toy world or the hub release)."""
+    from alignbook.data import load_rows
+
+    w = world(cfg) if cfg.dataset == "toy" else None
+    train = load_rows(cfg.dataset, "pku-saferlhf-v1", "train", cfg.train_size if cfg.dataset == "toy" else None,
+                      cfg.world_seed, w, cfg.dataset_revision)
+    held = load_rows(cfg.dataset, "pku-saferlhf-v1", "test", cfg.eval_size, cfg.world_seed, w,
+                     cfg.dataset_revision)
+    return train, held
+
+
+SCORE_VARIANTS = ("reward", "cost", "cost_no_sign")
+"""What notebook 02 trains per seed: the reward model, the cost model, and the cost model without
+its sign term (the ablation)."""
+
+
+def train_score_models(cfg: ScoreModelConfig, variants: Sequence[str] = SCORE_VARIANTS) -> dict[str, list[TrainResult]]:
+    """Train each variant for ``cfg.seeds`` seeds; saved under ``<run_dir>/seed<k>/<variant>``.
+
+    A variant whose ``result.json`` already exists is loaded instead of retrained (resume).
+    """
+    from alignbook.repro import seed_everything
+
+    tok = tokenizer(cfg, cfg.backbone, cfg.backbone_revision)
+    train, held = preference_rows(cfg)
+    results: dict[str, list[TrainResult]] = {v: [] for v in variants}
+    for k in range(cfg.seeds):
+        seed = cfg.seed + k
+        for variant in variants:
+            out = Path(cfg.run_dir) / f"seed{k}" / variant
+            if (out / TrainResult.FILE).exists():
+                results[variant].append(TrainResult.load(out))
+                continue
+            run_cfg = dataclasses.replace(cfg, seed=seed, use_sign_term=variant != "cost_no_sign")
+            seed_everything(seed)
+            model = ScoreModel(load_causal_lm(cfg, cfg.backbone, cfg.preset, cfg.backbone_revision))
+            trainer = train_reward_model if variant == "reward" else train_cost_model
+            results[variant].append(trainer(model, tok, train, held, run_cfg, save_dir=out))
+    return results
+
+
+def score_models_from_config(cfg: ScoreModelConfig) -> TrainResult:
+    """Launch entry (``alignbook.launch``): reward then cost model for ``cfg.seed``, any number of processes."""
+    tok = tokenizer(cfg, cfg.backbone, cfg.backbone_revision)
+    train, held = preference_rows(cfg)
+    metrics: dict[str, float] = {}
+    history: list[dict] = []
+    for variant, trainer in (("reward", train_reward_model), ("cost", train_cost_model)):
+        torch.manual_seed(cfg.seed)
+        model = ScoreModel(load_causal_lm(cfg, cfg.backbone, cfg.preset, cfg.backbone_revision))
+        result = trainer(model, tok, train, held, cfg, save_dir=Path(cfg.run_dir) / variant)
+        metrics.update({f"{variant}/{k}": v for k, v in result.metrics.items()})
+        history += [{"model": variant, **r} for r in result.history]
+    return TrainResult(metrics=metrics, history=history, checkpoint=cfg.run_dir, config=cfg)
+
+
+# ------------------------------------------------------------------------------ RL stage
+def load_score_pair(score_dir: str | Path, seed_index: int = 0) -> tuple[ScoreModel, ScoreModel]:
+    base = Path(score_dir) / f"seed{seed_index}"
+    return load_score_model(base / "reward" / "model"), load_score_model(base / "cost" / "model")
+
+
+def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str, *, seed_index: int = 0,
+                            score_seed_index: int = 0) -> dict[str, Any]:
+    """Train one policy (``cfg.algorithm``) from the SFT model and judge it before and after.
+
+    Saved under ``<run_dir>/<name>/seed<k>``; a finished run is loaded, an interrupted one
+    resumes from its last checkpoint.
+    """
+    from alignbook.lm import auto_threads, torch_threads
+    from alignbook.repro import seed_everything
+
+    out = Path(cfg.run_dir) / name / f"seed{seed_index}"
+    summary_path = out / "summary.json"
+    if summary_path.exists():
+        return json.loads(summary_path.read_text())
+    w = world(cfg)
+    tok = tokenizer(cfg, cfg.actor, cfg.actor_revision)
+    reward_model, cost_model = load_score_pair(score_dir, score_seed_index)
+    seed_everything(cfg.seed)
+    actor = load_causal_lm(cfg, cfg.actor, cfg.preset, cfg.actor_revision)
+    prompts, held = train_prompts(cfg, cfg.train_prompts), eval_prompts(cfg, cfg.eval_prompts)
+    with torch_threads(auto_threads(actor)):
+        before = evaluate_policy(actor, tok, held, cfg, w.judge, reward_model=reward_model, cost_model=cost_model)
+        result = train_ppo_lag(actor, tok, reward_model, cost_model if cfg.algorithm != "ppo" else None, prompts,
+                               cfg, judge=w.judge, save_dir=out)
+        after = evaluate_policy(actor, tok, held, cfg, w.judge, reward_model=reward_model, cost_model=cost_model)
+    keep = ("helpfulness", "harm_rate", "reward", "cost")
+    summary = {
+        "name": name,
+        "algorithm": cfg.algorithm,
+        "shaping_nu": cfg.shaping_nu if cfg.algorithm == "ppo_shaped" else None,
+        "seed": cfg.seed,
+        "before": {k: before[k] for k in keep if k in before},
+        "after": {k: after[k] for k in keep if k in after},
+        "examples": [{"prompt": p, "before": b, "after": a}
+                     for p, b, a in list(zip(held, before["responses"], after["responses"]))[:8]],
+        "history": result.history,
+        "metrics": result.metrics,
+    }
+    summary_path.write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def ppo_lag_seeds(cfg: PPOLagConfig, score_dir: str | Path) -> list[dict[str, Any]]:
+    """PPO-Lagrangian for ``cfg.seeds`` seeds (each with the matching score-model seed if present)."""
+    runs = []
+    for k in range(cfg.seeds):
+        score_k = k if (Path(score_dir) / f"seed{k}").exists() else 0
+        run_cfg = dataclasses.replace(cfg, seed=cfg.seed + k)
+        runs.append(run_policy_optimisation(run_cfg, score_dir, cfg.algorithm, seed_index=k, score_seed_index=score_k))
+    return runs
+
+
+def ablation_runs(cfg: AblationConfig, score_dir: str | Path) -> list[dict[str, Any]]:
+    """PPO (reward only), PPO on R - ν·C for each ν, and PPO-Lagrangian, each for ``cfg.seeds`` seeds."""
+    variants: list[tuple[str, dict[str, Any]]] = [("ppo", {"algorithm": "ppo", "kl_coeff": cfg.ppo_kl_coeff})]
+    variants += [(f"shaped_nu{nu:g}", {"algorithm": "ppo_shaped", "shaping_nu": nu}) for nu in cfg.nus]
+    variants += [("ppo_lag", {"algorithm": "ppo_lag"})]
+    runs = []
+    for name, changes in variants:
+        for k in range(cfg.seeds):
+            score_k = k if (Path(score_dir) / f"seed{k}").exists() else 0
+            run_cfg = dataclasses.replace(cfg, seed=cfg.seed + k, **changes)
+            runs.append(run_policy_optimisation(run_cfg, score_dir, name, seed_index=k, score_seed_index=score_k))
+    return runs
+
+
+def ppo_from_config(cfg: PPOLagConfig) -> TrainResult:
+    """Launch entry (``alignbook.launch``): one PPO-Lagrangian run with score models in ``cfg.run_dir``.
+
+    Expects ``<run_dir>/scores/seed0/{reward,cost}/model`` (from :func:`train_score_models`);
+    runs under any number of processes.
+    """
+    w = world(cfg)
+    tok = tokenizer(cfg, cfg.actor, cfg.actor_revision)
+    reward_model, cost_model = load_score_pair(Path(cfg.run_dir) / "scores")
+    torch.manual_seed(cfg.seed)
+    actor = load_causal_lm(cfg, cfg.actor, cfg.preset, cfg.actor_revision)
+    return train_ppo_lag(actor, tok, reward_model, cost_model if cfg.algorithm != "ppo" else None,
+                         train_prompts(cfg, cfg.train_prompts), cfg, judge=w.judge,
+                         save_dir=Path(cfg.run_dir) / "policy")
+
+
+# --------------------------------------------------------------------------- summaries
+def pareto_table(runs: Sequence[dict[str, Any]]):
+    """One row per variant: mean ± std over seeds of ground-truth helpfulness and harm rate after training."""
+    import pandas as pd
+
+    frame = pd.DataFrame([
+        {"variant": r["name"], "seed": r["seed"], "helpfulness": r["after"]["helpfulness"],
+         "harm_rate": r["after"]["harm_rate"], "helpfulness_before": r["before"]["helpfulness"],
+         "harm_rate_before": r["before"]["harm_rate"]}
+        for r in runs
+    ])
+    grouped = frame.groupby("variant", sort=False)
+    table = grouped[["helpfulness", "harm_rate", "helpfulness_before", "harm_rate_before"]].agg(["mean", "std"])
+    table.columns = [f"{a}_{b}" for a, b in table.columns]
+    table["seeds"] = grouped.size()
+    return table
+
+
+def history_matrix(runs: Sequence[dict[str, Any]], key: str) -> np.ndarray:
+    """``(seeds, iterations)`` array of one history key (NaN where a run lacks it)."""
+    length = min(len(r["history"]) for r in runs)
+    return np.array([[h.get(key, np.nan) for h in r["history"][:length]] for r in runs], dtype=float)
+
+
+def lambda_claim(runs: Sequence[dict[str, Any]], threshold: float, lambda_init: float) -> dict[str, Any]:
+    """The λ-dynamics claim, per seed: did λ first rise (Ĵ_C above d), then the constraint come to hold?
+
+    λ moves with the sign of ``Ĵ_C - d`` by construction, so the claim is about the *policy*: it
+    starts above the threshold (λ rises), becomes safe enough that Ĵ_C ≤ d (λ falls after its peak).
+    """
+    rows = []
+    for r in runs:
+        hist = [h for h in r["history"] if "episode_cost" in h]
+        lambdas = np.array([h["lambda"] for h in hist])
+        costs = np.array([h["episode_cost"] for h in hist])
+        peak = int(lambdas.argmax())
+        rows.append({
+            "seed": r["seed"],
+            "cost_start": float(costs[0]),
+            "cost_end": float(costs[-1]),
+            "lambda_peak": float(lambdas[peak]),
+            "peak_iteration": peak,
+            "lambda_end": float(lambdas[-1]),
+            "rose": bool(lambdas[peak] > lambda_init),
+            "fell_after_peak": bool(lambdas[-1] < lambdas[peak]),
+            "constraint_holds_at_end": bool(costs[-1] <= threshold),
+        })
+    return {"per_seed": rows, "all_seeds_show_rise_then_fall": all(
+        row["rose"] and row["fell_after_peak"] and row["constraint_holds_at_end"] for row in rows)}
