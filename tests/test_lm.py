@@ -352,14 +352,14 @@ def test_sft_resume_after_interruption_matches_uninterrupted_run(tokenizer, tmp_
 # -- multi-process recipe -----------------------------------------------------------------------------
 
 
-def _recipe_config(tokenizer, tmp_path, **changes):
+def _recipe_config(tokenizer, tmp_path, pairs=PAIRS, **changes):
     from alignbook.lm.recipes import SFTRunConfig
 
     model_dir = tmp_path / "start"
     build_causal_lm("tiny", tokenizer, seed=0).save_pretrained(model_dir)
     tokenizer.save_pretrained(str(model_dir))
     data = tmp_path / "pairs.json"
-    data.write_text(json.dumps([{"prompt": p, "completion": c} for p, c in PAIRS]))
+    data.write_text(json.dumps([{"prompt": p, "completion": c} for p, c in pairs]))
     values = dict(run_dir=str(tmp_path / "run"), model_path=str(model_dir), data_path=str(data),
                   eval_data_path=str(data), epochs=12, lr=1e-2, batch_size=4, warmup_ratio=0.0)
     return SFTRunConfig(**{**values, **changes})
@@ -378,11 +378,12 @@ def test_recipe_in_process(tokenizer, tmp_path):
 
 @pytest.mark.slow
 def test_recipe_two_deepspeed_cpu_processes(tokenizer, tmp_path):
-    """ZeRO-2 across 2 CPU processes: each trains on half the pairs, gradients are shared."""
+    """ZeRO-2 across 2 CPU processes: each trains on half the pairs, gradients are shared. Nine
+    pairs: the odd one out is skipped, so both ranks run the same number of steps (no hang)."""
     from alignbook.launch import launch, ranks_that_ran
 
-    cfg = _recipe_config(tokenizer, tmp_path, zero_stage=2)
-    metrics = launch("alignbook.lm.recipes:sft_from_config", cfg, nprocs=2, launcher="deepspeed", timeout=600)
+    cfg = _recipe_config(tokenizer, tmp_path, pairs=PAIRS + [("USER: one more? ASSISTANT:", " yes")], zero_stage=2)
+    metrics = launch("alignbook.lm.recipes:sft_from_config", cfg, nprocs=2, launcher="deepspeed", timeout=300)
     assert sorted(r["rank"] for r in ranks_that_ran(cfg.run_dir)) == [0, 1]
     assert metrics["world_size"] == 2
     assert metrics["steps"] == 12  # 8 pairs -> 4 per rank -> 1 batch per epoch

@@ -378,14 +378,14 @@ def train_sft(
     """
     from ..repro import pick_device
 
-    model.to(pick_device(cfg.device) if isinstance(cfg, SFTConfig) else "cpu")
-    with torch_threads(auto_threads(model, getattr(cfg, "threads", None))):
+    if not isinstance(cfg, SFTConfig):
+        raise TypeError(f"cfg must be an SFTConfig, not {type(cfg).__name__}; build one: SFTConfig(lr=...)")
+    model.to(pick_device(cfg.device))
+    with torch_threads(auto_threads(model, cfg.threads)):
         return _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir)
 
 
 def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> SFTResult:
-    if not isinstance(cfg, SFTConfig):
-        raise TypeError(f"cfg must be an SFTConfig, not {type(cfg).__name__}")
     from ..repro import pick_device
 
     examples = _to_examples(tokenizer, data, cfg.max_length, "data")
@@ -396,7 +396,11 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
     model.to(device)
 
     world_size, rank = _planned_world(cfg)
-    local_count = len(range(rank, len(examples), world_size))
+    # every process gets the same number of examples (the few left over are skipped that epoch),
+    # or one would wait forever in a collective the others never reach
+    local_count = len(examples) // world_size
+    if local_count == 0:
+        raise ValueError(f"{len(examples)} examples cannot be split over {world_size} processes")
     batches_per_epoch = math.ceil(local_count / cfg.batch_size)
     # the engine steps every grad_accum micro-batches; a remainder at the very end is dropped
     total_steps = max(1, batches_per_epoch * cfg.epochs // cfg.grad_accum)
@@ -438,7 +442,7 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
         if done:
             break
         # drawn for every epoch, also the ones a resumed run skips, so the order matches
-        order = torch.randperm(len(examples), generator=order_rng).tolist()[rank::world_size]
+        order = torch.randperm(len(examples), generator=order_rng).tolist()[rank::world_size][:local_count]
         if epoch < state["epoch"]:
             continue
         shard = [examples[i] for i in order]
