@@ -187,6 +187,18 @@ def test_lr_factor_by_hand():
     assert lr_factor(4, 10, 2, "constant") == 1.0
 
 
+def test_fast_completion_loss_matches_full_logits(tokenizer):
+    from alignbook.lm import completion_nll, token_logprobs
+
+    model = build_causal_lm("tiny", tokenizer, seed=0)
+    batch = collate(encode_pairs(tokenizer, PAIRS[:5]), tokenizer.pad_token_id)
+    full = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert completion_nll(model, batch).item() == pytest.approx(causal_lm_loss(full, batch["labels"]).item(), abs=1e-5)
+    mask = batch["labels"][:, 1:] != IGNORE_INDEX
+    expected = (token_logprobs(full, batch["input_ids"]) * mask).sum(-1)
+    assert torch.allclose(sequence_logprobs(model, batch), expected, atol=1e-4)
+
+
 # -- models -----------------------------------------------------------------------------------------
 
 
