@@ -448,7 +448,7 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
 
     # Everything a resumed run needs to continue exactly where an interrupted one stopped.
     state: dict[str, Any] = {
-        "step": 0, "micro": 0, "tokens": 0, "train_seconds": 0.0, "epoch": 0, "batch_index": -1,
+        "step": 0, "micro": 0, "tokens": 0, "train_seconds": 0.0, "train_cpu_seconds": 0.0, "epoch": 0, "batch_index": -1,
         "history": [], "initial_eval": None, "last_eval": None, "losses_since_log": [],
     }
     resume_dir = Path(output_dir) / RESUME_DIR if output_dir is not None else None
@@ -459,7 +459,8 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
         state["initial_eval"] = state["last_eval"] = evaluate()
     history = state["history"]
     losses_since_log = state["losses_since_log"]
-    step, micro, tokens, train_seconds = state["step"], state["micro"], state["tokens"], state["train_seconds"]
+    step, micro, tokens = state["step"], state["micro"], state["tokens"]
+    train_seconds, train_cpu_seconds = state["train_seconds"], state["train_cpu_seconds"]
     last_eval, initial_eval = state["last_eval"], state["initial_eval"]
     order_rng = torch.Generator().manual_seed(cfg.seed)
     window: list[float] = []
@@ -477,7 +478,7 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
         for batch_index, batch in enumerate(_batches(shard, cfg.batch_size, tokenizer.pad_token_id)):
             if epoch == state["epoch"] and batch_index <= state["batch_index"]:
                 continue  # done before the interruption
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             batch = {k: v.to(device) for k, v in batch.items()}
             loss = completion_nll(engine, batch)
             if not torch.isfinite(loss):
@@ -485,6 +486,7 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
             engine.backward(loss)
             stepped = engine.step()
             train_seconds += time.perf_counter() - started
+            train_cpu_seconds += time.process_time() - cpu_started
             tokens += int(batch["attention_mask"].sum())
             micro += 1
             window.append(loss.item())
@@ -519,7 +521,8 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
                 done = True
                 break
             if resumable and cfg.save_every and step % cfg.save_every == 0 and not window:
-                state.update(step=step, micro=micro, tokens=tokens, train_seconds=train_seconds, epoch=epoch,
+                state.update(step=step, micro=micro, tokens=tokens, train_seconds=train_seconds,
+                             train_cpu_seconds=train_cpu_seconds, epoch=epoch,
                              batch_index=batch_index, last_eval=last_eval)
                 _save_resume_state(resume_dir, engine, cfg, len(examples), state)
             _after_step(step)
@@ -540,6 +543,8 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
         "tokens": tokens,
         "train_seconds": train_seconds,
         "tokens_per_s": tokens * world_size / train_seconds if train_seconds else float("nan"),
+        # per process and CPU-second: on a shared CPU, what an idle core would roughly do
+        "tokens_per_cpu_s": tokens / train_cpu_seconds if train_cpu_seconds else float("nan"),
         "parameters": count_parameters(model),
         "world_size": world_size,
         "threads": torch.get_num_threads(),
