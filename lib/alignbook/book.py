@@ -9,7 +9,6 @@ anything (``execute_notebooks: "off"``): papermill already did, in the chosen pr
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -87,12 +86,30 @@ def prepare(profile: str) -> Path:
     failed = [n for n, r in load_manifest(profile).items() if r.get("status") not in ("ok", None) and n in book_order()]
     if failed:
         raise ConfigError(f"these notebooks failed in profile {profile!r}: {', '.join(failed)}; see build/{profile}/manifest.json")
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(source, target)
-    (target / "results.md").write_text(results_page(profile))
-    (target / "PROFILE").write_text(profile + "\n")
+    wanted = {f"{n}.ipynb": (source / f"{n}.ipynb").read_bytes() for n in book_order()}
+    wanted["results.md"] = results_page(profile).encode()
+    wanted["PROFILE"] = f"{profile}\n".encode()
+    _sync(target, wanted)
     return target
+
+
+def _sync(target: Path, files: dict[str, bytes]) -> None:
+    """Make ``target`` hold exactly ``files``, touching only what changed.
+
+    Sphinx rebuilds a page only when its file changed, so an unchanged book re-renders in seconds.
+    """
+    for rel, data in files.items():
+        path = target / rel
+        if not path.exists() or path.read_bytes() != data:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    if target.exists():
+        for path in sorted(target.rglob("*"), reverse=True):
+            rel = str(path.relative_to(target))
+            if path.is_file() and rel not in files:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
 
 
 def build(strict: bool = True) -> Path:
