@@ -60,7 +60,9 @@ class ModerationConfig(BaseConfig):
     """Held-out responses (toy: a disjoint seed stream; hub: the test split)."""
     backbone: str = "toy-scratch"
     """'toy-scratch' (a fresh tiny Llama on the toy tokenizer), 'toy-base' (the toy world's
-    pretrained base model) or a hub model name (paper profile)."""
+    pretrained base model) or a hub model name. The paper trains a Llama-family 7-8B model; its
+    exact base checkpoint is not pinned here, so the paper profile uses the Safe RLHF chapter's
+    PKU-Alignment/alpaca-7b-reproduced (our choice, not the paper's)."""
     preset: str = "tiny"
     """Model shape for toy backbones: tiny, small or base (alignbook.lm.PRESETS)."""
     epochs: int = 3

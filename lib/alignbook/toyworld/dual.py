@@ -151,7 +151,7 @@ def tradeoff_curve(reward: np.ndarray, cost: np.ndarray, candidates: Sequence[di
 def _train_pairs(cfg: DualPreferenceConfig, world: ToyWorld, seed: int):
     from ..data import load_rows
 
-    dual = load_rows(cfg.dataset, "pku-saferlhf-v1", "train", cfg.train_size if cfg.dataset == "toy" else cfg.train_size,
+    dual = load_rows(cfg.dataset, "pku-saferlhf-v1", "train", cfg.train_size,
                      seed, world, cfg.dataset_revision)
     if cfg.single_dataset == "toy":
         single = world.single_preference_rows(cfg.train_size, seed, harm_weight=cfg.single_harm_weight)
