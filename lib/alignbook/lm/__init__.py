@@ -12,7 +12,21 @@ models from scratch on CPU. This package is the common layer:
   :func:`sequence_logprobs`;
 * :mod:`~alignbook.lm.generate`: batched, seeded sampling;
 * :mod:`~alignbook.lm.cache`: build-once directories for models that later chapters reuse;
-* :mod:`~alignbook.lm.runtime`: one CPU thread for tiny models (far faster on a shared CPU).
+* :mod:`~alignbook.lm.runtime`: one CPU thread for tiny models (far faster on a shared CPU);
+* :mod:`~alignbook.lm.recipes`: :func:`~alignbook.lm.recipes.sft_from_config`, an entry point
+  for :func:`alignbook.launch.launch` (one process or DeepSpeed);
+* :mod:`~alignbook.lm.bench`: ``python -m alignbook.lm.bench`` measures tokens/s per preset.
+
+A whole round trip::
+
+    from alignbook import lm
+
+    tokenizer = lm.train_bpe_tokenizer(texts, vocab_size=2048)
+    model = lm.build_causal_lm("small", tokenizer, seed=0)
+    result = lm.train_sft(model, tokenizer, pairs, lm.SFTConfig(epochs=2, lr=1e-3),
+                          eval_pairs=held_out, output_dir=run_dir / "sft")
+    answers = lm.generate(model, tokenizer, prompts, max_new_tokens=32, seed=0)
+    base = lm.cached("my-base-model", {"preset": "small", "seed": 0}, build=pretrain_into)
 """
 
 from .cache import cache_key_hash, cached

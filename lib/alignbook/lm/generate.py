@@ -25,8 +25,8 @@ def generate(
 ) -> list[str]:
     """Continue each prompt and return only the new text (special tokens removed), in order.
 
-    Prompts are encoded like training prompts (``bos`` + text) and left-padded, so every row's
-    last prompt token sits at the same position and the KV cache is shared by the batch. A row
+    Prompts are encoded like training prompts (``bos`` + text), grouped by length into batches
+    and left-padded, so every row's last prompt token sits at the same position. A row
     stops at ``eos``; ``temperature=0`` or ``do_sample=False`` decodes greedily. With ``seed``
     the samples are reproducible (for the same ``batch_size``) and the global torch RNG is left
     as it was. ``threads``: CPU threads (None: 1 for tiny models, see :mod:`alignbook.lm.runtime`).
@@ -55,15 +55,19 @@ def _generate(model, tokenizer, prompts, max_new_tokens, temperature, top_p, do_
     limit = getattr(model.config, "max_position_embeddings", None)
     was_training = model.training
     model.eval()
-    outputs: list[str] = []
+    encoded_all = [[tokenizer.bos_token_id, *tokenizer(p, add_special_tokens=False)["input_ids"]] for p in prompts]
+    # batch prompts of similar length together (less left padding to attend over), then put the
+    # answers back in the caller's order
+    by_length = sorted(range(len(prompts)), key=lambda i: len(encoded_all[i]))
+    outputs: list[str] = [""] * len(prompts)
     rng = torch.random.fork_rng(devices=[device] if device.type == "cuda" else []) if seed is not None else None
     try:
         if rng is not None:
             rng.__enter__()
             torch.manual_seed(seed)
         for start in tqdm(range(0, len(prompts), batch_size), desc="generate", disable=not verbose, leave=False):
-            chunk = prompts[start : start + batch_size]
-            encoded = [[tokenizer.bos_token_id, *tokenizer(p, add_special_tokens=False)["input_ids"]] for p in chunk]
+            chunk = by_length[start : start + batch_size]
+            encoded = [encoded_all[i] for i in chunk]
             width = max(len(ids) for ids in encoded)
             if limit is not None and width + max_new_tokens > limit:
                 raise ValueError(
@@ -87,10 +91,10 @@ def _generate(model, tokenizer, prompts, max_new_tokens, temperature, top_p, do_
                 **kwargs,
             )
             new_tokens = generated[:, width:].tolist()
-            for ids in new_tokens:
+            for index, ids in zip(chunk, new_tokens):
                 if tokenizer.eos_token_id in ids:
                     ids = ids[: ids.index(tokenizer.eos_token_id)]
-                outputs.append(tokenizer.decode(ids, skip_special_tokens=True))
+                outputs[index] = tokenizer.decode(ids, skip_special_tokens=True)
     finally:
         if rng is not None:
             rng.__exit__(None, None, None)
