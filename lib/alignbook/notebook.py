@@ -49,20 +49,36 @@ def setup(
     return cfg
 
 
-def config_frame(cfg: Any):
-    import pandas as pd
+def _plain(doc: str) -> str:
+    """Docstring text without Sphinx roles (``:func:`x``` → ``x``), for a table cell."""
+    import re
 
-    rows = config_mod.config_table(cfg)
-    frame = pd.DataFrame(rows, columns=["parameter", "value", "meaning"]).set_index("parameter")
-    frame["value"] = frame["value"].map(repr)
-    return frame
+    return re.sub(r":\w+:`~?([^`]+)`", r"\1", doc).replace("|", "\\|")
+
+
+def _shown(cfg: Any, name: str, value: Any) -> str:
+    if name == "run_dir":  # the absolute path says where this machine put it, not what it is
+        try:
+            value = str(Path(value).resolve().relative_to(paths.repo_root()))
+        except ValueError:
+            pass
+    return f"`{value!r}`".replace("|", "\\|")
+
+
+def config_markdown(cfg: Any) -> str:
+    """The resolved config as a Markdown table: parameter, value, meaning (the field's docstring)."""
+    lines = [f"**{type(cfg).__name__}**, resolved for profile `{cfg.profile}`", "",
+             "| parameter | value | meaning |", "|---|---|---|"]
+    for name, value, doc in config_mod.config_table(cfg):
+        lines.append(f"| `{name}` | {_shown(cfg, name, value)} | {_plain(doc)} |")
+    return "\n".join(lines)
 
 
 def show_config(cfg: Any) -> None:
     """Display the resolved config as a table (name, value, docstring)."""
-    from IPython.display import display
+    from IPython.display import Markdown, display
 
-    display(config_frame(cfg).style.set_caption(f"{type(cfg).__name__}, profile '{cfg.profile}'"))
+    display(Markdown(config_markdown(cfg)))
 
 
 def upstream_run(cfg: Any, notebook: str) -> Path:

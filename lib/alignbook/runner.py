@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -272,6 +273,8 @@ def _execute(job: NotebookJob, out_path: Path, progress: bool) -> dict[str, Any]
         cmd = [sys.executable, "-m", "alignbook._papermill_child", str(job.source), str(out_path),
                str(params_file), str(result_file), "1" if progress else "0"]
         env = dict(os.environ, PYTHONPATH=str(paths.repo_root() / "lib") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        if not shutil.which("nvidia-smi"):  # DeepSpeed otherwise probes for GPUs and warns in every page
+            env.setdefault("DS_ACCELERATOR", "cpu")
         start = time.time()
         peak = 0
         proc = subprocess.Popen(cmd, cwd=job.parameters["run_dir"], env=env, start_new_session=True)
