@@ -72,6 +72,8 @@ def test_tokenizer_special_tokens_distinct_and_right_padded(tokenizer):
     batch = tokenizer(["ab", "colour of the sky"], padding=True)
     assert batch["input_ids"][0][-1] == tokenizer.pad_token_id and batch["attention_mask"][0][-1] == 0
     assert batch["input_ids"][0][0] == tokenizer.bos_token_id  # bos prepended, as Llama does
+    # safe-rlhf appends eos as text (prompt + answer + tokenizer.eos_token): it must map to the id
+    assert tokenizer("blue" + tokenizer.eos_token)["input_ids"][-1] == tokenizer.eos_token_id
 
 
 @pytest.mark.parametrize("text", ["USER: capital of France? ASSISTANT: Paris", "  odd  spacing\n", "Ünïcödé ✓ 日本"])
