@@ -13,6 +13,7 @@ one process or under the DeepSpeed launcher.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -72,7 +73,8 @@ class SFTConfig:
     zero_stage: int | None = None
     """DeepSpeed ZeRO stage when started under the launcher; None (or one process): plain AdamW."""
     bf16: bool = False
-    """bfloat16 training under DeepSpeed (GPU). CPU runs stay in float32."""
+    """bfloat16 mixed precision: DeepSpeed's bf16 mode under the launcher, else ``torch.autocast``
+    on a GPU (float32 master weights either way). Ignored on CPU, where bf16 is slower."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to train: ``auto`` takes a GPU if one is visible."""
     save_every: int = 0
@@ -441,6 +443,9 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
             f"{engine.rank} of {engine.world_size}; check the launcher's WORLD_SIZE and RANK"
         )
 
+    use_autocast = cfg.bf16 and device.startswith("cuda") and not getattr(engine, "uses_deepspeed", False)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_autocast else contextlib.nullcontext()
+
     def evaluate() -> float:
         return engine.all_reduce_mean(
             evaluate_loss(engine.module, tokenizer, eval_examples, cfg.eval_batch_size, cfg.max_length)
@@ -480,7 +485,8 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
                 continue  # done before the interruption
             started, cpu_started = time.perf_counter(), time.process_time()
             batch = {k: v.to(device) for k, v in batch.items()}
-            loss = completion_nll(engine, batch)
+            with autocast:
+                loss = completion_nll(engine, batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower SFTConfig.lr")
             engine.backward(loss)
