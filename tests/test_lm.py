@@ -17,6 +17,7 @@ from alignbook.lm import (
     SFTResult,
     TinyLMConfig,
     build_causal_lm,
+    cache_key_hash,
     cached,
     causal_lm_loss,
     collate,
@@ -326,6 +327,10 @@ def test_cache_builds_once_and_atomically(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == sorted(
         p.name for p in paths[:1] + [cached("m", {"a": 2}, build)]
     )
+    killed = tmp_path / f".tmp-m-{cache_key_hash({'a': 4})}-x"  # as if a builder was SIGKILLed
+    killed.mkdir()
+    cached("m", {"a": 4}, build)
+    assert not killed.exists()
     with pytest.raises(ValueError, match="plain folder name"):
         cached("../escape", {}, build)
 

@@ -81,6 +81,8 @@ def cached(name: str, key: Mapping[str, Any], build: Callable[[Path], None]) -> 
                 return final
             if final.exists():  # a folder without its key file is debris from a foreign writer
                 shutil.rmtree(final)
+            for debris in root.glob(f".tmp-{name}-{digest}-*"):  # left by a builder that was killed
+                shutil.rmtree(debris, ignore_errors=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-{digest}-", dir=root))
             try:
                 build(tmp)
