@@ -102,11 +102,21 @@ def train_tiny_lm(cfg: MachineConfig) -> TrainResult:
     return result
 
 
-def train_over_seeds(cfg: MachineConfig) -> list[TrainResult]:
-    """Train ``cfg.seeds`` runs with seeds ``cfg.seed, cfg.seed + 1, ...``, each in its own folder."""
+def train_over_seeds(cfg: MachineConfig, notebook: str | None = None) -> list[TrainResult]:
+    """Train ``cfg.seeds`` runs with seeds ``cfg.seed, cfg.seed + 1, ...``, each in its own folder.
+
+    With ``notebook``, each run is launched as that notebook's YAML says for the profile (in-process,
+    or under DeepSpeed for ``paper``), and the result is read back from its folder.
+    """
+    from .launch import launch_as_configured
+
     results = []
     for offset in range(cfg.seeds):
         seed = cfg.seed + offset
         run_cfg = dataclasses.replace(cfg, seed=seed, run_dir=str(Path(cfg.run_dir) / f"seed{seed}"))
-        results.append(train_tiny_lm(run_cfg))
+        if notebook is None:
+            results.append(train_tiny_lm(run_cfg))
+        else:
+            launch_as_configured(notebook, "alignbook.machine:train_tiny_lm", run_cfg)
+            results.append(TrainResult.load(run_cfg.run_dir))
     return results
