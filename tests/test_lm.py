@@ -266,6 +266,8 @@ def test_sft_seeded_runs_reproduce_exactly(tokenizer):
         for _ in range(2)
     ]
     assert runs[0] == runs[1] and len(runs[0]) == 2  # 2 epochs x 2 batches / accumulation 2
+    # warm-up ceil(0.03 * 2) = 1 step at rate 0 (transformers' schedule), then cosine from the peak
+    assert [h["lr"] for h in runs[0]] == pytest.approx([0.0, 1e-2])
 
 
 def test_sft_trains_on_plain_text(tokenizer):

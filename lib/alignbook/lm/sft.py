@@ -118,7 +118,8 @@ class SFTResult:
     metrics: dict[str, float]
     """Final numbers: train_loss, eval_loss, initial_eval_loss, steps, tokens, tokens_per_s, ..."""
     history: list[dict[str, Any]]
-    """One record per logged optimiser step: step, epoch, loss, lr, tokens, eval_loss (or None)."""
+    """One record per logged optimiser step: step, epoch, loss, lr (the rate that step used),
+    tokens, eval_loss (or None)."""
     checkpoint: str | None
     """Folder of the trained model and tokenizer (``save_pretrained``), or None if not saved."""
     config: SFTConfig
@@ -243,7 +244,8 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, kind: str = "cosin
 
     Linear warm-up ``step / warmup_steps``, then ``cosine``: ``0.5 * (1 + cos(pi * progress))``,
     ``linear``: ``1 - progress``, or ``constant``: 1; ``progress`` runs from 0 to 1 over the steps
-    after warm-up. This is ``transformers.get_scheduler``'s formula, which safe-rlhf uses.
+    after warm-up. This is ``transformers.get_scheduler``'s formula, which safe-rlhf uses
+    (including its first warm-up step at rate 0).
     """
     if step < warmup_steps:
         return step / max(1, warmup_steps)
@@ -490,6 +492,7 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower SFTConfig.lr")
             engine.backward(loss)
+            step_lr = engine.lr  # the rate this optimiser step uses (the schedule advances in step())
             stepped = engine.step()
             train_seconds += time.perf_counter() - started
             train_cpu_seconds += time.process_time() - cpu_started
@@ -516,7 +519,7 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
                     "step": step,
                     "epoch": round(epoch + (batch_index + 1) / batches_per_epoch, 4),
                     "loss": engine.all_reduce_mean(sum(losses_since_log) / len(losses_since_log)),
-                    "lr": engine.lr,
+                    "lr": step_lr,
                     "tokens": tokens,
                     "eval_loss": last_eval if eval_now else None,
                 })
