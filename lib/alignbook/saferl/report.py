@@ -78,3 +78,23 @@ def plot_curves(results: Sequence[SafeRLResult], keys=("return", "cost", "lambda
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def claim_verdict(ppo_cost: float, lag_cost: float, limit: float, lag_tolerance: float = 1.2) -> str:
+    """A plain sentence saying whether these numbers show the chapter's claim, computed from them.
+
+    Shown: PPO's cost is above the limit *and* PPO-Lag's is at most ``lag_tolerance`` × the limit.
+    When PPO's own cost is below the limit the budget was too small for PPO to become unsafe, and the
+    comparison says nothing about the constraint: the sentence says so instead of claiming success.
+    """
+    if not np.isfinite(ppo_cost) or not np.isfinite(lag_cost):
+        return "No finished episodes yet: the budget is too small to judge the claim."
+    if ppo_cost <= limit:
+        return (f"Not shown at this budget: PPO's final cost ({ppo_cost:.1f}) is still below the limit "
+                f"({limit:g}), i.e. PPO has not yet become unsafe, so PPO-Lag ({lag_cost:.1f}) has nothing to "
+                "correct. A longer run (gpu/paper profile) is needed.")
+    if lag_cost <= lag_tolerance * limit:
+        return (f"Shown: PPO's final cost ({ppo_cost:.1f}) is above the limit ({limit:g}) while PPO-Lag's "
+                f"({lag_cost:.1f}) is near or below it.")
+    return (f"Partly shown: PPO's cost ({ppo_cost:.1f}) exceeds the limit ({limit:g}) but PPO-Lag's "
+            f"({lag_cost:.1f}) has not yet come down to it at this budget.")
