@@ -77,7 +77,9 @@ def test_tokenizer_special_tokens_distinct_and_right_padded(tokenizer):
     assert tokenizer("blue" + tokenizer.eos_token)["input_ids"][-1] == tokenizer.eos_token_id
 
 
-@pytest.mark.parametrize("text", ["USER: capital of France? ASSISTANT: Paris", "  odd  spacing\n", "Ünïcödé ✓ 日本"])
+@pytest.mark.parametrize(
+    "text", ["USER: capital of France? ASSISTANT: Paris", "  odd  spacing\n", "Ünïcödé ✓ 日本"]
+)
 def test_tokenizer_round_trip(tokenizer, text):
     ids = tokenizer(text)["input_ids"]
     assert tokenizer.decode(ids, skip_special_tokens=True) == text

@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# {device_name()}; load average {open('/proc/loadavg').read().split()[:3]}")
     for preset in args.presets:
         for threads in args.threads:
-            row = sft_throughput(preset, args.vocab_size, args.seq_len, args.batch_size, args.steps, threads, args.device)
+            row = sft_throughput(
+                preset, args.vocab_size, args.seq_len, args.batch_size, args.steps, threads, args.device
+            )
             print(
                 f"{row['preset']:6s} params={row['parameters']:>11,d} threads={row['threads']} "
                 f"batch={row['batch_size']}x{row['seq_len']} step={row['step_s']*1000:8.1f} ms "

@@ -32,7 +32,9 @@ def generate(
     as it was. ``threads``: CPU threads (None: 1 for tiny models, see :mod:`alignbook.lm.runtime`).
     """
     with torch_threads(auto_threads(model, threads)):
-        return _generate(model, tokenizer, prompts, max_new_tokens, temperature, top_p, do_sample, batch_size, seed, verbose)
+        return _generate(
+            model, tokenizer, prompts, max_new_tokens, temperature, top_p, do_sample, batch_size, seed, verbose
+        )
 
 
 @torch.no_grad()
@@ -79,7 +81,10 @@ def _generate(model, tokenizer, prompts, max_new_tokens, temperature, top_p, do_
             for row, ids in enumerate(encoded):  # left padding
                 input_ids[row, width - len(ids):] = torch.as_tensor(ids)
                 attention_mask[row, width - len(ids):] = 1
-            kwargs = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0) if sample else dict(do_sample=False)
+            # top_k=0 switches off transformers' default top-50 cut: plain temperature / top-p sampling
+            kwargs = (
+                dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0) if sample else dict(do_sample=False)
+            )
             generated = model.generate(
                 input_ids=input_ids.to(device),
                 attention_mask=attention_mask.to(device),

@@ -6,7 +6,8 @@ The loss is the mean negative log-likelihood over the tokens whose label is not
     L(theta) = - (1 / |C|) * sum_{t in C} log p_theta(x_t | x_<t)
 
 as in ``safe_rlhf/finetune/trainer.py`` upstream. The learning rate warms up linearly and then
-follows a cosine decay to zero, the ``cosine`` schedule of safe-rlhf's ``scripts/sft.sh``.
+follows a cosine decay to zero, the ``cosine`` schedule of safe-rlhf's SFT scripts
+(``scripts/sft*.sh``: lr 2e-5, warm-up ratio 0.03, weight decay 0).
 The optimiser step goes through :func:`alignbook.distributed.wrap`, so the same loop runs in
 one process or under the DeepSpeed launcher.
 """
@@ -455,8 +456,9 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
 
     # Everything a resumed run needs to continue exactly where an interrupted one stopped.
     state: dict[str, Any] = {
-        "step": 0, "micro": 0, "tokens": 0, "train_seconds": 0.0, "train_cpu_seconds": 0.0, "epoch": 0, "batch_index": -1,
-        "history": [], "initial_eval": None, "last_eval": None, "losses_since_log": [],
+        "step": 0, "micro": 0, "tokens": 0, "train_seconds": 0.0, "train_cpu_seconds": 0.0,
+        "epoch": 0, "batch_index": -1, "history": [], "initial_eval": None, "last_eval": None,
+        "losses_since_log": [],
     }
     resume_dir = Path(output_dir) / RESUME_DIR if output_dir is not None else None
     resumable = resume_dir is not None and world_size == 1 and not getattr(engine, "uses_deepspeed", False)

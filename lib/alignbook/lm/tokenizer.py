@@ -103,7 +103,8 @@ def load_tokenizer(path: str | os.PathLike) -> PreTrainedTokenizerFast:
 
 def check_special_tokens(tokenizer) -> None:
     """Raise if ``pad``, ``bos``, ``eos`` and ``unk`` are missing or share an id."""
-    ids = {name: getattr(tokenizer, f"{name}_id", None) for name in ("pad_token", "bos_token", "eos_token", "unk_token")}
+    names = ("pad_token", "bos_token", "eos_token", "unk_token")
+    ids = {name: getattr(tokenizer, f"{name}_id", None) for name in names}
     missing = [name for name, value in ids.items() if value is None]
     if missing:
         raise ValueError(f"tokenizer has no {', '.join(missing)}; train it with train_bpe_tokenizer")
