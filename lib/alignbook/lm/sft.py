@@ -368,9 +368,14 @@ def _batches(examples, batch_size: int, pad_token_id: int):
         yield collate(examples[start : start + batch_size], pad_token_id)
 
 
-@torch.no_grad()
 def evaluate_loss(model, tokenizer, data, batch_size: int = 64, max_length: int = 256) -> float:
     """Token-weighted mean NLL of ``data`` (texts, pairs or encoded examples) under ``model``."""
+    with torch_threads(auto_threads(model)):
+        return _evaluate_loss(model, tokenizer, data, batch_size, max_length)
+
+
+@torch.no_grad()
+def _evaluate_loss(model, tokenizer, data, batch_size: int, max_length: int) -> float:
     examples = _to_examples(tokenizer, data, max_length, "eval data")
     was_training = model.training
     model.eval()
