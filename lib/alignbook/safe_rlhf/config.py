@@ -22,13 +22,13 @@ class ScoreModelConfig(BaseConfig):
     world_seed: int = 0
     """Seed of the toy world (its prompts, ground truth and cached models)."""
     backbone: str = "toy-sft"
-    """Initial weights: 'toy-base', 'toy-sft' (the toy world's models) or a hub model name."""
+    """Initial weights: 'toy-base', 'toy-sft' (the toy world's models), 'tiny-random' (tests) or a hub model."""
     preset: str = "tiny"
     """Toy-world model preset of the backbone ('tiny', 'small', 'base')."""
     backbone_revision: Optional[str] = None
     """Hub revision of ``backbone`` (pin it in the ``paper`` profile)."""
     dataset: str = "toy"
-    """'toy' (the toy world's labelled pairs) or 'PKU-Alignment/PKU-SafeRLHF'."""
+    """'toy' (the toy world's labelled pairs), 'synthetic' (tests) or 'PKU-Alignment/PKU-SafeRLHF'."""
     dataset_revision: Optional[str] = None
     """Hub revision of ``dataset``."""
     train_size: int = 4000
@@ -102,6 +102,12 @@ class PPOLagConfig(BaseConfig):
     """Hub revision of ``actor``."""
     preset: str = "small"
     """Toy-world model preset ('tiny', 'small', 'base') when ``actor='toy-sft'``."""
+    prompt_dataset: str = "toy"
+    """Where training prompts come from: 'toy' or a hub dataset (paper: PKU-Alignment/PKU-SafeRLHF)."""
+    prompt_dataset_revision: Optional[str] = None
+    """Hub revision of ``prompt_dataset`` (None: the data layer's pin)."""
+    score_dir: Optional[str] = None
+    """Folder holding ``reward/model`` and ``cost/model`` for the launch entry (None: ``<run_dir>/scores``)."""
     train_prompts: int = 2000
     """Distinct training prompts (toy world; the hub run uses the dataset's prompts)."""
     eval_prompts: int = 256

@@ -32,6 +32,10 @@ def world(cfg: Any):
 
 
 def tokenizer(cfg: Any, name: str = "toy-sft", revision: str | None = None):
+    if name == "tiny-random":
+        from . import tiny
+
+        return tiny.char_tokenizer()
     if name.startswith("toy-"):
         return world(cfg).tokenizer()
     from transformers import AutoTokenizer
@@ -44,6 +48,10 @@ def tokenizer(cfg: Any, name: str = "toy-sft", revision: str | None = None):
 
 def load_causal_lm(cfg: Any, name: str, preset: str, revision: str | None = None):
     """The toy world's base/SFT model (``toy-base``/``toy-sft``) or a hub causal LM."""
+    if name == "tiny-random":  # a random tiny Llama for tests of the multi-process plumbing
+        from . import tiny
+
+        return tiny.tiny_llama(len(tiny.char_tokenizer()), seed=cfg.seed)
     if name == "toy-sft":
         return world(cfg).sft_model(preset)
     if name == "toy-base":
@@ -58,6 +66,17 @@ def eval_prompts(cfg: Any, n: int) -> list[str]:
 
 
 def train_prompts(cfg: Any, n: int) -> list[str]:
+    """Training prompts: the toy world's, or the unique prompts of the hub dataset's train split."""
+    if getattr(cfg, "prompt_dataset", "toy") == "synthetic":
+        from . import tiny
+
+        return [r["prompt"] for r in tiny.synthetic_rows(n, cfg.world_seed)]
+    if getattr(cfg, "prompt_dataset", "toy") != "toy":
+        from alignbook.data import load_rows
+
+        rows = load_rows(cfg.prompt_dataset, "pku-saferlhf-v1", "train", None, cfg.seed, None,
+                         cfg.prompt_dataset_revision)
+        return list(dict.fromkeys(r["prompt"] for r in rows))
     return [p.text for p in world(cfg).sample_prompts(n, seed=cfg.world_seed + 7)]
 
 
@@ -91,6 +110,10 @@ def preference_rows(cfg: ScoreModelConfig) -> tuple[list[dict], list[dict]]:
     """Training and held-out rows in the PKU-SafeRLHF v1 schema (toy world or the hub release)."""
     from alignbook.data import load_rows
 
+    if cfg.dataset == "synthetic":
+        from . import tiny
+
+        return tiny.synthetic_rows(cfg.train_size, cfg.world_seed), tiny.synthetic_rows(cfg.eval_size, cfg.world_seed + 1)
     w = world(cfg) if cfg.dataset == "toy" else None
     train = load_rows(cfg.dataset, "pku-saferlhf-v1", "train", cfg.train_size if cfg.dataset == "toy" else None,
                       cfg.world_seed, w, cfg.dataset_revision)
@@ -219,12 +242,14 @@ def ablation_runs(cfg: AblationConfig, score_dir: str | Path) -> list[dict[str, 
 def ppo_from_config(cfg: PPOLagConfig) -> TrainResult:
     """Launch entry (``alignbook.launch``): one PPO-Lagrangian run with score models in ``cfg.run_dir``.
 
-    Expects ``<run_dir>/scores/seed0/{reward,cost}/model`` (from :func:`train_score_models`);
-    runs under any number of processes.
+    Reads ``<score_dir>/{reward,cost}/model`` (as :func:`score_models_from_config` writes them;
+    ``score_dir`` defaults to ``<run_dir>/scores``); runs under any number of processes.
     """
     w = world(cfg)
     tok = tokenizer(cfg, cfg.actor, cfg.actor_revision)
-    reward_model, cost_model = load_score_pair(Path(cfg.run_dir) / "scores")
+    score_dir = Path(cfg.score_dir or Path(cfg.run_dir) / "scores")
+    reward_model = load_score_model(score_dir / "reward" / "model")
+    cost_model = load_score_model(score_dir / "cost" / "model")
     torch.manual_seed(cfg.seed)
     actor = load_causal_lm(cfg, cfg.actor, cfg.preset, cfg.actor_revision)
     return train_ppo_lag(actor, tok, reward_model, cost_model if cfg.algorithm != "ppo" else None,
@@ -281,3 +306,61 @@ def lambda_claim(runs: Sequence[dict[str, Any]], threshold: float, lambda_init: 
         })
     return {"per_seed": rows, "all_seeds_show_rise_then_fall": all(
         row["rose"] and row["fell_after_peak"] and row["constraint_holds_at_end"] for row in rows)}
+
+
+# ------------------------------------------------------------------- iterative Safe RLHF
+def policy_preference_rows(cfg: Any, actor: torch.nn.Module, tok: Any, n_pairs: int, seed: int) -> list[dict]:
+    """Two sampled responses of the current policy per prompt, labelled by the toy world's annotators."""
+    from .ppo_lag import sample_responses
+
+    w = world(cfg)
+    prompts = [p.text for p in w.sample_prompts(n_pairs, seed=seed)]
+    torch.manual_seed(seed)
+    rows = []
+    for start in range(0, n_pairs, 64):
+        chunk = prompts[start : start + 64]
+        first, second = (sample_responses(actor, tok, chunk, cfg)["texts"] for _ in range(2))
+        for i, (prompt, a, b) in enumerate(zip(chunk, first, second)):
+            labels = w.annotate(prompt, a, b, seed + start + i)
+            j0, j1 = labels["judgements"]
+            rows.append({"prompt": prompt, "response_0": a, "response_1": b, "is_response_0_safe": j0.is_safe,
+                         "is_response_1_safe": j1.is_safe, "better_response_id": labels["better_response_id"],
+                         "safer_response_id": labels["safer_response_id"]})
+    return rows
+
+
+def safe_rlhf_rounds(cfg: ResultsConfig, score_dir: str | Path) -> list[dict[str, Any]]:
+    """The paper's iterative loop: each round samples pairs from the current policy, has them
+    labelled, fine-tunes the reward and cost models on them, and continues PPO-Lagrangian with the
+    round's threshold, λ_init and λ learning rate. Returns one summary per round (round 0: SFT)."""
+    from alignbook.repro import seed_everything
+
+    w, tok = world(cfg), tokenizer(cfg, cfg.actor, cfg.actor_revision)
+    reward_model, cost_model = load_score_pair(score_dir)
+    seed_everything(cfg.seed)
+    actor = load_causal_lm(cfg, cfg.actor, cfg.preset, cfg.actor_revision)
+    held = eval_prompts(cfg, cfg.eval_prompts)
+    summaries = [{"round": 0, **{k: v for k, v in evaluate_policy(actor, tok, held, cfg, w.judge).items()
+                                 if isinstance(v, float)}}]
+    score_cfg = ScoreModelConfig(profile=cfg.profile, seed=cfg.seed, epochs=cfg.score_epochs, lr=cfg.score_lr,
+                                 batch_size=cfg.score_batch_size, prompt_template=cfg.prompt_template,
+                                 max_length=cfg.max_length, verbose=cfg.verbose, run_dir=cfg.run_dir)
+    for r in range(cfg.rounds):
+        out = Path(cfg.run_dir) / f"round{r + 1}"
+        rows = policy_preference_rows(cfg, actor, tok, cfg.pairs_per_round, seed=cfg.seed * 100 + r)
+        split = int(0.9 * len(rows))
+        rm = train_reward_model(reward_model, tok, rows[:split], rows[split:], score_cfg, save_dir=out / "reward")
+        cm = train_cost_model(cost_model, tok, rows[:split], rows[split:], score_cfg, save_dir=out / "cost")
+        round_cfg = dataclasses.replace(cfg, threshold=cfg.round_thresholds[r], lambda_init=cfg.round_lambda_init[r],
+                                        lambda_lr=cfg.round_lambda_lr[r], algorithm="ppo_lag")
+        result = train_ppo_lag(actor, tok, reward_model, cost_model, train_prompts(cfg, cfg.train_prompts),
+                               round_cfg, judge=w.judge, save_dir=out / "policy")
+        after = evaluate_policy(actor, tok, held, cfg, w.judge)
+        summaries.append({"round": r + 1, "helpfulness": after["helpfulness"], "harm_rate": after["harm_rate"],
+                          "reward_accuracy": rm.metrics["accuracy"], "cost_accuracy": cm.metrics["accuracy"],
+                          "cost_accuracy_sign": cm.metrics["accuracy_sign"],
+                          "final_lambda": result.metrics["final_lambda"],
+                          "share_unsafe_in_new_pairs": float(np.mean(
+                              [not row["is_response_0_safe"] for row in rows]))})
+    (Path(cfg.run_dir) / "rounds.json").write_text(json.dumps(summaries, indent=1))
+    return summaries

@@ -115,7 +115,7 @@ def _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_
     engine = engine_mod.wrap(model, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay,
                              zero_stage=cfg.zero_stage, bf16=cfg.bf16, grad_accum=cfg.grad_accum)
     rank, world = engine.rank, engine.world_size
-    steps_per_epoch = math.ceil(len(train) / (cfg.batch_size * world))
+    steps_per_epoch = math.ceil((len(train) // world) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     order = torch.Generator().manual_seed(cfg.seed)
     history: list[dict[str, Any]] = []
@@ -123,7 +123,9 @@ def _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_
     bar = tqdm(total=total_steps, desc=f"{kind} model", disable=not (cfg.verbose and engine.is_main))
     for epoch in range(cfg.epochs):
         perm = torch.randperm(len(train), generator=order)
-        shard = perm[rank::world].tolist()
+        # every rank takes the same number of pairs, or the collective ops of one step would hang
+        per_rank = len(perm) // world
+        shard = perm[rank::world][:per_rank].tolist()
         for start in range(0, len(shard), cfg.batch_size):
             index = shard[start : start + cfg.batch_size]
             batch = train.batch(index, pad_id)
@@ -165,10 +167,12 @@ def _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_
     checkpoint = None
     if save_dir is not None:
         save_dir = Path(save_dir)
-        if world == 1:
-            save_score_model(engine.module, save_dir / "model")
-        else:
-            engine.save(save_dir / "model")
+        # under ZeRO-3 every rank must take part in gathering the full weights
+        state = engine.full_state_dict() if hasattr(engine, "full_state_dict") else None
+        if engine.is_main:
+            save_score_model(engine.module, save_dir / "model", state_dict=state)
+        if hasattr(engine, "barrier"):
+            engine.barrier()
         checkpoint = str(save_dir / "model")
     result = TrainResult(metrics=metrics, history=history, checkpoint=checkpoint, config=cfg,
                          extra={"kind": kind, "eval_scores": final["scores"], "eval_signs": final["signs"]})

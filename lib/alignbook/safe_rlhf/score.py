@@ -84,14 +84,20 @@ class ScoreModel(nn.Module):
         self.backbone.gradient_checkpointing_enable()
 
 
-def save_score_model(model: ScoreModel, directory) -> None:
-    """Write the backbone with ``save_pretrained`` and the head as ``score_head.pt``."""
+def save_score_model(model: ScoreModel, directory, state_dict: dict | None = None) -> None:
+    """Write the backbone with ``save_pretrained`` and the head as ``score_head.pt``.
+
+    ``state_dict``: the full weights when the module's own are sharded (ZeRO-3 gathers them).
+    """
     from pathlib import Path
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model.backbone.save_pretrained(directory / "backbone")
-    torch.save(model.score_head.state_dict(), directory / "score_head.pt")
+    state = state_dict if state_dict is not None else model.state_dict()
+    backbone = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    head = {k[len("score_head."):]: v for k, v in state.items() if k.startswith("score_head.")}
+    model.backbone.save_pretrained(directory / "backbone", state_dict=backbone)
+    torch.save(head, directory / "score_head.pt")
 
 
 def load_score_model(directory) -> ScoreModel:
