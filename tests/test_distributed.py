@@ -39,7 +39,7 @@ def test_first_adamw_step_moves_each_weight_by_lr():
 
 def test_cosine_schedule_shape():
     f = cosine_schedule(warmup_steps=2, total_steps=12)
-    assert f(0) == pytest.approx(0.5) and f(1) == pytest.approx(1.0)
+    assert f(0) == 0.0 and f(1) == pytest.approx(0.5) and f(2) == pytest.approx(1.0)
     assert f(7) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
     assert f(12) == pytest.approx(0.0) and f(50) == pytest.approx(0.0)
 
@@ -59,6 +59,14 @@ def test_max_grad_norm_clips(monkeypatch):
     engine.backward(1e6 * model(torch.ones(1, 3)).sum())
     engine.step()
     assert seen and seen[0] == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_no_weight_decay_on_biases_and_norms():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.LayerNorm(3))
+    engine = wrap(model, lr=0.1, weight_decay=0.5)
+    decay = {id(p): g["weight_decay"] for g in engine.optimizer.param_groups for p in g["params"]}
+    assert decay[id(model[0].weight)] == 0.5
+    assert decay[id(model[0].bias)] == decay[id(model[1].weight)] == decay[id(model[1].bias)] == 0.0
 
 
 def test_zero_stage_is_ignored_in_one_process():

@@ -30,11 +30,14 @@ def is_launched() -> bool:
 
 
 def cosine_schedule(warmup_steps: int, total_steps: int, min_ratio: float = 0.0) -> Callable[[int], float]:
-    """Linear warm-up then cosine decay to ``min_ratio`` of the peak (transformers' cosine schedule)."""
+    """Linear warm-up from 0, then cosine decay to ``min_ratio`` of the peak.
+
+    The same factors as transformers' ``get_cosine_schedule_with_warmup`` (used by safe-rlhf).
+    """
 
     def factor(step: int) -> float:
         if step < warmup_steps:
-            return (step + 1) / max(1, warmup_steps)
+            return step / max(1, warmup_steps)
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
         return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
@@ -64,9 +67,10 @@ class Engine:
         self._micro_steps = 0
         self.global_step = 0
         """Optimiser steps taken (accumulation boundaries)."""
-        self._scheduler = (
+        self.scheduler = (
             torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda) if lr_lambda and ds_engine is None else None
         )
+        """The learning-rate scheduler in one process (DeepSpeed owns its own); saved when resuming."""
 
     # -- who am I --------------------------------------------------------------------------------
     @property
@@ -117,8 +121,8 @@ class Engine:
                 torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.max_grad_norm)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
-            if self._scheduler is not None:
-                self._scheduler.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
         if boundary:
             self.global_step += 1
         return boundary
@@ -207,7 +211,12 @@ def wrap(
     if zero_stage not in (None, 0, 1, 2, 3):
         raise ValueError(f"zero_stage={zero_stage!r} must be None, 0, 1, 2 or 3")
     params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    # Like safe-rlhf (and most LM trainers): no weight decay on biases and norm weights (1-D tensors).
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=betas, eps=eps)
     if zero_stage is None or not is_launched():
         return Engine(model, optimizer, grad_accum=grad_accum, max_grad_norm=max_grad_norm, lr_lambda=lr_lambda)
 

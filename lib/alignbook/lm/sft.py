@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .. import distributed
 from .data import IGNORE_INDEX, collate, encode_pairs, encode_texts
 from .runtime import auto_threads, torch_threads
 
@@ -261,57 +262,6 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, kind: str = "cosin
     raise ValueError(f"lr_scheduler={kind!r} must be cosine, linear or constant")
 
 
-class _LocalEngine:
-    """Plain AdamW with the :mod:`alignbook.distributed` engine's interface (used if that module
-    cannot be imported). Weight decay skips biases and norm weights, as safe-rlhf's optimiser
-    groups do."""
-
-    rank, world_size, is_main = 0, 1, True
-
-    def __init__(self, model, *, lr, betas, weight_decay, grad_accum, max_grad_norm, lr_lambda):
-        decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-        no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        self.module = model
-        self.optimizer = torch.optim.AdamW(groups, lr=lr, betas=betas)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda)
-        self.grad_accum, self.max_grad_norm, self._micro = grad_accum, max_grad_norm, 0
-
-    def __call__(self, *args, **kwargs):
-        return self.module(*args, **kwargs)
-
-    def train(self, mode: bool = True):
-        self.module.train(mode)
-        return self
-
-    def eval(self):
-        return self.train(False)
-
-    @property
-    def lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
-
-    def backward(self, loss):
-        (loss / self.grad_accum).backward()
-
-    def step(self) -> bool:
-        self._micro += 1
-        if self._micro % self.grad_accum:
-            return False
-        if self.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.max_grad_norm)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
-        return True
-
-    def all_reduce_mean(self, value: float) -> float:
-        return float(value)
-
-    def barrier(self) -> None:
-        pass
-
-
 def _make_engine(model, cfg: SFTConfig, total_steps: int):
     warmup = int(math.ceil(cfg.warmup_ratio * total_steps))
 
@@ -322,10 +272,6 @@ def _make_engine(model, cfg: SFTConfig, total_steps: int):
         lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay,
         grad_accum=cfg.grad_accum, max_grad_norm=cfg.max_grad_norm, lr_lambda=lr_lambda,
     )
-    try:
-        from .. import distributed
-    except ImportError:
-        return _LocalEngine(model, **kwargs)
     return distributed.wrap(
         model, zero_stage=cfg.zero_stage, bf16=cfg.bf16, micro_batch_size=cfg.batch_size, **kwargs
     )
@@ -588,14 +534,10 @@ def _after_step(step: int) -> None:
     """Called after every optimiser step; tests replace it to simulate an interruption."""
 
 
-def _scheduler_of(engine):
-    return getattr(engine, "scheduler", None) or getattr(engine, "_scheduler", None)
-
-
 def _save_resume_state(directory: Path, engine, cfg: SFTConfig, n_examples: int, state: dict) -> None:
     """Write model, optimiser, schedule and loop state atomically (temp file, then rename)."""
     directory.mkdir(parents=True, exist_ok=True)
-    scheduler = _scheduler_of(engine)
+    scheduler = engine.scheduler
     payload = {
         "config": dataclasses.asdict(cfg),
         "examples": n_examples,
@@ -618,7 +560,7 @@ def _load_resume_state(directory: Path, engine, cfg: SFTConfig, n_examples: int)
         )
     engine.module.load_state_dict(payload["model"])
     engine.optimizer.load_state_dict(payload["optimizer"])
-    scheduler = _scheduler_of(engine)
+    scheduler = engine.scheduler
     if scheduler is not None and payload["scheduler"] is not None:
         scheduler.load_state_dict(payload["scheduler"])
         for group, lr in zip(engine.optimizer.param_groups, scheduler.get_last_lr()):
