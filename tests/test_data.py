@@ -98,3 +98,9 @@ def test_unknown_dataset_and_split_errors():
         load("PKU-Alignment/PKU-SafeRLHF", "validation")
     with pytest.raises(ValueError, match="n="):
         load_rows("toy", "pku-saferlhf-v1")
+
+
+def test_real_v0_rows_round_trip_through_a_local_hub_layout(tmp_path):
+    rows = real_rows("pku-saferlhf-v0-32pairs.json")
+    write_hub_layout({"train": rows}, tmp_path, "PKU-Alignment/PKU-SafeRLHF-30K")
+    assert load(str(tmp_path), "train") == rows
