@@ -85,6 +85,13 @@ def evaluate_policy(actor: torch.nn.Module, tokenizer: Any, prompts: Sequence[st
                     judge: Judge, *, reward_model: ScoreModel | None = None,
                     cost_model: ScoreModel | None = None, batch_size: int = 64, seed: int = 0) -> dict[str, Any]:
     """Ground-truth helpfulness and harm rate (and model scores) of sampled responses to ``prompts``."""
+    from alignbook.lm import auto_threads, torch_threads
+
+    with torch_threads(auto_threads(actor)):
+        return _evaluate_policy(actor, tokenizer, prompts, cfg, judge, reward_model, cost_model, batch_size, seed)
+
+
+def _evaluate_policy(actor, tokenizer, prompts, cfg, judge, reward_model, cost_model, batch_size, seed):
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     helpful, unsafe, rewards, costs, texts = [], [], [], [], []
