@@ -104,3 +104,13 @@ def test_real_v0_rows_round_trip_through_a_local_hub_layout(tmp_path):
     rows = real_rows("pku-saferlhf-v0-32pairs.json")
     write_hub_layout({"train": rows}, tmp_path, "PKU-Alignment/PKU-SafeRLHF-30K")
     assert load(str(tmp_path), "train") == rows
+
+
+def test_toy_rows_are_the_same_in_every_process():
+    import subprocess
+    import sys
+
+    code = "from alignbook.data import toy_rows; import json; print(json.dumps(toy_rows('aligner', 6, 2)))"
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={"PYTHONHASHSEED": str(k), "PATH": ""}).stdout for k in (1, 2)}
+    assert len(outputs) == 1

@@ -6,6 +6,7 @@ switches between ``dataset="toy"`` and a hub name with no other change.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Iterable, Mapping
 
 from ..toyworld import HARM_CATEGORIES, ToyWorld, ToyWorldConfig
@@ -105,8 +106,9 @@ def toy_rows(schema: str, n: int, seed: int = 0, world: ToyWorld | None = None) 
         return rows
     if schema == "aligner":
         rows = []
-        for prompt in world.sample_prompts(n, seed):
-            rng = abs(hash((seed, prompt.text))) % 2**32  # noqa: S324 - any int seeds the draw
+        for index, prompt in enumerate(world.sample_prompts(n, seed)):
+            # hashlib, not hash(): str hashes change between processes
+            rng = int.from_bytes(hashlib.sha256(f"{seed}/{index}/{prompt.text}".encode()).digest()[:8], "little")
             answer = world.respond(prompt, "alpaca-7b", rng)
             rows.append({"question": prompt.text, "answer": answer,
                          "correction": world.respond(prompt, "safe_helpful", rng)})
