@@ -34,7 +34,7 @@ def test_paper_profile_resolves_to_the_official_script_values():
     assert cfg.template == "repository" and cfg.warmup_fractions == (0.2,)
 
 
-@pytest.mark.parametrize("name", ["01_data", "02_train", "03_evaluate", "05_results"])
+@pytest.mark.parametrize("name", ["01_data", "02_train", "03_evaluate", "04_weak_to_strong", "05_results"])
 @pytest.mark.parametrize("profile", ["test", "smoke", "gpu", "paper"])
 def test_every_profile_resolves(name, profile):
     config_mod.resolve(paths.notebooks_dir() / "aligner" / f"{name}.yaml", profile)
@@ -100,3 +100,24 @@ def test_paper_trainer_runs_under_the_deepspeed_launcher(world, tmp_path):
 
     model, tokenizer, result = load_checkpoint(checkpoint)
     assert result.metrics["steps"] > 0 and len(tokenizer) <= 400
+
+
+def test_weak_to_strong_runs_and_scores_three_systems(world, tmp_path):
+    from alignbook.aligner import weak_to_strong
+    from alignbook.lm.models import build_causal_lm
+
+    tokenizer = toy.chapter_tokenizer(world, 400)
+    aligner = build_causal_lm("tiny", tokenizer, seed=0)
+    train_prompts = world.sample_prompts(6, seed=1, harmful_fraction=0.5)
+    eval_prompts = world.sample_prompts(3, seed=2, harmful_fraction=0.5)
+    result = weak_to_strong.run_weak_to_strong(
+        world, aligner, tokenizer, "repository", train_prompts, eval_prompts, strong_model="tiny",
+        strong_source="alpaca-7b", epochs=1, lr=1e-3, batch_size=4, max_length=128, max_new_tokens=4, seed=0,
+    )
+    for name in ("strong_before", "weak_supervisor", "strong_after"):
+        assert np.isfinite(result.metrics[f"{name}_helpfulness"])
+        assert 0.0 <= result.metrics[f"{name}_unsafe"] <= 1.0
+    assert -1 <= result.metrics["omega_helpfulness_after_vs_weak_supervisor"] <= 1
+    assert {h["phase"] for h in result.history} == {"imitation", "corrections"}
+    result.save(tmp_path)
+    assert weak_to_strong.WeakToStrongResult.load(tmp_path).metrics == result.metrics
