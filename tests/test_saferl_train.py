@@ -71,3 +71,15 @@ def test_bad_config_is_explained():
         SafeRLConfig(algos=("ppo", "sac"))
     with pytest.raises(TypeError, match="SafeRLConfig"):
         train({"algo": "ppo"})
+
+
+def test_run_grid_reuses_finished_runs_and_ignores_grid_fields(tmp_path):
+    from alignbook.saferl import grid_configs, run_grid
+
+    base = tiny(tmp_path, "ppo", run_dir=str(tmp_path / "grid"))
+    first = run_grid(grid_configs(base, ["ppo"], seeds=1), verbose=False)
+    again = run_grid(grid_configs(dataclasses.replace(base, cost_limits=(1.0,), seeds=3), ["ppo"], seeds=1),
+                     verbose=False)
+    assert again[0].metrics["wall_s"] == first[0].metrics["wall_s"]  # loaded, not retrained
+    changed = run_grid(grid_configs(dataclasses.replace(base, gamma=0.9), ["ppo"], seeds=1), verbose=False)
+    assert changed[0].metrics["wall_s"] != first[0].metrics["wall_s"]  # a run setting changed: retrained

@@ -119,8 +119,8 @@ class SafeRLConfig(BaseConfig):
     """Tasks of a notebook's grid."""
     cost_limits: tuple[float, ...] = (10.0, 25.0, 50.0)
     """Notebook 4: cost limits of the PPO-Lag ablation."""
-    lagrange_lrs: tuple[float, ...] = (0.0035, 0.035, 0.35)
-    """Notebook 4: Lagrange learning rates of the PPO-Lag ablation."""
+    lagrange_lrs: tuple[float, ...] = (0.0035, 0.35)
+    """Notebook 4: Lagrange learning rates compared with lagrange_lr (the d = 25 run)."""
     canonical_steps: int = 0
     """Notebook 2: steps of the SafetyPointGoal1-v0 runs (0: skip them)."""
     eval_episodes: int = 2

@@ -98,3 +98,8 @@ def claim_verdict(ppo_cost: float, lag_cost: float, limit: float, lag_tolerance:
                 f"({lag_cost:.1f}) is near or below it.")
     return (f"Partly shown: PPO's cost ({ppo_cost:.1f}) exceeds the limit ({limit:g}) but PPO-Lag's "
             f"({lag_cost:.1f}) has not yet come down to it at this budget.")
+
+
+def select(results: Sequence[SafeRLResult], **conditions) -> list[SafeRLResult]:
+    """The results whose config matches every ``name=value`` given."""
+    return [r for r in results if all(r.config[k] == v for k, v in conditions.items())]

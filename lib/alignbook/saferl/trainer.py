@@ -201,6 +201,17 @@ def config_record(cfg: SafeRLConfig) -> dict[str, Any]:
     return json.loads(json.dumps(cfg.to_dict()))
 
 
+GRID_FIELDS = frozenset({"algos", "env_ids", "seeds", "parallel_runs", "cost_limits", "lagrange_lrs",
+                         "canonical_steps", "eval_episodes", "render_size", "random_episodes", "verbose"})
+"""Fields that describe a notebook's grid, not one run: a cached run is reused whatever they are."""
+
+
+def same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two config records train the same run (grid-level fields ignored)."""
+    strip = lambda record: {k: v for k, v in record.items() if k not in GRID_FIELDS}  # noqa: E731
+    return strip(a) == strip(b)
+
+
 def _run_one(args: tuple[SafeRLConfig, str]) -> SafeRLResult:
     cfg, run_dir = args
     return train(cfg, run_dir, verbose=False)
@@ -218,7 +229,7 @@ def run_grid(configs: Sequence[SafeRLConfig], parallel: int = 1, reuse: bool = T
         run_dir = Path(cfg.run_dir)
         if reuse and (run_dir / RESULT_FILE).exists():
             cached = SafeRLResult.load(run_dir)
-            if cached.config == config_record(cfg):
+            if same_run(cached.config, config_record(cfg)):
                 results[i] = cached
                 continue
         jobs.append((i, cfg, str(run_dir)))
