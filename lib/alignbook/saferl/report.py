@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..plotting import mean_band
+from ..plotting import PALETTE, mean_band
 from .trainer import SafeRLResult
 
 OMNISAFE_1E7 = {
@@ -63,12 +63,13 @@ def plot_curves(results: Sequence[SafeRLResult], keys=("return", "cost", "lambda
 
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4), squeeze=False)
     for ax, key in zip(axes[0], keys):
-        for label, runs in group(results, by).items():
+        for i, (label, runs) in enumerate(group(results, by).items()):
             curves = np.array([r.curve(key) for r in runs])
             if np.all(np.isnan(curves)):
                 continue
             steps = np.array([row["steps"] for row in runs[0].history])
-            mean_band(ax, steps, curves, " ".join(str(x) for x in label))
+            # one colour per group in every panel, even where a group has no curve (PPO has no λ)
+            mean_band(ax, steps, curves, " ".join(str(x) for x in label), color=PALETTE[i % len(PALETTE)])
         if key == "cost" and cost_limit is not None:
             ax.axhline(cost_limit, color="k", ls="--", lw=1, label=f"limit {cost_limit:g}")
         ax.set_xlabel("environment steps")
