@@ -139,7 +139,7 @@ def llama_1b_config(tiny: bool = False):
 
 def flops_per_token(config, n_params: int, seq_len: int) -> float:
     """Training FLOPs per token: 6·N for the weights plus 12·layers·hidden·seq for attention scores
-    (the PaLM-paper estimate; the vocabulary head is absent in a score model, so N excludes it)."""
+    (the PaLM-paper estimate). Pass N without embeddings; a score model has no vocabulary head."""
     return 6 * n_params + 12 * config.num_hidden_layers * config.hidden_size * seq_len
 
 
@@ -185,7 +185,9 @@ def bench_reward_gpu(pairs_per_step: int = 8, seq_len: int = 1024, steps: int = 
             times.append(time.perf_counter() - start)
     tokens_per_step = ids.numel()
     tokens_per_s = tokens_per_step / (sum(times) / len(times))
-    achieved = tokens_per_s * flops_per_token(config, n_params, seq_len)
+    # the embedding lookup does no matmul work, so MFU counts the non-embedding parameters
+    matmul_params = n_params - config.vocab_size * config.hidden_size
+    achieved = tokens_per_s * flops_per_token(config, matmul_params, seq_len)
     name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
     peak = next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
     return {"bench": "reward-gpu", "params": n_params, "seq_len": seq_len, "sequences_per_step": 2 * pairs_per_step,
