@@ -42,7 +42,9 @@ class TrainSettings:
 TRAIN_SETTINGS: dict[str, TrainSettings] = {
     # 2 SFT epochs left the tiny model writing half-words (loss 1.16); after 4 its samples
     # (T=1) scored helpfulness 0.09 on held-out prompts, after 4 more 0.56 (greedy 0.44 -> 0.83;
-    # the Alpaca-like sources score 0.9-1.6), so the tiny model gets 8.
+    # the Alpaca-like sources score 0.9-1.6), so the tiny model gets 8: built in one go it scores
+    # 0.96 with 51% unsafe samples, like the alpaca-7b source (0.94, 56%). The small preset
+    # still uses 3 SFT epochs (0.21 at T=1): raise it once the chapters' time budgets allow.
     "tiny": TrainSettings(pretrain_epochs=2, sft_epochs=8, lr=3e-3, batch_size=32),
     "small": TrainSettings(pretrain_epochs=2, sft_epochs=3, lr=2e-3, batch_size=32),
     "base": TrainSettings(pretrain_epochs=2, sft_epochs=3, lr=5e-4, batch_size=32, block_size=128),
