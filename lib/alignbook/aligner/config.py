@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -178,8 +177,10 @@ def build_model_and_tokenizer(cfg: AlignerTrainConfig, texts: list[str], seed: i
 def train_from_config(cfg: AlignerTrainConfig) -> dict[str, Any]:
     """Entry point for ``alignbook.launch.launch``: one Aligner per warm-up fraction, seed ``cfg.seed``.
 
-    Writes ``<run_dir>/aligner-w<fraction>/`` (weights, ``aligner.json``, ``result.json``) and
-    records ``final_eval_loss_w<fraction>`` in ``<run_dir>/metrics.json`` on rank 0.
+    Writes ``<run_dir>/aligner-w<fraction>/`` (weights, ``aligner.json``, ``result.json``),
+    records ``final_eval_loss_w<fraction>`` in ``<run_dir>/metrics.json`` on rank 0, and returns
+    the flat metrics (``final_eval_loss_w0.2``, ``steps_w0.2``..., ``world_size``) that
+    :func:`alignbook.launch.launch` hands back.
     """
     import torch
 
@@ -207,5 +208,7 @@ def train_from_config(cfg: AlignerTrainConfig) -> dict[str, Any]:
                 f"held-out correction NLL per token, Aligner with {fraction:.0%} identity warm-up "
                 f"({result.config['world_size']} process(es))",
             )
-        results[fraction] = result.metrics
-    return {"results": json.loads(json.dumps({str(k): v for k, v in results.items()}))}
+        for key, value in result.metrics.items():
+            results[f"{key}_w{fraction:g}"] = value
+        results["world_size"] = result.config["world_size"]
+    return results
