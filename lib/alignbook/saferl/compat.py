@@ -4,9 +4,9 @@ Two things stop ``import safety_gymnasium`` on Python 3.11 with the book's pinne
 
 1. ``gymnasium`` loads every installed environment plugin when it is imported, and the
    ``gymnasium-robotics`` plugin imports ``pettingzoo`` for its multi-agent MuJoCo tasks.
-   That is a real dependency, not a bug: ``pettingzoo==1.23.1`` (the oldest release that accepts
-   gymnasium 0.28.1, the version gymnasium-robotics 1.2.2 asks for) is pinned in
-   ``requirements.lock``. No shim is needed for it; :func:`check_dependencies` says what to install
+   That is a real dependency, not a bug: ``pettingzoo==1.23.1`` (gymnasium-robotics 1.2.2 asks for
+   PettingZoo>=1.23.0; 1.23.1 needs only numpy and gymnasium>=0.28, both already pinned) is pinned
+   in ``requirements.lock``. No shim is needed for it; :func:`check_dependencies` says what to install
    when it is missing.
 2. Safety-Gymnasium declares dataclass fields with numpy-array defaults
    (``color: np.array = COLOR['hazard']``). Python 3.11 rejects every unhashable default
