@@ -30,3 +30,13 @@ def test_record_converts_numpy_and_torch_scalars(tmp_path):
 def test_format_value():
     assert format_value({"value": 0.123456, "spread": 0.01, "unit": "%"}) == "0.1235 ± 0.01 %"
     assert format_value({"value": 7}) == "7"
+
+
+def test_saved_runs_are_reused_only_for_the_same_config():
+    from alignbook.results import reusable
+
+    cfg = BaseConfig(profile="smoke", seed=1, run_dir="r")
+    saved = json.loads(json.dumps(dataclasses.asdict(cfg)))  # as read back from result.json
+    assert reusable(saved, cfg)
+    assert not reusable(saved, dataclasses.replace(cfg, seed=2))
+    assert not reusable(None, cfg)

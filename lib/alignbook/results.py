@@ -40,3 +40,18 @@ class TrainResult:
     def column(self, key: str) -> list[Any]:
         """One metric over the history, e.g. ``result.column("loss")``."""
         return [row[key] for row in self.history if key in row]
+
+
+def config_fingerprint(cfg: Any) -> Any:
+    """A config as plain JSON data (tuples → lists), for comparing a saved run with a new request."""
+    data = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else cfg
+    return json.loads(json.dumps(data, default=str, sort_keys=True))
+
+
+def reusable(saved_config: Any, cfg: Any) -> bool:
+    """Whether a finished run saved with ``saved_config`` can stand for a run of ``cfg``.
+
+    Resuming must never hand back a run made with other parameters: a notebook rerun with
+    ``-p lr=...`` would otherwise show the old numbers under the new settings.
+    """
+    return config_fingerprint(saved_config) == config_fingerprint(cfg)

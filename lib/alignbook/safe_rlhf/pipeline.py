@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,6 +21,7 @@ from .ppo_lag import evaluate_policy, train_ppo_lag
 from .results import TrainResult
 from .reward import train_cost_model, train_reward_model
 from .score import ScoreModel, load_score_model
+from alignbook.results import config_fingerprint, reusable
 
 EVAL_SEED_OFFSET = 1_000_003
 """Evaluation prompts come from a seed stream disjoint from training prompts."""
@@ -130,7 +132,8 @@ its sign term (the ablation)."""
 def train_score_models(cfg: ScoreModelConfig, variants: Sequence[str] = SCORE_VARIANTS) -> dict[str, list[TrainResult]]:
     """Train each variant for ``cfg.seeds`` seeds; saved under ``<run_dir>/seed<k>/<variant>``.
 
-    A variant whose ``result.json`` already exists is loaded instead of retrained (resume).
+    A variant whose ``result.json`` already exists with the same config is loaded instead of
+    retrained (resume); one made with other parameters is retrained.
     """
     from alignbook.repro import seed_everything
 
@@ -141,10 +144,13 @@ def train_score_models(cfg: ScoreModelConfig, variants: Sequence[str] = SCORE_VA
         seed = cfg.seed + k
         for variant in variants:
             out = Path(cfg.run_dir) / f"seed{k}" / variant
-            if (out / TrainResult.FILE).exists():
-                results[variant].append(TrainResult.load(out))
-                continue
             run_cfg = dataclasses.replace(cfg, seed=seed, use_sign_term=variant != "cost_no_sign")
+            if (out / TrainResult.FILE).exists():
+                saved = TrainResult.load(out)
+                if reusable(saved.config, run_cfg):
+                    results[variant].append(saved)
+                    continue
+                shutil.rmtree(out)  # made with other parameters: retrain
             seed_everything(seed)
             model = ScoreModel(load_causal_lm(cfg, cfg.backbone, cfg.preset, cfg.backbone_revision))
             trainer = train_reward_model if variant == "reward" else train_cost_model
@@ -177,8 +183,8 @@ def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str,
                             score_seed_index: int = 0) -> dict[str, Any]:
     """Train one policy (``cfg.algorithm``) from the SFT model and judge it before and after.
 
-    Saved under ``<run_dir>/<name>/seed<k>``; a finished run is loaded, an interrupted one
-    resumes from its last checkpoint.
+    Saved under ``<run_dir>/<name>/seed<k>``; a finished run with the same config is loaded, one
+    with another config is retrained, an interrupted one resumes from its last checkpoint.
     """
     from alignbook.lm import auto_threads, torch_threads
     from alignbook.repro import seed_everything
@@ -186,7 +192,10 @@ def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str,
     out = Path(cfg.run_dir) / name / f"seed{seed_index}"
     summary_path = out / "summary.json"
     if summary_path.exists():
-        return json.loads(summary_path.read_text())
+        summary = json.loads(summary_path.read_text())
+        if reusable(summary.get("config"), cfg):
+            return summary
+        shutil.rmtree(out)  # made with other parameters: retrain from scratch
     w = world(cfg)
     tok = tokenizer(cfg, cfg.actor, cfg.actor_revision)
     reward_model, cost_model = load_score_pair(score_dir, score_seed_index)
@@ -200,6 +209,7 @@ def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str,
         after = evaluate_policy(actor, tok, held, cfg, w.judge, reward_model=reward_model, cost_model=cost_model)
     keep = ("helpfulness", "harm_rate", "reward", "cost")
     summary = {
+        "config": config_fingerprint(cfg),
         "name": name,
         "algorithm": cfg.algorithm,
         "shaping_nu": cfg.shaping_nu if cfg.algorithm == "ppo_shaped" else None,

@@ -28,6 +28,8 @@ import torch
 from tqdm.auto import tqdm
 
 from . import engine as engine_mod
+from alignbook.results import config_fingerprint, reusable
+
 from .config import PPOLagConfig
 from .data import pad_left, prompt_ids, special_ids
 from .results import TrainResult
@@ -336,6 +338,7 @@ class PPOLagTrainer:
             return  # multi-process resume would need DeepSpeed's sharded checkpoints; see the chapter page
         engines = {"actor": self.actor, "reward_critic": self.reward_critic, "cost_critic": self.cost_critic}
         state = {
+            "config": config_fingerprint(self.cfg),
             "iteration": self.iteration,
             "updates": self.updates,
             "history": self.history,
@@ -354,8 +357,11 @@ class PPOLagTrainer:
         torch.save(state, tmp)
         tmp.replace(path)  # atomic: a kill mid-save leaves the previous checkpoint intact
 
-    def load_state(self, path: Path) -> None:
+    def load_state(self, path: Path) -> bool:
+        """Continue from ``path`` if it was saved with this config; return whether it was."""
         state = torch.load(path, weights_only=False)
+        if not reusable(state.get("config"), self.cfg):
+            return False  # a checkpoint of a run with other parameters: start afresh
         engines = {"actor": self.actor, "reward_critic": self.reward_critic, "cost_critic": self.cost_critic}
         for key, engine in engines.items():
             if engine is not None:
@@ -369,6 +375,7 @@ class PPOLagTrainer:
         torch.random.set_rng_state(state["torch_rng"])
         random.setstate(state["python_rng"])
         np.random.set_state(state["numpy_rng"])
+        return True
 
 
 def train_ppo_lag(actor: torch.nn.Module, tokenizer: Any, reward_model: ScoreModel, cost_model: ScoreModel | None,
