@@ -26,15 +26,17 @@ class TrainResult:
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / RESULT_FILE
-        path.write_text(json.dumps(dataclasses.asdict(self), indent=2, default=str))
-        return path
+        (directory / RESULT_FILE).write_text(json.dumps(dataclasses.asdict(self), indent=1, default=str))
+        return directory
+
+    missing_hint = "has the training notebook run?"
+    """What :meth:`load` suggests when there is no result yet (subclasses name their trainer)."""
 
     @classmethod
     def load(cls, directory: str | Path) -> "TrainResult":
         path = Path(directory) / RESULT_FILE
         if not path.exists():
-            raise FileNotFoundError(f"no {RESULT_FILE} in {directory}; has the training notebook run?")
+            raise FileNotFoundError(f"no {RESULT_FILE} in {directory}; {cls.missing_hint}")
         return cls(**json.loads(path.read_text()))
 
     def column(self, key: str) -> list[Any]:

@@ -30,34 +30,19 @@ from ..config import ConfigError
 from .data import encode_example
 from .losses import masked_nll
 from .templates import get_template
+from ..results import TrainResult
 
 
 @dataclasses.dataclass
-class CorrectionTrainResult:
-    """What a correction-model training run produced."""
+class CorrectionTrainResult(TrainResult):
+    """What a correction-model training run produced (the book's result contract).
 
-    metrics: dict[str, float]
-    """Final numbers: ``final_train_loss``, ``final_eval_loss`` (when eval rows were given), ``steps``."""
-    history: list[dict[str, Any]]
-    """One record per optimiser step (``kind="train"``) and per evaluation (``kind="eval"``)."""
-    checkpoint: str | None
-    """Folder with the weights (``save_pretrained``) and ``aligner.json``, or None."""
-    config: dict[str, Any]
-    """The settings this run used (template, lr, batch sizes, warm-up fraction, seed...)."""
+    ``metrics``: ``final_train_loss``, ``final_eval_loss`` (when eval rows were given), ``steps``;
+    ``history``: one record per optimiser step (``kind="train"``) and per evaluation
+    (``kind="eval"``); ``checkpoint``: weights (``save_pretrained``) and ``aligner.json``.
+    """
 
-    def save(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        payload = dataclasses.asdict(self)
-        (directory / "result.json").write_text(json.dumps(payload, indent=1))
-        return directory
-
-    @classmethod
-    def load(cls, directory: str | Path) -> "CorrectionTrainResult":
-        path = Path(directory) / "result.json"
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist; train the model first (or check run_dir)")
-        return cls(**json.loads(path.read_text()))
+    missing_hint = "train the model first (or check run_dir)"
 
 
 def _batches(n: int, batch_size: int, rng: random.Random) -> list[list[int]]:

@@ -16,8 +16,6 @@ self and the supervisor that produced its labels.
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -25,33 +23,19 @@ import numpy as np
 from .losses import omega_by_dimension
 from .stacking import complete, correct
 from .train import train_direct
+from ..results import TrainResult
 
 
 @dataclasses.dataclass
-class WeakToStrongResult:
-    """Scores of one weak-to-strong run (one seed)."""
+class WeakToStrongResult(TrainResult):
+    """Scores of one weak-to-strong run (one seed), in the book's result contract.
 
-    metrics: dict[str, float]
-    """Mean helpfulness and unsafe share of each system on held-out questions, and ω's."""
-    history: list[dict[str, Any]]
-    """Training records of the strong model's two stages (imitation, then corrections)."""
-    checkpoint: str | None
-    """Not saved (the strong model is rebuilt from the seed); kept for the result contract."""
-    config: dict[str, Any]
-    """Settings of the run (and three example answers of each system)."""
+    ``metrics``: mean helpfulness, unsafe share and ω of each system on held-out questions;
+    ``history``: the strong model's two training stages; ``checkpoint``: None (the strong model is
+    rebuilt from the seed).
+    """
 
-    def save(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "result.json").write_text(json.dumps(dataclasses.asdict(self), indent=1))
-        return directory
-
-    @classmethod
-    def load(cls, directory: str | Path) -> "WeakToStrongResult":
-        path = Path(directory) / "result.json"
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist; run the weak-to-strong notebook first")
-        return cls(**json.loads(path.read_text()))
+    missing_hint = "run the weak-to-strong notebook first"
 
 
 def _scores(world: Any, questions: Sequence[str], answers: Sequence[str]) -> list[Any]:

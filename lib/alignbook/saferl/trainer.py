@@ -26,32 +26,17 @@ from .config import SafeRLConfig
 from .envs import VectorEnv, make_env
 from .networks import ActorCritic
 from .normalizer import RunningNormalizer
+from ..results import TrainResult
 
 RESULT_FILE = "result.json"
 POLICY_FILE = "policy.pt"
 
 
 @dataclasses.dataclass
-class SafeRLResult:
-    """What a run leaves behind; ``history`` has one dict per epoch."""
+class SafeRLResult(TrainResult):
+    """What a run leaves behind (the book's result contract); ``history`` has one dict per epoch."""
 
-    metrics: dict[str, Any]
-    history: list[dict[str, Any]]
-    checkpoint: str | None
-    config: dict[str, Any]
-
-    def save(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / RESULT_FILE).write_text(json.dumps(dataclasses.asdict(self), indent=1))
-        return directory
-
-    @classmethod
-    def load(cls, directory: str | Path) -> "SafeRLResult":
-        path = Path(directory) / RESULT_FILE
-        if not path.exists():
-            raise FileNotFoundError(f"no {RESULT_FILE} in {directory}; train it first with alignbook.saferl.train(cfg)")
-        return cls(**json.loads(path.read_text()))
+    missing_hint = "train it first with alignbook.saferl.train(cfg)"
 
     def curve(self, key: str) -> np.ndarray:
         return np.array([row[key] if row[key] is not None else np.nan for row in self.history], dtype=float)
