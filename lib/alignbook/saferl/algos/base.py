@@ -213,3 +213,14 @@ def line_search(algo: Algorithm, data: dict, step: torch.Tensor, accept: Callabl
         fraction *= cfg.backtrack_coef
     set_flat_params(actor, theta)
     return {"accepted_step": 0, "kl": 0.0}
+
+
+def reward_and_cost_directions(algo, data: dict):
+    """What CPO and PCPO both start from: g and x = H⁻¹g for the reward, b and p = H⁻¹b for the cost.
+
+    Returns ``(g, x, hvp, b, p)``; ``hvp`` is the Fisher-vector product used for both solves.
+    """
+    g, x, hvp, _ = natural_gradient(algo, data, data["adv_r"])
+    b = flat_grad(surrogate(algo.model.actor, data, data["adv_c"]), algo.model.actor)
+    p = conjugate_gradient(hvp, b, algo.cfg.cg_iters)
+    return g, x, hvp, b, p

@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from .base import Algorithm, conjugate_gradient, fit_critics, flat_grad, line_search, natural_gradient, surrogate
+from .base import Algorithm, fit_critics, line_search, reward_and_cost_directions
 
 
 def cpo_case(c: float, s: float, b_norm_sq: float, delta: float) -> int:
@@ -70,11 +70,9 @@ class CPO(Algorithm):
     name = "cpo"
 
     def update(self, data: dict, mean_episode_cost: float) -> dict:
-        cfg, actor = self.cfg, self.model.actor
+        cfg = self.cfg
         data = dict(data, adv_r_used=data["adv_r"])
-        g, x, hvp, _ = natural_gradient(self, data, data["adv_r"])
-        b = flat_grad(surrogate(actor, data, data["adv_c"]), actor)
-        p = conjugate_gradient(hvp, b, cfg.cg_iters)
+        g, x, hvp, b, p = reward_and_cost_directions(self, data)
         q, r, s = float(g.dot(x)), float(g.dot(p)), float(b.dot(p))
         c = mean_episode_cost - cfg.cost_limit
         delta = cfg.trust_region_delta

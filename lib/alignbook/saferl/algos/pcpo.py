@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from .base import Algorithm, conjugate_gradient, fit_critics, flat_grad, line_search, natural_gradient, surrogate
+from .base import Algorithm, fit_critics, line_search, reward_and_cost_directions
 
 
 def pcpo_direction(x, p, q: float, r: float, s: float, c: float, delta: float):
@@ -18,11 +18,9 @@ class PCPO(Algorithm):
     name = "pcpo"
 
     def update(self, data: dict, mean_episode_cost: float) -> dict:
-        cfg, actor = self.cfg, self.model.actor
+        cfg = self.cfg
         data = dict(data, adv_r_used=data["adv_r"])
-        g, x, hvp, _ = natural_gradient(self, data, data["adv_r"])
-        b = flat_grad(surrogate(actor, data, data["adv_c"]), actor)
-        p = conjugate_gradient(hvp, b, cfg.cg_iters)
+        g, x, hvp, b, p = reward_and_cost_directions(self, data)
         c = mean_episode_cost - cfg.cost_limit
         step, correction = pcpo_direction(x, p, float(g.dot(x)), float(g.dot(p)), float(b.dot(p)), c,
                                           cfg.trust_region_delta)
