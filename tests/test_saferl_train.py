@@ -83,3 +83,22 @@ def test_run_grid_reuses_finished_runs_and_ignores_grid_fields(tmp_path):
     assert again[0].metrics["wall_s"] == first[0].metrics["wall_s"]  # loaded, not retrained
     changed = run_grid(grid_configs(dataclasses.replace(base, gamma=0.9), ["ppo"], seeds=1), verbose=False)
     assert changed[0].metrics["wall_s"] != first[0].metrics["wall_s"]  # a run setting changed: retrained
+
+
+def fake_result(env_id, algo, seed, cost):
+    history = [{"epoch": 1, "steps": 100, "return": 1.0, "cost": cost, "lambda": None}]
+    metrics = {"return": 1.0, "cost": cost, "lambda": None, "steps": 100, "steps_per_s": 1.0}
+    return SafeRLResult(metrics=metrics, history=history, checkpoint="",
+                        config={"env_id": env_id, "algo": algo, "seed": seed, "profile": "test"})
+
+
+def test_curves_of_several_tasks_are_never_averaged_together():
+    from alignbook.saferl import report
+
+    runs = [fake_result("SafetyHopperVelocity-v1", "ppo", 0, 10.0), fake_result("SafetyHalfCheetahVelocity-v1", "ppo", 0, 90.0)]
+    with pytest.raises(ValueError, match="report.select"):
+        report.plot_curves(runs, keys=("cost",))
+    one_task = report.select(runs, env_id="SafetyHopperVelocity-v1")
+    assert [r.metrics["cost"] for r in one_task] == [10.0]
+    report.plot_curves(one_task, keys=("cost",))
+    report.plot_curves(runs, keys=("cost",), by=("env_id", "algo"))

@@ -61,6 +61,12 @@ def plot_curves(results: Sequence[SafeRLResult], keys=("return", "cost", "lambda
     """One panel per key: mean ± std over seeds against environment steps, one line per group."""
     import matplotlib.pyplot as plt
 
+    tasks = sorted({r.config["env_id"] for r in results})
+    if len(tasks) > 1 and "env_id" not in by:
+        raise ValueError(f"plot_curves got runs of {len(tasks)} tasks ({', '.join(tasks)}) but by={by!r} would "
+                         "average them into one line; plot one task at a time with "
+                         "report.select(results, env_id=...), or add 'env_id' to by")
+
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for i, (label, runs) in enumerate(group(results, by).items()):
