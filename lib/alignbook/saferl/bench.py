@@ -37,7 +37,9 @@ def run_alignbook(env_id: str, steps: int, steps_per_epoch: int, num_envs: int, 
     cfg = SafeRLConfig(algo="ppo_lag", env_id=env_id, total_steps=steps, steps_per_epoch=steps_per_epoch,
                        num_envs=num_envs, seed=seed, run_dir=tempfile.mkdtemp(prefix="bench-alignbook-"))
     result = train(cfg)
-    return {"update_passes": [row.get("passes") for row in result.history]}
+    return {"update_passes": [row.get("passes") for row in result.history],
+            "rollout_s": round(sum(row["rollout_s"] for row in result.history), 1),
+            "update_s": round(sum(row["update_s"] for row in result.history), 1)}
 
 
 def run_omnisafe(env_id: str, steps: int, steps_per_epoch: int, num_envs: int, seed: int) -> dict:
