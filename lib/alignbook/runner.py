@@ -5,7 +5,9 @@ For each selected notebook (in the book's order, from ``book/_toc.yml``):
 1. resolve its parameters (YAML + profile + ``-p`` overrides) with the same code the notebook
    uses, so an unknown name or a wrongly typed value fails here, naming the parameter;
 2. compute a cache key from the notebook source (outputs excluded), the resolved parameters, the
-   ``alignbook`` source tree, the lock file and the keys of the notebooks it ``depends_on``;
+   ``alignbook`` files the notebook can execute (:mod:`alignbook.deps`: editing one chapter's
+   library does not re-execute another's), the lock file and the keys of the notebooks it
+   ``depends_on``;
    skip it when the manifest already holds that key with status ``ok`` (unless ``force``);
 3. execute it in a child process under a wall-clock timeout, polling the process tree's memory,
    then stamp the executed copy with a provenance banner (profile, seed, commit, version, device,
@@ -32,7 +34,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from . import __version__, paths
+from . import __version__, deps, paths
 from .config import PROFILES, ConfigError, load_spec, resolve
 from .launch import launch_command
 
@@ -135,10 +137,21 @@ def notebook_source_hash(path: Path) -> str:
     return _sha(json.dumps(cells, sort_keys=True).encode())
 
 
-def library_hash() -> str:
-    root = paths.repo_root() / "lib" / "alignbook"
+def library_root() -> Path:
+    """The directory of the ``alignbook`` package that executes the notebooks (this one)."""
+    return Path(__file__).resolve().parent
+
+
+def library_hash(notebook: Path, spec_path: Path) -> str:
+    """Hash of the library files this notebook can execute (:mod:`alignbook.deps`), names included."""
+    root = library_root()
+    cells = json.loads(notebook.read_text())["cells"]
+    start = set(deps.names_in_text(spec_path.read_text()))
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            start |= deps.names_in_code("".join(cell["source"]))
     digest = hashlib.sha256()
-    for file in sorted(root.rglob("*.py")):
+    for file in deps.library_files(root, start):
         digest.update(str(file.relative_to(root)).encode())
         digest.update(file.read_bytes())
     return digest.hexdigest()
@@ -162,7 +175,7 @@ def plan(
     overrides = dict(overrides or {})
     if "seed" in overrides:
         seed = int(resolve_seed(overrides.pop("seed")))
-    lib, lock = library_hash(), lock_hash()
+    lock = lock_hash()
     jobs: dict[str, NotebookJob] = {}
     for name in names:
         yaml_path = paths.notebooks_dir() / f"{name}.yaml"
@@ -175,7 +188,7 @@ def plan(
         job.hashes = {
             "source": notebook_source_hash(job.source),
             "parameters": _sha(json.dumps(dataclasses.asdict(config), sort_keys=True, default=str).encode()),
-            "library": lib,
+            "library": library_hash(job.source, yaml_path),
             "lock": lock,
         }
         upstream = []

@@ -1,0 +1,127 @@
+"""Which files of ``lib/alignbook`` a notebook can execute, for its cache key.
+
+A notebook's cached output stays valid while none of the library code it runs has changed, so its
+cache key hashes those files only, not the whole library: editing the Aligner's trainer must not
+re-execute the Safety-Gymnasium chapter. The set is found statically and errs on the side of
+including too much:
+
+- every ``alignbook...`` name in the notebook's code and its YAML (imports, and strings such as
+  ``"alignbook.saferl.config:SafeRLConfig"`` or a launch entry ``"alignbook.machine:train"``);
+- then, transitively, every module those files import (absolute or relative, at module level or
+  inside functions) or name in a string, and every package ``__init__`` on the way;
+- plus the machinery that executes every notebook (:data:`ALWAYS`) and what it imports.
+
+A name that is an attribute rather than a module (``alignbook.saferl.train``) resolves to the
+longest prefix that is a module. Non-Python files inside a package that is used are included too.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Iterable
+
+PACKAGE = "alignbook"
+ALWAYS = ("alignbook", "alignbook.runner", "alignbook._papermill_child", "alignbook.config", "alignbook.notebook")
+"""Modules every notebook depends on: the package itself, and what resolves and executes it."""
+
+_NAME = re.compile(r"\balignbook(?:\.[A-Za-z_]\w*)*")
+
+
+def module_file(root: Path, dotted: str) -> Path | None:
+    """``lib/alignbook/x/y.py`` or ``x/y/__init__.py`` for ``alignbook.x.y`` (root = the package dir)."""
+    parts = dotted.split(".")[1:]
+    base = root.joinpath(*parts)
+    for candidate in (base.with_suffix(".py") if parts else None, base / "__init__.py"):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
+
+
+def longest_module(root: Path, dotted: str) -> str | None:
+    """The longest prefix of ``dotted`` that is a module of the package (attributes dropped)."""
+    parts = dotted.split(".")
+    if parts[0] != PACKAGE:
+        return None
+    for end in range(len(parts), 0, -1):
+        name = ".".join(parts[:end])
+        if module_file(root, name) is not None:
+            return name
+    return None
+
+
+def _module_name(root: Path, file: Path) -> str:
+    rel = file.relative_to(root).with_suffix("")
+    parts = [PACKAGE, *rel.parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def names_in_text(text: str) -> set[str]:
+    """Every ``alignbook.x.y`` spelled out in ``text`` (code or YAML)."""
+    return set(_NAME.findall(text))
+
+
+def names_in_code(code: str) -> set[str]:
+    """The ``alignbook...`` modules a piece of code imports or names in a string.
+
+    ``from alignbook.x import name`` also yields ``alignbook.x.name`` (the name may be a submodule).
+    Strings that are only documentation (docstrings, attribute docstrings) and comments are not code
+    and are skipped. Notebook cells may hold IPython magics: those lines are skipped; code that still
+    does not parse is scanned as plain text, which can only include more.
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        try:
+            tree = ast.parse("\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                                       for line in code.splitlines()))
+        except SyntaxError:
+            return names_in_text(code)
+    documentation = {id(node.value) for node in ast.walk(tree)
+                     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)}
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in documentation:
+            names |= names_in_text(node.value)
+    return {n for n in names if n.split(".")[0] == PACKAGE}
+
+
+def imports_of(root: Path, file: Path) -> set[str]:
+    """Dotted names a module imports or spells out, relative imports made absolute."""
+    text = file.read_text()
+    names = names_in_code(text)
+    package = _module_name(root, file)
+    if file.name != "__init__.py":
+        package = package.rpartition(".")[0]
+    for node in ast.walk(ast.parse(text, filename=str(file))):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split(".")
+            base = base[: len(base) - (node.level - 1)]
+            target = ".".join(base + ([node.module] if node.module else []))
+            names.add(target)
+            names.update(f"{target}.{alias.name}" for alias in node.names)  # `from . import module`
+    return {n for n in names if n.split(".")[0] == PACKAGE}
+
+
+def library_files(root: Path, start: Iterable[str]) -> list[Path]:
+    """The package files reachable from the dotted names ``start`` (plus :data:`ALWAYS`), sorted."""
+    seen: set[str] = set()
+    queue = [*start, *ALWAYS]
+    while queue:
+        module = longest_module(root, queue.pop())
+        if module is None or module in seen:
+            continue
+        seen.add(module)
+        parts = module.split(".")
+        queue.extend(".".join(parts[:end]) for end in range(1, len(parts)))  # parent __init__ files
+        queue.extend(imports_of(root, module_file(root, module)))
+    files = {module_file(root, m) for m in seen}
+    for package_init in [f for f in files if f.name == "__init__.py"]:  # data files shipped in a package
+        files.update(p for p in package_init.parent.iterdir() if p.is_file() and p.suffix not in (".py", ".pyc"))
+    return sorted(files)

@@ -1,0 +1,55 @@
+"""A notebook's cache key hashes only the library files it can execute."""
+
+import shutil
+from pathlib import Path
+
+from alignbook import deps, runner
+
+from test_runner import book  # noqa: F401  (the throwaway-book fixture)
+
+FILES = {
+    "__init__.py": '"""Mentions alignbook.unused only in documentation."""\nfrom .a import x\n',
+    "a.py": "x = 1\n",
+    "sub/__init__.py": "",
+    "sub/b.py": "from ..c import y\nENTRY = 'alignbook.d:main'\n\ndef f():\n    from . import e\n",
+    "sub/e.py": "",
+    "sub/table.json": "{}",
+    "c.py": "y = 2\n# alignbook.unused in a comment\n",
+    "d.py": "def main():\n    pass\n",
+    "unused.py": "",
+}
+
+
+def make_package(tmp_path: Path) -> Path:
+    root = tmp_path / "alignbook"
+    for name, text in FILES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def test_closure_follows_imports_entries_and_packages_but_not_documentation(tmp_path):
+    root = make_package(tmp_path)
+    files = deps.library_files(root, deps.names_in_code("from alignbook.sub import b\n%matplotlib inline"))
+    got = {str(f.relative_to(root)) for f in files}
+    assert got == {"__init__.py", "a.py", "sub/__init__.py", "sub/b.py", "sub/e.py", "sub/table.json", "c.py",
+                   "d.py"}
+
+
+def test_attribute_names_resolve_to_their_module(tmp_path):
+    root = make_package(tmp_path)
+    assert deps.longest_module(root, "alignbook.sub.b.some_function") == "alignbook.sub.b"
+    assert deps.longest_module(root, "elsewhere.module") is None
+
+
+def test_editing_code_a_notebook_does_not_run_leaves_its_key_alone(book, tmp_path, monkeypatch):  # noqa: F811
+    copy = tmp_path / "lib" / "alignbook"
+    shutil.copytree(runner.library_root(), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(runner, "library_root", lambda: copy)
+    key = runner.plan(["ch/01_ok"], "test")[0].key
+    with open(copy / "aligner" / "train.py", "a") as f:  # ch/01_ok runs alignbook.machine, not the Aligner
+        f.write("\n# edited\n")
+    assert runner.plan(["ch/01_ok"], "test")[0].key == key
+    with open(copy / "machine.py", "a") as f:  # its YAML's config class lives here
+        f.write("\n# edited\n")
+    assert runner.plan(["ch/01_ok"], "test")[0].key != key
