@@ -204,6 +204,27 @@ def test_fast_completion_loss_matches_full_logits(tokenizer):
     assert torch.allclose(sequence_logprobs(model, batch), expected, atol=1e-4)
 
 
+def test_completion_loss_falls_back_where_transformers_refuses_a_boolean_mask(tokenizer, monkeypatch):
+    # transformers 5.17 (the GPU machine's) slices hidden_states[:, mask, :] and raises IndexError
+    from alignbook.lm import completion_nll, sft
+
+    model = build_causal_lm("tiny", tokenizer, seed=0)
+    batch = collate(encode_pairs(tokenizer, PAIRS[:5]), tokenizer.pad_token_id)
+    expected = completion_nll(model, batch).item()
+    forward = model.forward
+
+    def old_forward(*args, logits_to_keep=0, **kwargs):
+        if isinstance(logits_to_keep, torch.Tensor) and logits_to_keep.ndim == 2:
+            raise IndexError("too many indices for tensor of dimension 3")
+        return forward(*args, logits_to_keep=logits_to_keep, **kwargs)
+
+    monkeypatch.setattr(model, "forward", old_forward)
+    monkeypatch.setattr(sft, "_mask_refused", False)
+    assert completion_nll(model, batch).item() == pytest.approx(expected, abs=1e-5)
+    assert sft._mask_refused
+
+
+
 # -- models -----------------------------------------------------------------------------------------
 
 

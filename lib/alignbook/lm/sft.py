@@ -192,6 +192,10 @@ def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tenso
 _LOGITS_MASK_MODELS = {"llama"}
 """Model types whose forward takes a boolean ``logits_to_keep`` mask (checked for Llama)."""
 
+_mask_refused = False
+"""Set once the installed transformers refuses a 2-D boolean ``logits_to_keep`` (it accepts one from
+5.24, the lock's version; 5.17 raises ``IndexError``): from then on the full logits are sliced."""
+
 
 def labelled_logits(model, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Logits only at the positions that predict a labelled token, their targets, and where they are.
@@ -209,10 +213,15 @@ def labelled_logits(model, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Ten
     input_ids, attention_mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
     labels = batch["labels"].to(device)
     predicts = labels[:, 1:] != IGNORE_INDEX
-    if getattr(getattr(inner, "config", None), "model_type", None) in _LOGITS_MASK_MODELS:
+    global _mask_refused
+    logits = None
+    if not _mask_refused and getattr(getattr(inner, "config", None), "model_type", None) in _LOGITS_MASK_MODELS:
         keep = F.pad(predicts, (0, 1), value=False)
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep).logits
-    else:
+        try:
+            logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep).logits
+        except IndexError:  # an older transformers indexes hidden_states[:, keep, :] and fails
+            _mask_refused = True
+    if logits is None:
         logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1][predicts]
     return logits, labels[:, 1:][predicts], predicts
 
