@@ -118,3 +118,11 @@ def test_timeout_kills_the_notebook(book):
     report = runner.run(["ch/01_ok"], "test", progress=False, log=lambda *_: None)
     result = report.results["ch/01_ok"]
     assert result["status"] == "timeout" and result["duration_s"] < 30 and "timeout" in result["error"]
+
+
+def test_command_line_timeout_replaces_the_yaml_guard(book, capsys):
+    _write_notebook(book, "ch/01_ok", "import time\ntime.sleep(120)", {"timeout": {"test": 600}})
+    assert cli.main(["run", "ch/01_ok", "--timeout", "8", "--no-progress"]) == 1
+    assert "timeout" in runner.load_manifest("test")["ch/01_ok"]["status"]
+    assert cli.main(["run", "ch/01_ok", "--timeout", "0"]) == 2
+    assert "--timeout" in capsys.readouterr().err

@@ -43,7 +43,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(runner.describe(job) + ("\n    (cached: would not run)" if cached else ""))
         return 0
     report = runner.run(args.targets, args.profile, overrides, seed=args.seed, force=args.force,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, timeout=args.timeout)
     print(report.summary())
     if report.failed:
         print(f"\n{len(report.failed)} notebook(s) failed: {', '.join(report.failed)}", file=sys.stderr)
@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="rerun even when inputs are unchanged")
     run.add_argument("--dry-run", action="store_true", help="resolve and print, including launch commands")
     run.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+    run.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                     help="wall-clock limit per notebook, in place of its YAML's `timeout` for the profile")
     run.set_defaults(func=_cmd_run)
 
     book = sub.add_parser("book", help="render the executed notebooks of a profile into book/_build/html")

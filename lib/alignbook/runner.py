@@ -56,9 +56,13 @@ class NotebookJob:
     spec: dict[str, Any]
     key: str = ""
     hashes: dict[str, str] = dataclasses.field(default_factory=dict)
+    timeout_override: float | None = None
+    """Seconds given on the command line (``--timeout``), in place of the YAML's guard."""
 
     @property
     def timeout(self) -> float:
+        if self.timeout_override is not None:
+            return self.timeout_override
         timeouts = self.spec.get("timeout") or {}
         return float(timeouts.get(self.parameters["profile"], DEFAULT_TIMEOUT[self.parameters["profile"]]))
 
@@ -383,10 +387,18 @@ def run(
     seed: int | None = None,
     force: bool = False,
     progress: bool = True,
+    timeout: float | None = None,
     log=print,
 ) -> RunReport:
-    """Execute (or reuse) the selected notebooks in ``profile``; see the module docstring."""
+    """Execute (or reuse) the selected notebooks in ``profile``; see the module docstring.
+
+    ``timeout`` (seconds) replaces every selected notebook's YAML timeout for this call.
+    """
+    if timeout is not None and timeout <= 0:
+        raise ConfigError(f"--timeout {timeout:g} must be a positive number of seconds")
     jobs = plan(targets, profile, overrides, seed)
+    for job in jobs:
+        job.timeout_override = timeout
     manifest = load_manifest(profile)
     results: dict[str, dict[str, Any]] = {}
     failed_names: set[str] = set()

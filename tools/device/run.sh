@@ -15,8 +15,10 @@
 # with a Python 3.12 wheel; 2.3.x has none) and numpy 2. HalfCheetah compiles and steps under MuJoCo 3
 # (Hopper, Walker2d and Swimmer do not: their XML uses global coordinates), but trajectories are not
 # bit-identical to 2.3.3's. The machine has no libEGL: set MUJOCO_GL=disable unless frames are rendered.
-# Each notebook runs under its own `timeout SECONDS`, so one that overruns still leaves the others'
-# results; build/<profile> comes back as $OUT/build.tgz (checkpoints left out) with the log.
+# Each notebook runs under the runner's `--timeout SECONDS` (which kills its whole process tree; a
+# shell `timeout` would leave the papermill kernel holding the log pipe open), so one that overruns
+# still leaves the others' results; build/<profile> comes back as $OUT/build.tgz (checkpoints left
+# out) with the log.
 set -uo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD/.devsite:$PWD/lib MUJOCO_GL=${MUJOCO_GL:-egl} PYTHONUNBUFFERED=1
@@ -26,7 +28,7 @@ nproc
 python3 -c "import numpy, mujoco, torch, sys; print(sys.version.split()[0], 'numpy', numpy.__version__, 'mujoco', mujoco.__version__, 'torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 status=0
 for item in "$@"; do
-  timeout "${item%%:*}" python3 -m alignbook.cli run "${item#*:}" --profile "$profile" 2>&1 | tee -a "$OUT/run.log" || status=1
+  python3 -m alignbook.cli run "${item#*:}" --profile "$profile" --timeout "${item%%:*}" 2>&1 | tee -a "$OUT/run.log" || status=1
 done
 tar czf "$OUT/build.tgz" --exclude='*.pt' --exclude='*.safetensors' --exclude='*.bin' "build/$profile"
 exit $status
