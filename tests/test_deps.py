@@ -49,6 +49,8 @@ def test_editing_code_a_notebook_does_not_run_leaves_its_key_alone(book, tmp_pat
     key = runner.plan(["ch/01_ok"], "test")[0].key
     with open(copy / "aligner" / "train.py", "a") as f:  # ch/01_ok runs alignbook.machine, not the Aligner
         f.write("\n# edited\n")
+    with open(copy / "runner.py", "a") as f:  # how notebooks are scheduled, not what they compute
+        f.write("\n# edited\n")
     assert runner.plan(["ch/01_ok"], "test")[0].key == key
     with open(copy / "machine.py", "a") as f:  # its YAML's config class lives here
         f.write("\n# edited\n")

@@ -9,7 +9,7 @@ including too much:
   ``"alignbook.saferl.config:SafeRLConfig"`` or a launch entry ``"alignbook.machine:train"``);
 - then, transitively, every module those files import (absolute or relative, at module level or
   inside functions) or name in a string, and every package ``__init__`` on the way;
-- plus the machinery that executes every notebook (:data:`ALWAYS`) and what it imports.
+- plus the code that executes every notebook (:data:`ALWAYS`) and what it imports.
 
 A name that is an attribute rather than a module (``alignbook.saferl.train``) resolves to the
 longest prefix that is a module. Non-Python files inside a package that is used are included too.
@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Iterable
 
 PACKAGE = "alignbook"
-ALWAYS = ("alignbook", "alignbook.runner", "alignbook._papermill_child", "alignbook.config", "alignbook.notebook")
-"""Modules every notebook depends on: the package itself, and what resolves and executes it."""
+ALWAYS = ("alignbook", "alignbook._papermill_child", "alignbook.notebook")
+"""Modules every notebook depends on: the package, the child process that executes it, and the
+setup it calls. The runner itself is left out: it decides when and under which limits a notebook
+runs, not what it computes (the parameters it injects are hashed separately)."""
 
 _NAME = re.compile(r"\balignbook(?:\.[A-Za-z_]\w*)*")
 
