@@ -82,3 +82,8 @@ def test_book_builds_strictly_with_provenance(test_profile_run):
     results = (html / "_executed" / "results.html").read_text()
     recorded = json.loads((paths.run_dir("test", "intro/01_machine") / "metrics.json").read_text())
     assert "machine_final_loss" in recorded and "machine_final_loss" in results
+    # math renders offline: the pages load the MathJax copied into the site, not a CDN
+    chapter = (html / "safety-gymnasium" / "index.html").read_text()
+    assert 'src="../_static/../mathjax/MathJax.js?config=' in chapter and "cdn.jsdelivr" not in chapter
+    assert (html / "mathjax" / "MathJax.js").is_file()
+    assert (html / "mathjax" / "config" / "TeX-AMS-MML_HTMLorMML-full.js").is_file()

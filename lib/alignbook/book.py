@@ -8,7 +8,9 @@ anything (``execute_notebooks: "off"``): papermill already did, in the chosen pr
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -112,8 +114,34 @@ def _sync(target: Path, files: dict[str, bytes]) -> None:
                 path.rmdir()
 
 
+MATHJAX_PACKAGE = "jupyter_server_mathjax"
+"""A PyPI package whose ``static/`` folder is MathJax 2.7 (BSD-3; the Jupyter server extension itself is
+never used). Installed with ``--no-deps`` from ``requirements-nodeps.txt``."""
+
+
+def vendor_mathjax() -> Path:
+    """Copy MathJax into ``book/_extra/mathjax`` (gitignored) so pages render math offline.
+
+    Sphinx copies ``_extra`` (``html_extra_path``) to the site's root as it is, and ``_config.yml``
+    points ``mathjax_path`` there; without it, math would render only where the reader's browser
+    can reach a CDN. (Not ``_static``: Jupyter Book adds every ``.js`` file under ``_static`` to
+    every page, and MathJax has hundreds.)
+    """
+    spec = importlib.util.find_spec(MATHJAX_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"{MATHJAX_PACKAGE} is not installed, so the book has no offline MathJax: run "
+                          "`make install` (it installs requirements-nodeps.txt)")
+    source = Path(spec.submodule_search_locations[0]) / "static"
+    target = book_dir() / "_extra" / "mathjax"
+    if not (target / "MathJax.js").exists() or (target / "MathJax.js").read_bytes() != (source / "MathJax.js").read_bytes():
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(source, target)
+    return target
+
+
 def build(strict: bool = True) -> Path:
     """Render ``book/`` to HTML; with ``strict``, any Sphinx warning fails the build."""
+    vendor_mathjax()
     cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(book_dir())]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
