@@ -20,9 +20,11 @@ class SafeRLConfig(BaseConfig):
     """One training run (or a grid of them) of a SafePO algorithm on a Safety-Gymnasium task."""
 
     algo: Literal["ppo", "ppo_lag", "cppo_pid", "trpo_lag", "cpo", "pcpo", "focops", "cup", "rcpo"] = "ppo_lag"
-    """Algorithm, one module each in alignbook.saferl.algos."""
+    """Algorithm of a single run (train(cfg)), one module each in alignbook.saferl.algos; a notebook's grid
+    replaces it by each entry of algos."""
     env_id: str = "SafetyPointGoal1-v0"
-    """Safety-Gymnasium task id (SafePO benchmark: navigation level 1/2 and velocity tasks)."""
+    """Safety-Gymnasium task of a single run (SafePO benchmark: navigation level 1/2 and velocity tasks); a
+    notebook's grid replaces it by each entry of env_ids."""
     total_steps: int = 10_000_000
     """Environment steps of one run (SafePO --total-steps: 1e7)."""
     steps_per_epoch: int = 20_000
