@@ -66,11 +66,16 @@ def _shown(cfg: Any, name: str, value: Any) -> str:
 
 
 def config_markdown(cfg: Any) -> str:
-    """The resolved config as a Markdown table: parameter, value, meaning (the field's docstring)."""
-    lines = [f"**{type(cfg).__name__}**, resolved for profile `{cfg.profile}`", "",
+    """The resolved config as a Markdown table (parameter, value, meaning: the field's docstring),
+    folded under a one-line summary (an HTML ``<details>``, which JupyterLab and the book both open
+    on a click) so that a long config does not push the notebook's story off the screen."""
+    rows = config_mod.config_table(cfg)
+    lines = [f"<details><summary><b>{type(cfg).__name__}</b>, resolved for profile <code>{cfg.profile}</code>: "
+             f"{len(rows)} parameters (click to show)</summary>", "",
              "| parameter | value | meaning |", "|---|---|---|"]
-    for name, value, doc in config_mod.config_table(cfg):
+    for name, value, doc in rows:
         lines.append(f"| `{name}` | {_shown(cfg, name, value)} | {_plain(doc)} |")
+    lines += ["", "</details>"]
     return "\n".join(lines)
 
 
