@@ -17,6 +17,17 @@ def _cells(name, kind="code"):
     return [c for c in nb.cells if c.cell_type == kind]
 
 
+def test_the_page_hides_the_default_parameters_but_keeps_the_injected_ones():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('profile = "test"', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell('profile = "smoke"', metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell("x = 1")]
+    page = json.loads(book.for_the_page(nbformat.writes(nb).encode()))
+    assert [c["metadata"].get("tags", []) for c in page["cells"]] == [
+        ["parameters", "remove-cell"], ["injected-parameters"], []]
+    assert book.for_the_page(json.dumps(page).encode()) == book.for_the_page(json.dumps(page).encode())
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_exactly_one_parameters_cell_of_independent_literals(name):
     tagged = [c for c in _cells(name) if "parameters" in c.get("metadata", {}).get("tags", [])]

@@ -88,11 +88,23 @@ def prepare(profile: str) -> Path:
     failed = [n for n, r in load_manifest(profile).items() if r.get("status") not in ("ok", None) and n in book_order()]
     if failed:
         raise ConfigError(f"these notebooks failed in profile {profile!r}: {', '.join(failed)}; see build/{profile}/manifest.json")
-    wanted = {f"{n}.ipynb": (source / f"{n}.ipynb").read_bytes() for n in book_order()}
+    wanted = {f"{n}.ipynb": for_the_page((source / f"{n}.ipynb").read_bytes()) for n in book_order()}
     wanted["results.md"] = results_page(profile).encode()
     wanted["PROFILE"] = f"{profile}\n".encode()
     _sync(target, wanted)
     return target
+
+
+def for_the_page(notebook: bytes) -> bytes:
+    """The executed notebook as the book shows it: the notebook's default ``parameters`` cell is
+    tagged ``remove-cell``, because papermill's injected cell right after it holds the values that ran.
+    The executed copy under ``build/`` keeps both."""
+    nb = json.loads(notebook)
+    for cell in nb["cells"]:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if "parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode()
 
 
 def _sync(target: Path, files: dict[str, bytes]) -> None:
