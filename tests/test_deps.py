@@ -55,3 +55,14 @@ def test_editing_code_a_notebook_does_not_run_leaves_its_key_alone(book, tmp_pat
     with open(copy / "machine.py", "a") as f:  # its YAML's config class lives here
         f.write("\n# edited\n")
     assert runner.plan(["ch/01_ok"], "test")[0].key != key
+
+
+def test_code_hash_follows_the_code_a_module_runs():
+    first = deps.code_hash("alignbook.toyworld.models")
+    assert first == deps.code_hash("alignbook.toyworld.models")
+    assert first != deps.code_hash("alignbook.saferl.trainer")
+    root = runner.library_root()
+    files = {str(f.relative_to(root)) for f in deps.library_files(root, ["alignbook.toyworld.models"],
+                                                                    always=("alignbook",))}
+    assert "lm/sft.py" in files and "toyworld/models.py" in files  # what trains the cached models
+    assert not any(f.startswith(("saferl/", "aligner/")) for f in files)

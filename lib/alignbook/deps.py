@@ -18,6 +18,7 @@ longest prefix that is a module. Non-Python files inside a package that is used 
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 from pathlib import Path
 from typing import Iterable
@@ -111,10 +112,10 @@ def imports_of(root: Path, file: Path) -> set[str]:
     return {n for n in names if n.split(".")[0] == PACKAGE}
 
 
-def library_files(root: Path, start: Iterable[str]) -> list[Path]:
-    """The package files reachable from the dotted names ``start`` (plus :data:`ALWAYS`), sorted."""
+def library_files(root: Path, start: Iterable[str], always: Iterable[str] = ALWAYS) -> list[Path]:
+    """The package files reachable from the dotted names ``start`` (plus ``always``), sorted."""
     seen: set[str] = set()
-    queue = [*start, *ALWAYS]
+    queue = [*start, *always]
     while queue:
         module = longest_module(root, queue.pop())
         if module is None or module in seen:
@@ -127,3 +128,19 @@ def library_files(root: Path, start: Iterable[str]) -> list[Path]:
     for package_init in [f for f in files if f.name == "__init__.py"]:  # data files shipped in a package
         files.update(p for p in package_init.parent.iterdir() if p.is_file() and p.suffix not in (".py", ".pyc"))
     return sorted(files)
+
+
+def files_hash(root: Path, files: Iterable[Path]) -> str:
+    """SHA-256 over the files' paths (relative to ``root``) and contents."""
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(str(file.relative_to(root)).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def code_hash(*modules: str) -> str:
+    """A short hash of the library code ``modules`` can execute, for the keys of cached artefacts
+    (a model trained by that code must be rebuilt when the code changes)."""
+    root = Path(__file__).resolve().parent
+    return files_hash(root, library_files(root, modules, always=(PACKAGE,)))[:12]

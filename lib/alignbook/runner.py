@@ -154,11 +154,7 @@ def library_hash(notebook: Path, spec_path: Path) -> str:
     for cell in cells:
         if cell["cell_type"] == "code":
             start |= deps.names_in_code("".join(cell["source"]))
-    digest = hashlib.sha256()
-    for file in deps.library_files(root, start):
-        digest.update(str(file.relative_to(root)).encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
+    return deps.files_hash(root, deps.library_files(root, start))
 
 
 def lock_hash() -> str:

@@ -65,11 +65,15 @@ def content_version() -> str:
 
 
 def world_key(world) -> dict[str, Any]:
-    """What the world's data depends on: its config without the run's bookkeeping fields."""
+    """What the world's cached models depend on: its config without the run's bookkeeping fields,
+    its tables, the prompt template, and the library code that generates and trains them."""
+    from ..deps import code_hash
+
     values = world.config.to_dict()
     for name in ("profile", "run_dir"):
         values.pop(name, None)
-    return {"config": values, "content": content_version(), "template": PROMPT_TEMPLATE}
+    return {"config": values, "content": content_version(), "template": PROMPT_TEMPLATE,
+            "code": code_hash(__name__)}
 
 
 def tokenizer_path(world) -> Path:
