@@ -1,4 +1,4 @@
-"""Which files of ``lib/alignbook`` a notebook can execute, for its cache key.
+"""Which files of ``lib/alignbook`` a piece of code can execute: for notebook and model cache keys.
 
 A notebook's cached output stays valid while none of the library code it runs has changed, so its
 cache key hashes those files only, not the whole library: editing the Aligner's trainer must not
@@ -65,51 +65,62 @@ def names_in_text(text: str) -> set[str]:
     return set(_NAME.findall(text))
 
 
-def names_in_code(code: str) -> set[str]:
+def _parse(code: str) -> ast.Module | None:
+    """The syntax tree of ``code``; IPython magic lines (``%``, ``!``) are blanked when that helps."""
+    for text in (code, "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines())):
+        try:
+            return ast.parse(text)
+        except SyntaxError:
+            continue
+    return None
+
+
+def names_in_code(code: str, package: str | None = None) -> set[str]:
     """The ``alignbook...`` modules a piece of code imports or names in a string.
 
-    ``from alignbook.x import name`` also yields ``alignbook.x.name`` (the name may be a submodule).
+    ``from alignbook.x import name`` also yields ``alignbook.x.name`` (the name may be a submodule);
+    relative imports are made absolute against ``package`` (the importing module's package).
     Strings that are only documentation (docstrings, attribute docstrings) and comments are not code
-    and are skipped. Notebook cells may hold IPython magics: those lines are skipped; code that still
-    does not parse is scanned as plain text, which can only include more.
+    and are skipped. Code that does not parse is scanned as plain text, which can only include more.
     """
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        try:
-            tree = ast.parse("\n".join("" if line.lstrip().startswith(("%", "!")) else line
-                                       for line in code.splitlines()))
-        except SyntaxError:
-            return names_in_text(code)
-    documentation = {id(node.value) for node in ast.walk(tree)
-                     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)}
+    tree = _parse(code)
+    if tree is None:
+        return names_in_text(code)
+    nodes = list(ast.walk(tree))
+    documentation = {id(node.value) for node in nodes if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)}
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.level or node.module):
+            if node.level:
+                if package is None:
+                    continue
+                base = package.split(".")
+                module = ".".join(base[: len(base) - (node.level - 1)] + ([node.module] if node.module else []))
+            else:
+                module = node.module
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)  # the name may be a submodule
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in documentation:
             names |= names_in_text(node.value)
     return {n for n in names if n.split(".")[0] == PACKAGE}
 
 
+_IMPORTS: dict[tuple[str, int, int], set[str]] = {}
+"""imports_of, remembered per (file, mtime, size): planning the whole book parses each module once."""
+
+
 def imports_of(root: Path, file: Path) -> set[str]:
     """Dotted names a module imports or spells out, relative imports made absolute."""
-    text = file.read_text()
-    names = names_in_code(text)
-    package = _module_name(root, file)
-    if file.name != "__init__.py":
-        package = package.rpartition(".")[0]
-    for node in ast.walk(ast.parse(text, filename=str(file))):
-        if isinstance(node, ast.ImportFrom) and node.level:
-            base = package.split(".")
-            base = base[: len(base) - (node.level - 1)]
-            target = ".".join(base + ([node.module] if node.module else []))
-            names.add(target)
-            names.update(f"{target}.{alias.name}" for alias in node.names)  # `from . import module`
-    return {n for n in names if n.split(".")[0] == PACKAGE}
+    stat = file.stat()
+    memo = (str(file), stat.st_mtime_ns, stat.st_size)
+    if memo not in _IMPORTS:
+        package = _module_name(root, file)
+        if file.name != "__init__.py":
+            package = package.rpartition(".")[0]
+        _IMPORTS[memo] = names_in_code(file.read_text(), package)
+    return _IMPORTS[memo]
 
 
 def library_files(root: Path, start: Iterable[str], always: Iterable[str] = ALWAYS) -> list[Path]:
