@@ -20,11 +20,13 @@ def _cells(name, kind="code"):
 def test_the_page_hides_the_default_parameters_but_keeps_the_injected_ones():
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell('profile = "test"', metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell('profile = "smoke"', metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell(f'profile = "smoke"\nrun_dir = "{paths.repo_root()}/build/smoke/runs/x"',
+                                          metadata={"tags": ["injected-parameters"]}),
                 nbformat.v4.new_code_cell("x = 1")]
     page = json.loads(book.for_the_page(nbformat.writes(nb).encode()))
     assert [c["metadata"].get("tags", []) for c in page["cells"]] == [
         ["parameters", "remove-cell"], ["injected-parameters"], []]
+    assert page["cells"][1]["source"] == 'profile = "smoke"\nrun_dir = "build/smoke/runs/x"'
     assert book.for_the_page(json.dumps(page).encode()) == book.for_the_page(json.dumps(page).encode())
 
 

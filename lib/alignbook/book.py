@@ -97,13 +97,18 @@ def prepare(profile: str) -> Path:
 
 def for_the_page(notebook: bytes) -> bytes:
     """The executed notebook as the book shows it: the notebook's default ``parameters`` cell is
-    tagged ``remove-cell``, because papermill's injected cell right after it holds the values that ran.
-    The executed copy under ``build/`` keeps both."""
+    tagged ``remove-cell``, because papermill's injected cell right after it holds the values that ran,
+    and paths in that injected cell are shown relative to the repository (where this machine keeps
+    the checkout is no part of the result). The executed copy under ``build/`` keeps everything."""
     nb = json.loads(notebook)
+    root = f"{paths.repo_root()}/"
     for cell in nb["cells"]:
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if "parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
+        if "injected-parameters" in tags:
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            cell["source"] = source.replace(root, "")
     return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode()
 
 
