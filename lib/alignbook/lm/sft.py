@@ -385,8 +385,7 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
     eval_examples = None if eval_pairs is None else _to_examples(tokenizer, eval_pairs, cfg.max_length, "eval_pairs")
     if not any(any(label != IGNORE_INDEX for label in e["labels"][1:]) for e in examples):
         raise ValueError("no training example has a labelled token; are all completions empty?")
-    device = pick_device(cfg.device)
-    model.to(device)
+    device = pick_device(cfg.device)  # train_sft has moved the model there
 
     world_size, rank = _planned_world(cfg)
     # every process gets the same number of examples (the few left over are skipped that epoch),

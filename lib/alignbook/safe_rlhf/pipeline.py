@@ -186,7 +186,6 @@ def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str,
     Saved under ``<run_dir>/<name>/seed<k>``; a finished run with the same config is loaded, one
     with another config is retrained, an interrupted one resumes from its last checkpoint.
     """
-    from alignbook.lm import auto_threads, torch_threads
     from alignbook.repro import seed_everything
 
     out = Path(cfg.run_dir) / name / f"seed{seed_index}"
@@ -202,11 +201,11 @@ def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str,
     seed_everything(cfg.seed)
     actor = load_causal_lm(cfg, cfg.actor, cfg.preset, cfg.actor_revision)
     prompts, held = train_prompts(cfg, cfg.train_prompts), eval_prompts(cfg, cfg.eval_prompts)
-    with torch_threads(auto_threads(actor)):
-        before = evaluate_policy(actor, tok, held, cfg, w.judge, reward_model=reward_model, cost_model=cost_model)
-        result = train_ppo_lag(actor, tok, reward_model, cost_model if cfg.algorithm != "ppo" else None, prompts,
-                               cfg, judge=w.judge, save_dir=out)
-        after = evaluate_policy(actor, tok, held, cfg, w.judge, reward_model=reward_model, cost_model=cost_model)
+    # evaluate_policy and train_ppo_lag each pick the torch thread count for this actor
+    before = evaluate_policy(actor, tok, held, cfg, w.judge, reward_model=reward_model, cost_model=cost_model)
+    result = train_ppo_lag(actor, tok, reward_model, cost_model if cfg.algorithm != "ppo" else None, prompts,
+                           cfg, judge=w.judge, save_dir=out)
+    after = evaluate_policy(actor, tok, held, cfg, w.judge, reward_model=reward_model, cost_model=cost_model)
     keep = ("helpfulness", "harm_rate", "reward", "cost")
     summary = {
         "config": config_fingerprint(cfg),
@@ -225,13 +224,18 @@ def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str,
     return summary
 
 
+def _score_seed_index(score_dir: str | Path, k: int) -> int:
+    """The score models of seed ``k`` where notebook 02 trained that many seeds, else seed 0's."""
+    return k if (Path(score_dir) / f"seed{k}").exists() else 0
+
+
 def ppo_lag_seeds(cfg: PPOLagConfig, score_dir: str | Path) -> list[dict[str, Any]]:
     """PPO-Lagrangian for ``cfg.seeds`` seeds (each with the matching score-model seed if present)."""
     runs = []
     for k in range(cfg.seeds):
-        score_k = k if (Path(score_dir) / f"seed{k}").exists() else 0
         run_cfg = dataclasses.replace(cfg, seed=cfg.seed + k)
-        runs.append(run_policy_optimisation(run_cfg, score_dir, cfg.algorithm, seed_index=k, score_seed_index=score_k))
+        runs.append(run_policy_optimisation(run_cfg, score_dir, cfg.algorithm, seed_index=k,
+                                            score_seed_index=_score_seed_index(score_dir, k)))
     return runs
 
 
@@ -243,9 +247,9 @@ def ablation_runs(cfg: AblationConfig, score_dir: str | Path) -> list[dict[str, 
     runs = []
     for name, changes in variants:
         for k in range(cfg.seeds):
-            score_k = k if (Path(score_dir) / f"seed{k}").exists() else 0
             run_cfg = dataclasses.replace(cfg, seed=cfg.seed + k, **changes)
-            runs.append(run_policy_optimisation(run_cfg, score_dir, name, seed_index=k, score_seed_index=score_k))
+            runs.append(run_policy_optimisation(run_cfg, score_dir, name, seed_index=k,
+                                                score_seed_index=_score_seed_index(score_dir, k)))
     return runs
 
 

@@ -105,8 +105,6 @@ def train_score_model(
 
 
 def _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_dir) -> TrainResult:
-    if not isinstance(model, ScoreModel):
-        raise TypeError(f"model must be an alignbook.safe_rlhf.ScoreModel, got {type(model).__name__}")
     pad_id, _ = special_ids(tokenizer)
     train = tokenize_pairs(train_rows, tokenizer, kind, cfg.max_length, cfg.prompt_template)
     held_out = tokenize_pairs(eval_rows, tokenizer, kind, cfg.max_length, cfg.prompt_template)

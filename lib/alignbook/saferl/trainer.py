@@ -8,7 +8,6 @@ normaliser; ``run_grid`` trains many configs, several at once in separate proces
 from __future__ import annotations
 
 import dataclasses
-import json
 import multiprocessing as mp
 import time
 from collections import deque
@@ -26,9 +25,8 @@ from .config import SafeRLConfig
 from .envs import VectorEnv, make_env
 from .networks import ActorCritic
 from .normalizer import RunningNormalizer
-from ..results import TrainResult
+from ..results import RESULT_FILE, TrainResult, config_fingerprint
 
-RESULT_FILE = "result.json"
 POLICY_FILE = "policy.pt"
 
 
@@ -183,7 +181,7 @@ def train(cfg: SafeRLConfig, run_dir: str | Path | None = None, verbose: bool | 
 
 def config_record(cfg: SafeRLConfig) -> dict[str, Any]:
     """The config as it reads back from JSON (tuples become lists), for comparing runs."""
-    return json.loads(json.dumps(cfg.to_dict()))
+    return config_fingerprint(cfg)
 
 
 GRID_FIELDS = frozenset({"algos", "env_ids", "seeds", "parallel_runs", "cost_limits", "lagrange_lrs",
