@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from alignbook import paths
+from alignbook.engine import paths
 from alignbook.aligner import data, losses, stacking, templates, train
-from alignbook.config import ConfigError
+from alignbook.engine.config import ConfigError
 
 SAMPLE = paths.repo_root().parent / "shared/data/real-samples/aligner-template-2rows.json"
 

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from alignbook import config as config_mod
-from alignbook import paths
+from alignbook.engine import config as config_mod
+from alignbook.engine import paths
 from alignbook.aligner import config as aligner_config
 from alignbook.aligner import toy
 
@@ -77,7 +77,7 @@ def test_correction_of_a_complying_answer_refuses_and_offers_alternatives(world)
 @pytest.mark.slow
 def test_paper_trainer_runs_under_the_deepspeed_launcher(world, tmp_path):
     """The paper profile's trainer, tiny model and project-made data, 2 CPU processes, ZeRO-3."""
-    from alignbook.launch import launch, ranks_that_ran
+    from alignbook.engine.launch import launch, ranks_that_ran
 
     prompts = world.sample_prompts(40, seed=3, harmful_fraction=0.5)
     rows = toy.make_triples(world, prompts, ["alpaca-7b", "safe_helpful"], seed=0)

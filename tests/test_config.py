@@ -4,7 +4,7 @@ from typing import Literal
 import pytest
 import yaml
 
-from alignbook.config import BaseConfig, ConfigError, build_config, coerce, field_docs, resolve
+from alignbook.engine.config import BaseConfig, ConfigError, build_config, coerce, field_docs, resolve
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +88,8 @@ def test_config_is_frozen_and_documented(spec):
 
 def test_every_lib_config_documents_every_field():
     """One field, one docstring: for every config dataclass the notebooks use."""
-    from alignbook import paths
-    from alignbook.config import import_object, load_spec
+    from alignbook.engine import paths
+    from alignbook.engine.config import import_object, load_spec
 
     for yaml_path in sorted(paths.notebooks_dir().glob("*/*.yaml")):
         cls = import_object(load_spec(yaml_path)["config"])

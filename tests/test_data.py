@@ -17,7 +17,7 @@ from alignbook.data import (
     validate_rows,
     write_hub_layout,
 )
-from alignbook.paths import repo_root
+from alignbook.engine.paths import repo_root
 
 REAL = repo_root().parent / "shared" / "data" / "real-samples"
 

@@ -3,10 +3,10 @@ code path runs on a local folder in the hub's layout built from toy rows."""
 
 import pytest
 
-from alignbook.config import resolve
+from alignbook.engine.config import resolve
 from alignbook.data import HUB_DATASETS, toy_rows, write_hub_layout
-from alignbook.data import explore
-from alignbook.paths import notebooks_dir
+from alignbook.pku_saferlhf import explore
+from alignbook.engine.paths import notebooks_dir
 
 V1 = "PKU-Alignment/PKU-SafeRLHF"
 V1_REVISION = "9421ffafec3fa40a1f1a7d567b4d525079477ecb"
@@ -62,7 +62,7 @@ def test_paper_profile_without_data_fails_clearly(monkeypatch):
 
 
 def test_moderation_reads_a_local_qa_copy(tmp_path):
-    from alignbook.moderation import load_qa_rows
+    from alignbook.pku_saferlhf.moderation import load_qa_rows
 
     write_hub_layout({"train": toy_rows("pku-saferlhf-qa", 40, 0), "test": toy_rows("pku-saferlhf-qa", 12, 1)},
                      tmp_path, "PKU-Alignment/PKU-SafeRLHF-QA")

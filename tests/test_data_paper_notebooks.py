@@ -4,7 +4,7 @@ source and the model sizes are overridden; the code path is the paper profile's.
 
 import pytest
 
-from alignbook import runner
+from alignbook.engine import runner
 from alignbook.data import toy_rows, write_hub_layout
 
 SMALL_MODEL = {"lr": 2.0e-3, "max_length": 96, "epochs": 1, "batch_size": 16}

@@ -3,7 +3,7 @@
 import shutil
 from pathlib import Path
 
-from alignbook import deps, runner
+from alignbook.engine import deps, runner
 
 from test_runner import book  # noqa: F401  (the throwaway-book fixture)
 
@@ -47,12 +47,12 @@ def test_editing_code_a_notebook_does_not_run_leaves_its_key_alone(book, tmp_pat
     shutil.copytree(runner.library_root(), copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(runner, "library_root", lambda: copy)
     key = runner.plan(["ch/01_ok"], "test")[0].key
-    with open(copy / "aligner" / "train.py", "a") as f:  # ch/01_ok runs alignbook.machine, not the Aligner
+    with open(copy / "aligner" / "train.py", "a") as f:  # ch/01_ok runs alignbook.intro.machine, not the Aligner
         f.write("\n# edited\n")
-    with open(copy / "runner.py", "a") as f:  # how notebooks are scheduled, not what they compute
+    with open(copy / "engine" / "runner.py", "a") as f:  # how notebooks are scheduled, not what they compute
         f.write("\n# edited\n")
     assert runner.plan(["ch/01_ok"], "test")[0].key == key
-    with open(copy / "machine.py", "a") as f:  # its YAML's config class lives here
+    with open(copy / "intro" / "machine.py", "a") as f:  # its YAML's config class lives here
         f.write("\n# edited\n")
     assert runner.plan(["ch/01_ok"], "test")[0].key != key
 

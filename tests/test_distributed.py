@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from alignbook.distributed import cosine_schedule, deepspeed_config, wrap
+from alignbook.engine.distributed import cosine_schedule, deepspeed_config, wrap
 
 
 def _linear(seed=0):

@@ -2,8 +2,8 @@ import dataclasses
 
 import pytest
 
-from alignbook.launch import launch, launch_command, ranks_that_ran, read_config, write_config
-from alignbook.machine import MachineConfig, train_tiny_lm
+from alignbook.engine.launch import launch, launch_command, ranks_that_ran, read_config, write_config
+from alignbook.intro.machine import MachineConfig, train_tiny_lm
 
 
 def test_config_file_round_trip(tmp_path):
@@ -14,7 +14,7 @@ def test_config_file_round_trip(tmp_path):
 def test_launch_commands():
     cmd = launch_command("pkg.mod:train", "/r/config.json", 8, "deepspeed", port=1234)
     assert cmd[:5] == ["deepspeed", "--num_gpus", "8", "--master_port", "1234"]
-    assert cmd[5:] == ["--module", "alignbook.launch", "--entry", "pkg.mod:train", "--config", "/r/config.json"]
+    assert cmd[5:] == ["--module", "alignbook.engine.launch", "--entry", "pkg.mod:train", "--config", "/r/config.json"]
     cmd = launch_command("pkg.mod:train", "c.json", 4, "accelerate")
     assert cmd[:4] == ["accelerate", "launch", "--num_processes", "4"] and "-m" in cmd
     with pytest.raises(ValueError, match="launcher"):
@@ -23,7 +23,7 @@ def test_launch_commands():
 
 def test_in_process_launch_returns_metrics(tmp_path):
     cfg = MachineConfig(run_dir=str(tmp_path), steps=3, batch_size=2, verbose=False)
-    metrics = launch("alignbook.machine:train_tiny_lm", cfg, nprocs=1)
+    metrics = launch("alignbook.intro.machine:train_tiny_lm", cfg, nprocs=1)
     assert metrics["world_size"] == 1 and not metrics["deepspeed"]
 
 
@@ -41,7 +41,7 @@ def test_zero3_two_cpu_processes_train_tiny_lm(tmp_path):
     from transformers import LlamaForCausalLM
 
     cfg = MachineConfig(run_dir=str(tmp_path), steps=25, zero_stage=3, verbose=False)
-    metrics = launch("alignbook.machine:train_tiny_lm", cfg, nprocs=2, launcher="deepspeed", timeout=600)
+    metrics = launch("alignbook.intro.machine:train_tiny_lm", cfg, nprocs=2, launcher="deepspeed", timeout=600)
     ranks = ranks_that_ran(tmp_path)
     assert sorted(r["rank"] for r in ranks) == [0, 1]
     assert all(r["world_size"] == 2 for r in ranks)

@@ -410,7 +410,7 @@ def _recipe_config(tokenizer, tmp_path, pairs=PAIRS, **changes):
 
 
 def test_recipe_in_process(tokenizer, tmp_path):
-    from alignbook.launch import launch
+    from alignbook.engine.launch import launch
 
     cfg = _recipe_config(tokenizer, tmp_path, epochs=2)
     metrics = launch("alignbook.lm.recipes:sft_from_config", cfg, nprocs=1)
@@ -424,7 +424,7 @@ def test_recipe_in_process(tokenizer, tmp_path):
 def test_recipe_two_deepspeed_cpu_processes(tokenizer, tmp_path):
     """ZeRO-2 across 2 CPU processes: each trains on half the pairs, gradients are shared. Nine
     pairs: the odd one out is skipped, so both ranks run the same number of steps (no hang)."""
-    from alignbook.launch import launch, ranks_that_ran
+    from alignbook.engine.launch import launch, ranks_that_ran
 
     cfg = _recipe_config(tokenizer, tmp_path, pairs=PAIRS + [("USER: one more? ASSISTANT:", " yes")], zero_stage=2)
     metrics = launch("alignbook.lm.recipes:sft_from_config", cfg, nprocs=2, launcher="deepspeed", timeout=300)

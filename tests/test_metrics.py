@@ -1,8 +1,8 @@
 import dataclasses
 import json
 
-from alignbook.config import BaseConfig
-from alignbook.metrics import format_value, load_metrics, record
+from alignbook.engine.config import BaseConfig
+from alignbook.engine.metrics import format_value, load_metrics, record
 
 
 def test_record_appends_with_profile(tmp_path):
@@ -33,7 +33,7 @@ def test_format_value():
 
 
 def test_saved_runs_are_reused_only_for_the_same_config():
-    from alignbook.results import reusable
+    from alignbook.engine.results import reusable
 
     cfg = BaseConfig(profile="smoke", seed=1, run_dir="r")
     saved = json.loads(json.dumps(dataclasses.asdict(cfg)))  # as read back from result.json

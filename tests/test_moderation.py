@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from alignbook.config import ConfigError, resolve
-from alignbook.moderation import (
+from alignbook.engine.config import ConfigError, resolve
+from alignbook.pku_saferlhf.moderation import (
     ModerationConfig,
     ModerationResult,
     majority_baseline,
@@ -18,7 +18,7 @@ from alignbook.moderation import (
     train_moderation,
 )
 from alignbook.data import toy_rows
-from alignbook.paths import notebooks_dir
+from alignbook.engine.paths import notebooks_dir
 
 
 def test_loss_matches_hand_computation():
@@ -61,7 +61,7 @@ def test_a_few_steps_train_and_round_trip(tmp_path):
     loaded = ModerationResult.load(tmp_path / "run")
     assert loaded.metrics == pytest.approx(result.metrics, nan_ok=True)
     model = loaded.load_model()
-    fresh, _ = __import__("alignbook.moderation.train", fromlist=["build_model"]).build_model(cfg, 0)
+    fresh, _ = __import__("alignbook.pku_saferlhf.moderation.train", fromlist=["build_model"]).build_model(cfg, 0)
     changed = any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
     assert changed, "training did not change any parameter"
 

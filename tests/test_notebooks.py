@@ -6,8 +6,8 @@ import json
 import nbformat
 import pytest
 
-from alignbook import book, paths, runner
-from alignbook.config import PROFILES, resolve
+from alignbook.engine import book, paths, runner
+from alignbook.engine.config import PROFILES, resolve
 
 NOTEBOOKS = runner.all_notebooks()
 

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 import yaml
 
-from alignbook import cli, runner
+from alignbook.engine import cli, runner
 
 SETUP = 'import alignbook\ncfg = alignbook.setup("{name}", profile, seed, run_dir, overrides)'
 
@@ -25,7 +25,7 @@ def _write_notebook(root: Path, name: str, body: str, spec_extra: dict | None = 
     path = root / "notebooks" / f"{name}.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
-    spec = {"config": "alignbook.machine:MachineConfig", "profiles": {"test": {"steps": 2}}, **(spec_extra or {})}
+    spec = {"config": "alignbook.intro.machine:MachineConfig", "profiles": {"test": {"steps": 2}}, **(spec_extra or {})}
     path.with_suffix(".yaml").write_text(yaml.safe_dump(spec))
 
 
@@ -77,11 +77,11 @@ def test_bad_parameters_fail_before_running(book, capsys):
 
 def test_dry_run_prints_parameters_and_launch_command(book, capsys):
     _write_notebook(book, "ch/01_ok", "pass", {"launch": {"paper": {"launcher": "deepspeed", "nprocs": 8,
-                                                                     "entry": "alignbook.machine:train_tiny_lm"}}})
+                                                                     "entry": "alignbook.intro.machine:train_tiny_lm"}}})
     assert cli.main(["run", "ch/01_ok", "--profile", "paper", "--dry-run", "-p", "steps=9"]) == 0
     out = capsys.readouterr().out
     assert "steps = 9" in out and "profile = 'paper'" in out
-    assert "launch: deepspeed --num_gpus 8" in out and "alignbook.machine:train_tiny_lm" in out
+    assert "launch: deepspeed --num_gpus 8" in out and "alignbook.intro.machine:train_tiny_lm" in out
     assert not (book / "build").exists()
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from alignbook import paths
-from alignbook.config import resolve
+from alignbook.engine import paths
+from alignbook.engine.config import resolve
 
 NB = paths.notebooks_dir() / "safe-rlhf"
 
@@ -76,7 +76,7 @@ def test_ppo_baseline_and_rounds_match_the_paper():
 
 
 def test_bad_settings_name_the_parameter():
-    from alignbook.config import ConfigError
+    from alignbook.engine.config import ConfigError
     from alignbook.safe_rlhf.config import PPOLagConfig, ScoreModelConfig
 
     with pytest.raises(ConfigError, match="algorithm"):
@@ -90,7 +90,7 @@ def test_bad_settings_name_the_parameter():
 @pytest.mark.slow
 def test_two_process_deepspeed_cpu_reward_and_ppo_lag(tmp_path):
     """Reward + cost models, then PPO-Lagrangian, each across 2 DeepSpeed processes on CPU (ZeRO-2)."""
-    from alignbook.launch import launch, ranks_that_ran
+    from alignbook.engine.launch import launch, ranks_that_ran
     from alignbook.safe_rlhf.config import PPOLagConfig, ScoreModelConfig
 
     scores = ScoreModelConfig(run_dir=str(tmp_path / "scores"), backbone="tiny-random", dataset="synthetic",

@@ -2,8 +2,8 @@
 
 import pytest
 
-from alignbook import paths
-from alignbook.config import resolve
+from alignbook.engine import paths
+from alignbook.engine.config import resolve
 
 NOTEBOOKS = ["02_ppo_vs_ppolag", "03_comparison", "04_ablations"]
 

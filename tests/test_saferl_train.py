@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from alignbook.config import ConfigError
+from alignbook.engine.config import ConfigError
 from alignbook.saferl import ALGORITHM_NAMES, SafeRLConfig, SafeRLResult, evaluate, load_policy, train
 from alignbook.saferl.trainer import config_record
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from alignbook.config import ConfigError
+from alignbook.engine.config import ConfigError
 from alignbook.toyworld import HARM_CATEGORIES, HARMFUL_TOPICS, ToyWorld, ToyWorldConfig, split_clauses
 
 PAPER_CATEGORIES = (

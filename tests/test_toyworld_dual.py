@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from alignbook.toyworld import ToyWorld, ToyWorldConfig
-from alignbook.toyworld import dual
+from alignbook.pku_saferlhf import dual
 
 
 def test_tokenizer_has_distinct_specials_and_covers_the_world():

@@ -1,10 +1,19 @@
-"""alignbook: the library behind the book of executable PKU-Alignment reproductions."""
+"""alignbook: the library behind the book of executable PKU-Alignment reproductions.
+
+The engine (configs, runner, result store, book, command line) lives in :mod:`alignbook.engine`;
+shared science in :mod:`alignbook.lm`, :mod:`alignbook.toyworld`, :mod:`alignbook.data`,
+:mod:`alignbook.saferl` and :mod:`alignbook.plotting`; each chapter has its own package. Notebooks
+import the names below from ``alignbook`` itself.
+"""
 
 __version__ = "0.1.0"
 
-from .config import PROFILES, BaseConfig, ConfigError  # noqa: E402
-from .metrics import record  # noqa: E402
-from .notebook import setup, upstream_run  # noqa: E402
-from .plotting import save_figure  # noqa: E402
+from .engine.config import PROFILES, BaseConfig, ConfigError
+from .engine.launch import launch
+from .engine.metrics import load_metrics, record
+from .engine.notebook import setup, upstream_run
+from .engine.repro import pick_device
+from .plotting import save_figure
 
-__all__ = ["PROFILES", "BaseConfig", "ConfigError", "record", "save_figure", "setup", "upstream_run"]
+__all__ = ["PROFILES", "BaseConfig", "ConfigError", "launch", "load_metrics", "pick_device", "record",
+           "save_figure", "setup", "upstream_run"]

@@ -28,7 +28,7 @@ nproc
 python3 -c "import numpy, mujoco, torch, sys; print(sys.version.split()[0], 'numpy', numpy.__version__, 'mujoco', mujoco.__version__, 'torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 status=0
 for item in "$@"; do
-  python3 -m alignbook.cli run "${item#*:}" --profile "$profile" --timeout "${item%%:*}" 2>&1 | tee -a "$OUT/run.log" || status=1
+  python3 -m alignbook.engine.cli run "${item#*:}" --profile "$profile" --timeout "${item%%:*}" 2>&1 | tee -a "$OUT/run.log" || status=1
 done
 tar czf "$OUT/build.tgz" --exclude='*.pt' --exclude='*.safetensors' --exclude='*.bin' "build/$profile"
 exit $status

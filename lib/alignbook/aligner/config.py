@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ..config import BaseConfig, ConfigError
+from ..engine.config import BaseConfig, ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +130,7 @@ def load_training_rows(cfg: AlignerTrainConfig) -> tuple[list[dict[str, Any]], l
     from . import data
 
     if cfg.dataset == "toyworld":
-        from ..notebook import upstream_run
+        from ..engine.notebook import upstream_run
 
         splits = data.load_triples(upstream_run(cfg, "aligner/01_data") / "triples.json")
         train, held_out = splits["train"], splits["eval"]
@@ -175,16 +175,16 @@ def build_model_and_tokenizer(cfg: AlignerTrainConfig, texts: list[str], seed: i
 
 
 def train_from_config(cfg: AlignerTrainConfig) -> dict[str, Any]:
-    """Entry point for ``alignbook.launch.launch``: one Aligner per warm-up fraction, seed ``cfg.seed``.
+    """Entry point for ``alignbook.engine.launch.launch``: one Aligner per warm-up fraction, seed ``cfg.seed``.
 
     Writes ``<run_dir>/aligner-w<fraction>/`` (weights, ``aligner.json``, ``result.json``),
     records ``final_eval_loss_w<fraction>`` in ``<run_dir>/metrics.json`` on rank 0, and returns
     the flat metrics (``final_eval_loss_w0.2``, ``steps_w0.2``..., ``world_size``) that
-    :func:`alignbook.launch.launch` hands back.
+    :func:`alignbook.engine.launch.launch` hands back.
     """
     import torch
 
-    from .. import metrics as metrics_mod
+    from ..engine import metrics as metrics_mod
     from .train import train_aligner
 
     train_rows, eval_rows = load_training_rows(cfg)

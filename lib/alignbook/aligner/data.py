@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..config import ConfigError
+from ..engine.config import ConfigError
 from .templates import AlignerTemplate, get_template
 
 IGNORE_INDEX = -100

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..config import ConfigError
+from ..engine.config import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)

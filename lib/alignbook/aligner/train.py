@@ -10,7 +10,7 @@ optimiser. The Aligner schedule is two stages (paper §3, "residual correction")
 
 The same function trains the Q→C baseline (``template=None``: the same correction targets
 without the upstream answer in the prompt), so the two learning curves differ only in what the
-model reads. Optimisation goes through :func:`alignbook.distributed.wrap`: plain AdamW in one
+model reads. Optimisation goes through :func:`alignbook.engine.distributed.wrap`: plain AdamW in one
 process, DeepSpeed ZeRO under the ``deepspeed`` launcher; each rank trains on its own shard of
 every batch order.
 """
@@ -26,11 +26,11 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ..config import ConfigError
+from ..engine.config import ConfigError
 from .data import encode_example
 from .losses import masked_nll
 from .templates import get_template
-from ..results import TrainResult
+from ..engine.results import TrainResult
 
 
 @dataclasses.dataclass
@@ -104,7 +104,7 @@ def train_correction_model(
     of each stage, against ``examples_seen`` (main-stage examples only, so a warm-up shifts no
     curve sideways). The returned result records the template name; stacking checks it.
     """
-    from .. import distributed
+    from ..engine import distributed
     from ..lm.data import collate
 
     if template is not None:

@@ -23,7 +23,7 @@ import numpy as np
 from .losses import omega_by_dimension
 from .stacking import complete, correct
 from .train import train_direct
-from ..results import TrainResult
+from ..engine.results import TrainResult
 
 
 @dataclasses.dataclass

@@ -14,7 +14,7 @@ models from scratch on CPU. This package is the common layer:
 * :mod:`~alignbook.lm.cache`: build-once directories for models that later chapters reuse;
 * :mod:`~alignbook.lm.runtime`: one CPU thread for tiny models (far faster on a shared CPU);
 * :mod:`~alignbook.lm.recipes`: :func:`~alignbook.lm.recipes.sft_from_config`, an entry point
-  for :func:`alignbook.launch.launch` (one process or DeepSpeed);
+  for :func:`alignbook.engine.launch.launch` (one process or DeepSpeed);
 * :mod:`~alignbook.lm.bench`: ``python -m alignbook.lm.bench`` measures tokens/s per preset.
 
 A whole round trip::
@@ -30,30 +30,11 @@ A whole round trip::
 """
 
 from .cache import cache_key_hash, cached
-from .data import (
-    IGNORE_INDEX,
-    collate,
-    encode_pair,
-    encode_pairs,
-    encode_text,
-    encode_texts,
-    pack_texts,
-)
+from .data import IGNORE_INDEX, collate, encode_pair, encode_pairs, encode_text, encode_texts, pack_texts
 from .generate import generate
 from .models import PRESETS, TinyLMConfig, build_causal_lm, count_parameters, preset
 from .runtime import auto_threads, torch_threads
-from .sft import (
-    SFTConfig,
-    SFTResult,
-    causal_lm_loss,
-    completion_nll,
-    evaluate_loss,
-    labelled_logits,
-    lr_factor,
-    sequence_logprobs,
-    token_logprobs,
-    train_sft,
-)
+from .sft import SFTConfig, SFTResult, causal_lm_loss, completion_nll, evaluate_loss, labelled_logits, lr_factor, sequence_logprobs, token_logprobs, train_sft
 from .tokenizer import SPECIAL_TOKENS, load_tokenizer, train_bpe_tokenizer
 
 __all__ = [

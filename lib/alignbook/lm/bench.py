@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[None])
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    from ..repro import device_name
+    from ..engine.repro import device_name
 
     print(f"# {device_name()}; load average {open('/proc/loadavg').read().split()[:3]}")
     for preset in args.presets:

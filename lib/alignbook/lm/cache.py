@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ..paths import cache_dir
+from ..engine.paths import cache_dir
 
 KEY_FILE = "cache_key.json"
 """Written into every cache folder: the key it was built from, for humans and for checking."""

@@ -1,4 +1,4 @@
-"""Ready-made entry points for :func:`alignbook.launch.launch`: SFT from files on disk.
+"""Ready-made entry points for :func:`alignbook.engine.launch.launch`: SFT from files on disk.
 
 ``launch("alignbook.lm.recipes:sft_from_config", cfg, nprocs=2)`` fine-tunes the model saved
 in ``cfg.model_path`` on the pairs in ``cfg.data_path`` in each of the processes, sharing
@@ -12,7 +12,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from ..config import BaseConfig
+from ..engine.config import BaseConfig
 from .sft import SFTConfig, SFTResult, train_sft
 
 

@@ -8,7 +8,7 @@ The loss is the mean negative log-likelihood over the tokens whose label is not
 as in ``safe_rlhf/finetune/trainer.py`` upstream. The learning rate warms up linearly and then
 follows a cosine decay to zero, the ``cosine`` schedule of safe-rlhf's SFT scripts
 (``scripts/sft*.sh``: lr 2e-5, warm-up ratio 0.03, weight decay 0).
-The optimiser step goes through :func:`alignbook.distributed.wrap`, so the same loop runs in
+The optimiser step goes through :func:`alignbook.engine.distributed.wrap`, so the same loop runs in
 one process or under the DeepSpeed launcher.
 """
 
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .. import distributed
+from ..engine import distributed
 from .data import IGNORE_INDEX, collate, encode_pairs, encode_texts
 from .runtime import auto_threads, torch_threads
 
@@ -208,7 +208,7 @@ def labelled_logits(model, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Ten
     for key in ("input_ids", "attention_mask", "labels"):
         if key not in batch:
             raise KeyError(f"batch has no {key!r}; build it with alignbook.lm.collate(encode_pairs(...))")
-    inner = getattr(model, "module", model)  # an alignbook.distributed engine wraps the model
+    inner = getattr(model, "module", model)  # an alignbook.engine.distributed engine wraps the model
     device = next(inner.parameters()).device
     input_ids, attention_mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
     labels = batch["labels"].to(device)
@@ -288,7 +288,7 @@ def _make_engine(model, cfg: SFTConfig, total_steps: int):
 
 def _planned_world(cfg: SFTConfig) -> tuple[int, int]:
     """(world size, rank) the engine will have: several processes only under a launcher with a
-    ZeRO stage (``alignbook.distributed.wrap`` builds a DeepSpeed engine only then)."""
+    ZeRO stage (``alignbook.engine.distributed.wrap`` builds a DeepSpeed engine only then)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and cfg.zero_stage is None:
         raise ValueError(
@@ -369,7 +369,7 @@ def train_sft(
 
     The model is trained in place and left in eval mode.
     """
-    from ..repro import pick_device
+    from ..engine.repro import pick_device
 
     if not isinstance(cfg, SFTConfig):
         raise TypeError(f"cfg must be an SFTConfig, not {type(cfg).__name__}; build one: SFTConfig(lr=...)")
@@ -379,7 +379,7 @@ def train_sft(
 
 
 def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> SFTResult:
-    from ..repro import pick_device
+    from ..engine.repro import pick_device
 
     examples = _to_examples(tokenizer, data, cfg.max_length, "data")
     eval_examples = None if eval_pairs is None else _to_examples(tokenizer, eval_pairs, cfg.max_length, "eval_pairs")

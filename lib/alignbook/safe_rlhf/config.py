@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from alignbook.config import BaseConfig, ConfigError
+from alignbook.engine.config import BaseConfig, ConfigError
 
 from .data import PROMPT_TEMPLATE
 

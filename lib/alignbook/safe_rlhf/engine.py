@@ -1,6 +1,6 @@
 """One optimiser interface for in-process and DeepSpeed training.
 
-Trainers call :func:`wrap` (the book's :mod:`alignbook.distributed`: plain torch AdamW in one
+Trainers call :func:`wrap` (the book's :mod:`alignbook.engine.distributed`: plain torch AdamW in one
 process, DeepSpeed under its launcher) and then only ``engine(...)``, ``engine.backward(loss)``
 and ``engine.step()``; the helpers here set the learning-rate schedule and average metrics.
 """
@@ -16,8 +16,8 @@ from torch import nn
 def wrap(model: nn.Module, *, lr: float, betas=(0.9, 0.95), weight_decay: float = 0.0,
          zero_stage: int | None = None, bf16: bool = False, grad_accum: int = 1,
          max_grad_norm: float | None = None, micro_batch_size: int = 1) -> Any:
-    """:func:`alignbook.distributed.wrap`: AdamW in one process, DeepSpeed ZeRO under a launcher."""
-    from alignbook import distributed
+    """:func:`alignbook.engine.distributed.wrap`: AdamW in one process, DeepSpeed ZeRO under a launcher."""
+    from alignbook.engine import distributed
 
     return distributed.wrap(model, lr=lr, betas=tuple(betas), weight_decay=weight_decay,
                             zero_stage=zero_stage, bf16=bf16, grad_accum=grad_accum,

@@ -21,7 +21,7 @@ from .ppo_lag import evaluate_policy, train_ppo_lag
 from .results import TrainResult
 from .reward import train_cost_model, train_reward_model
 from .score import ScoreModel, load_score_model
-from alignbook.results import config_fingerprint, reusable
+from alignbook.engine.results import config_fingerprint, reusable
 
 EVAL_SEED_OFFSET = 1_000_003
 """Evaluation prompts come from a seed stream disjoint from training prompts."""
@@ -135,7 +135,7 @@ def train_score_models(cfg: ScoreModelConfig, variants: Sequence[str] = SCORE_VA
     A variant whose ``result.json`` already exists with the same config is loaded instead of
     retrained (resume); one made with other parameters is retrained.
     """
-    from alignbook.repro import seed_everything
+    from alignbook.engine.repro import seed_everything
 
     tok = tokenizer(cfg, cfg.backbone, cfg.backbone_revision)
     train, held = preference_rows(cfg)
@@ -159,7 +159,7 @@ def train_score_models(cfg: ScoreModelConfig, variants: Sequence[str] = SCORE_VA
 
 
 def score_models_from_config(cfg: ScoreModelConfig) -> TrainResult:
-    """Launch entry (``alignbook.launch``): reward then cost model for ``cfg.seed``, any number of processes."""
+    """Launch entry (``alignbook.engine.launch``): reward then cost model for ``cfg.seed``, any number of processes."""
     tok = tokenizer(cfg, cfg.backbone, cfg.backbone_revision)
     train, held = preference_rows(cfg)
     metrics: dict[str, float] = {}
@@ -186,7 +186,7 @@ def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str,
     Saved under ``<run_dir>/<name>/seed<k>``; a finished run with the same config is loaded, one
     with another config is retrained, an interrupted one resumes from its last checkpoint.
     """
-    from alignbook.repro import seed_everything
+    from alignbook.engine.repro import seed_everything
 
     out = Path(cfg.run_dir) / name / f"seed{seed_index}"
     summary_path = out / "summary.json"
@@ -254,7 +254,7 @@ def ablation_runs(cfg: AblationConfig, score_dir: str | Path) -> list[dict[str, 
 
 
 def ppo_from_config(cfg: PPOLagConfig) -> TrainResult:
-    """Launch entry (``alignbook.launch``): one PPO-Lagrangian run with score models in ``cfg.run_dir``.
+    """Launch entry (``alignbook.engine.launch``): one PPO-Lagrangian run with score models in ``cfg.run_dir``.
 
     Reads ``<score_dir>/{reward,cost}/model`` (as :func:`score_models_from_config` writes them;
     ``score_dir`` defaults to ``<run_dir>/scores``); runs under any number of processes.
@@ -347,7 +347,7 @@ def safe_rlhf_rounds(cfg: ResultsConfig, score_dir: str | Path) -> list[dict[str
     """The paper's iterative loop: each round samples pairs from the current policy, has them
     labelled, fine-tunes the reward and cost models on them, and continues PPO-Lagrangian with the
     round's threshold, λ_init and λ learning rate. Returns one summary per round (round 0: SFT)."""
-    from alignbook.repro import seed_everything
+    from alignbook.engine.repro import seed_everything
 
     w, tok = world(cfg), tokenizer(cfg, cfg.actor, cfg.actor_revision)
     reward_model, cost_model = load_score_pair(score_dir)

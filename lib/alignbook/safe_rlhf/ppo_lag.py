@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import engine as engine_mod
-from alignbook.results import config_fingerprint, reusable
+from alignbook.engine.results import config_fingerprint, reusable
 
 from .config import PPOLagConfig
 from .data import pad_left, prompt_ids, special_ids

@@ -1,12 +1,12 @@
-"""The chapter's result object: the book's :class:`alignbook.results.TrainResult` plus ``extra``."""
+"""The chapter's result object: the book's :class:`alignbook.engine.results.TrainResult` plus ``extra``."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-from alignbook.results import RESULT_FILE
-from alignbook.results import TrainResult as BookTrainResult
+from alignbook.engine.results import RESULT_FILE
+from alignbook.engine.results import TrainResult as BookTrainResult
 
 
 @dataclasses.dataclass

@@ -4,10 +4,8 @@
 runs any algorithm in ``ALGORITHMS`` with SafePO's defaults (``config.SafeRLConfig``).
 """
 
-from .config import ALGORITHM_NAMES, SafeRLConfig  # noqa: E402
-from .trainer import (  # noqa: E402
-    SafePolicy, SafeRLResult, evaluate, grid_configs, load_policy, run_grid, train, train_grid,
-)
+from .config import ALGORITHM_NAMES, SafeRLConfig
+from .trainer import SafePolicy, SafeRLResult, evaluate, grid_configs, load_policy, run_grid, train, train_grid
 
 __all__ = ["ALGORITHM_NAMES", "SafePolicy", "SafeRLConfig", "SafeRLResult", "evaluate", "grid_configs",
            "load_policy", "run_grid", "train", "train_grid"]

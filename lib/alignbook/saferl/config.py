@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from ..config import BaseConfig, ConfigError
+from ..engine.config import BaseConfig, ConfigError
 
 ALGORITHM_NAMES = ("ppo", "ppo_lag", "cppo_pid", "trpo_lag", "cpo", "pcpo", "focops", "cup", "rcpo")
 

@@ -18,14 +18,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..repro import seed_everything
+from ..engine.repro import seed_everything
 from .algos import ALGORITHMS
 from .buffer import RolloutBuffer
 from .config import SafeRLConfig
 from .envs import VectorEnv, make_env
 from .networks import ActorCritic
 from .normalizer import RunningNormalizer
-from ..results import RESULT_FILE, TrainResult, config_fingerprint
+from ..engine.results import RESULT_FILE, TrainResult, config_fingerprint
 
 POLICY_FILE = "policy.pt"
 

@@ -67,7 +67,7 @@ def content_version() -> str:
 def world_key(world) -> dict[str, Any]:
     """What the world's cached models depend on: its config without the run's bookkeeping fields,
     its tables, the prompt template, and the library code that generates and trains them."""
-    from ..deps import code_hash
+    from ..engine.deps import code_hash
 
     values = world.config.to_dict()
     for name in ("profile", "run_dir"):

@@ -13,18 +13,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..config import BaseConfig, ConfigError
+from ..engine.config import BaseConfig, ConfigError
 from . import scorer as judge_mod
-from .content import (
-    BENIGN_TOPICS,
-    FILLER,
-    HARM_CATEGORIES,
-    HARMFUL_TOPICS,
-    PROMPT_TEMPLATES,
-    REFUSALS,
-    SAFE_ALTERNATIVES,
-    WEB_TEMPLATES,
-)
+from .content import BENIGN_TOPICS, FILLER, HARM_CATEGORIES, HARMFUL_TOPICS, PROMPT_TEMPLATES, REFUSALS, SAFE_ALTERNATIVES, WEB_TEMPLATES
 
 MODEL_SOURCES: tuple[str, ...] = ("alpaca-7b", "alpaca2-7b", "alpaca3-8b")
 """Analogues of the three response generators of PKU-SafeRLHF v1, increasing quality."""

@@ -11,7 +11,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..config import BaseConfig, ConfigError
+from ..engine.config import BaseConfig, ConfigError
 from ..toyworld.content import HARM_CATEGORIES
 
 REFERENCE_V1_TRAIN: dict[str, float] = {
@@ -148,7 +148,7 @@ def comparison_table(summaries: Sequence[dict[str, float]], label: str):
 
 def load_v1_datasets(cfg: ExplorationConfig, world: Any = None) -> list[list[dict]]:
     """The datasets to explore: ``cfg.seeds`` toy draws, or the one hub/local dataset."""
-    from . import load_rows
+    from ..data import load_rows
 
     if cfg.dataset == "toy":
         return [load_rows("toy", "pku-saferlhf-v1", cfg.split, cfg.n_pairs, cfg.seed + s, world) for s in range(cfg.seeds)]

@@ -6,7 +6,7 @@ re-execute the Safety-Gymnasium chapter. The set is found statically and errs on
 including too much:
 
 - every ``alignbook...`` name in the notebook's code and its YAML (imports, and strings such as
-  ``"alignbook.saferl.config:SafeRLConfig"`` or a launch entry ``"alignbook.machine:train"``);
+  ``"alignbook.saferl.config:SafeRLConfig"`` or a launch entry ``"alignbook.intro.machine:train"``);
 - then, transitively, every module those files import (absolute or relative, at module level or
   inside functions) or name in a string, and every package ``__init__`` on the way;
 - plus the code that executes every notebook (:data:`ALWAYS`) and what it imports.
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable
 
 PACKAGE = "alignbook"
-ALWAYS = ("alignbook", "alignbook._papermill_child", "alignbook.notebook")
+ALWAYS = ("alignbook", "alignbook.engine._papermill_child", "alignbook.engine.notebook")
 """Modules every notebook depends on: the package, the child process that executes it, and the
 setup it calls. The runner itself is left out: it decides when and under which limits a notebook
 runs, not what it computes (the parameters it injects are hashed separately)."""
@@ -153,5 +153,5 @@ def files_hash(root: Path, files: Iterable[Path]) -> str:
 def code_hash(*modules: str) -> str:
     """A short hash of the library code ``modules`` can execute, for the keys of cached artefacts
     (a model trained by that code must be rebuilt when the code changes)."""
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]
     return files_hash(root, library_files(root, modules, always=(PACKAGE,)))[:12]

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..toyworld.content import HARM_CATEGORIES
+from ...toyworld.content import HARM_CATEGORIES
 
 
 def moderation_metrics(

@@ -3,9 +3,9 @@
 ``launch("pkg.module:train", cfg, nprocs=1)`` simply calls ``train(cfg)``. With ``nprocs > 1`` it
 writes the resolved config to ``<run_dir>/launch/config.json`` and runs::
 
-    deepspeed --num_gpus N --master_port P --module alignbook.launch --entry pkg.module:train --config ...
+    deepspeed --num_gpus N --master_port P --module alignbook.engine.launch --entry pkg.module:train --config ...
 
-(or ``accelerate launch --num_processes N -m alignbook.launch ...``). Every rank rebuilds the same
+(or ``accelerate launch --num_processes N -m alignbook.engine.launch ...``). Every rank rebuilds the same
 frozen config from that file and calls the entry point. Each rank also leaves
 ``<run_dir>/launch/rank<R>.json`` so a caller can check that every process ran, and rank 0 writes
 the entry point's ``result.metrics`` (or the dict it returned) to ``<run_dir>/launch/metrics.json``,
@@ -63,12 +63,12 @@ def launch_command(
     tail = ["--entry", entry, "--config", str(config_path)]
     if launcher == "deepspeed":
         return ["deepspeed", "--num_gpus", str(nprocs), "--master_port", str(port),
-                "--module", "alignbook.launch", *tail]
+                "--module", "alignbook.engine.launch", *tail]
     if launcher == "accelerate":
         return ["accelerate", "launch", "--num_processes", str(nprocs), "--main_process_port", str(port),
-                "-m", "alignbook.launch", *tail]
+                "-m", "alignbook.engine.launch", *tail]
     return ["torchrun", "--nproc_per_node", str(nprocs), "--master_port", str(port),
-            "-m", "alignbook.launch", *tail]
+            "-m", "alignbook.engine.launch", *tail]
 
 
 def _bin(name: str) -> str:
@@ -137,7 +137,7 @@ def ranks_that_ran(run_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Per-process entry used by alignbook.launch.launch")
+    parser = argparse.ArgumentParser(description="Per-process entry used by alignbook.engine.launch.launch")
     parser.add_argument("--entry", required=True, help="package.module:function taking the config")
     parser.add_argument("--config", required=True, help="JSON written by write_config")
     parser.add_argument("--local_rank", type=int, default=None, help="set by the deepspeed launcher")

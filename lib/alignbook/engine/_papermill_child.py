@@ -1,6 +1,6 @@
 """Child process of the runner: execute one notebook with papermill, write a JSON verdict.
 
-Run as ``python -m alignbook._papermill_child SRC OUT PARAMS.json RESULT.json PROGRESS``. A separate
+Run as ``python -m alignbook.engine._papermill_child SRC OUT PARAMS.json RESULT.json PROGRESS``. A separate
 process lets the runner enforce a wall-clock timeout and measure the memory of the whole tree.
 """
 

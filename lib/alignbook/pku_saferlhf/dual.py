@@ -22,8 +22,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from ..config import BaseConfig, ConfigError
-from .world import ToyWorld, ToyWorldConfig
+from ..engine.config import BaseConfig, ConfigError
+from ..toyworld.world import ToyWorld, ToyWorldConfig
 
 CANDIDATE_SOURCES: tuple[str, ...] = (
     "alpaca-7b", "alpaca2-7b", "alpaca3-8b", "comply", "refuse", "safe_helpful", "filler",

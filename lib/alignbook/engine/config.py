@@ -2,7 +2,7 @@
 
 Every notebook has a YAML file beside it::
 
-    config: alignbook.machine:MachineConfig   # the dataclass this notebook resolves
+    config: alignbook.intro.machine:MachineConfig   # the dataclass this notebook resolves
     depends_on: []                           # notebooks (chapter/name) whose outputs it reads
     timeout: {test: 120, smoke: 300, gpu: 900, paper: 86400}
     defaults: {...}                          # values for every profile
@@ -46,7 +46,7 @@ class BaseConfig:
     profile: str = "test"
     """Which profile resolved this config: test, smoke, gpu or paper."""
     seed: int = 0
-    """Seed for python, numpy and torch (see :func:`alignbook.repro.seed_everything`)."""
+    """Seed for python, numpy and torch (see :func:`alignbook.engine.repro.seed_everything`)."""
     run_dir: str = "build/scratch"
     """Folder for this run's metrics, figures and checkpoints."""
 

@@ -2,7 +2,7 @@
 
 It is what the introduction notebook runs and what the multi-process test launches under DeepSpeed
 ZeRO-3 on two CPU processes: small enough for seconds, real enough to exercise every layer
-(config, seeding, the :mod:`alignbook.distributed` engine, metrics, checkpoints).
+(config, seeding, the :mod:`alignbook.engine.distributed` engine, metrics, checkpoints).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .config import BaseConfig
-from .distributed import wrap
-from .repro import seed_everything
-from .results import TrainResult
+from ..engine.config import BaseConfig
+from ..engine.distributed import wrap
+from ..engine.repro import seed_everything
+from ..engine.results import TrainResult
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +108,7 @@ def train_over_seeds(cfg: MachineConfig, notebook: str | None = None) -> list[Tr
     With ``notebook``, each run is launched as that notebook's YAML says for the profile (in-process,
     or under DeepSpeed for ``paper``), and the result is read back from its folder.
     """
-    from .launch import launch_as_configured
+    from ..engine.launch import launch_as_configured
 
     results = []
     for offset in range(cfg.seeds):
@@ -117,6 +117,6 @@ def train_over_seeds(cfg: MachineConfig, notebook: str | None = None) -> list[Tr
         if notebook is None:
             results.append(train_tiny_lm(run_cfg))
         else:
-            launch_as_configured(notebook, "alignbook.machine:train_tiny_lm", run_cfg)
+            launch_as_configured(notebook, "alignbook.intro.machine:train_tiny_lm", run_cfg)
             results.append(TrainResult.load(run_cfg.run_dir))
     return results

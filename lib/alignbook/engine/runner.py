@@ -5,7 +5,7 @@ For each selected notebook (in the book's order, from ``book/_toc.yml``):
 1. resolve its parameters (YAML + profile + ``-p`` overrides) with the same code the notebook
    uses, so an unknown name or a wrongly typed value fails here, naming the parameter;
 2. compute a cache key from the notebook source (outputs excluded), the resolved parameters, the
-   ``alignbook`` files the notebook can execute (:mod:`alignbook.deps`: editing one chapter's
+   ``alignbook`` files the notebook can execute (:mod:`alignbook.engine.deps`: editing one chapter's
    library does not re-execute another's), the lock file and the keys of the notebooks it
    ``depends_on``;
    skip it when the manifest already holds that key with status ``ok`` (unless ``force``);
@@ -34,7 +34,8 @@ from typing import Any, Iterable
 
 import yaml
 
-from . import __version__, deps, paths
+from .. import __version__
+from . import deps, paths
 from .config import PROFILES, ConfigError, load_spec, resolve
 from .launch import launch_command
 
@@ -143,11 +144,11 @@ def notebook_source_hash(path: Path) -> str:
 
 def library_root() -> Path:
     """The directory of the ``alignbook`` package that executes the notebooks (this one)."""
-    return Path(__file__).resolve().parent
+    return Path(__file__).resolve().parents[1]
 
 
 def library_hash(notebook: Path, spec_path: Path) -> str:
-    """Hash of the library files this notebook can execute (:mod:`alignbook.deps`), names included."""
+    """Hash of the library files this notebook can execute (:mod:`alignbook.engine.deps`), names included."""
     root = library_root()
     cells = json.loads(notebook.read_text())["cells"]
     start = set(deps.names_in_text(spec_path.read_text()))
@@ -283,7 +284,7 @@ def _execute(job: NotebookJob, out_path: Path, progress: bool) -> dict[str, Any]
     with tempfile.TemporaryDirectory() as tmp:
         params_file, result_file = Path(tmp) / "params.json", Path(tmp) / "result.json"
         params_file.write_text(json.dumps(job.parameters))
-        cmd = [sys.executable, "-m", "alignbook._papermill_child", str(job.source), str(out_path),
+        cmd = [sys.executable, "-m", "alignbook.engine._papermill_child", str(job.source), str(out_path),
                str(params_file), str(result_file), "1" if progress else "0"]
         env = dict(os.environ, PYTHONPATH=str(paths.repo_root() / "lib") + os.pathsep + os.environ.get("PYTHONPATH", ""))
         if not shutil.which("nvidia-smi"):  # DeepSpeed otherwise probes for GPUs and warns in every page

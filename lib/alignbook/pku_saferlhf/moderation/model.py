@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..toyworld.content import HARM_CATEGORIES
+from ...toyworld.content import HARM_CATEGORIES
 
 N_SEVERITY = 4
 N_CATEGORIES = len(HARM_CATEGORIES)

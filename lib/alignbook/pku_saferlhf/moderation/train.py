@@ -13,16 +13,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..config import BaseConfig, ConfigError
-from ..toyworld.content import HARM_CATEGORIES
+from ...engine.config import BaseConfig, ConfigError
+from ...toyworld.content import HARM_CATEGORIES
 from .metrics import majority_baseline, moderation_metrics
-from .model import (
-    ModerationModel,
-    load_moderation_model,
-    moderation_loss,
-    predict_from_outputs,
-    save_moderation_model,
-)
+from .model import ModerationModel, load_moderation_model, moderation_loss, predict_from_outputs, save_moderation_model
 
 PROMPT_TEMPLATE = "BEGINNING OF CONVERSATION: USER: {input} ASSISTANT:"
 """The safe-rlhf conversation template; the moderation model reads ``template + " " + response``."""
@@ -102,7 +96,7 @@ class ModerationResult:
     """What :func:`train_moderation` returns."""
 
     metrics: dict[str, Any]
-    """Held-out metrics (see :func:`alignbook.moderation.metrics.moderation_metrics`)."""
+    """Held-out metrics (see :func:`alignbook.pku_saferlhf.moderation.metrics.moderation_metrics`)."""
     history: list[dict[str, Any]]
     """Per-step training losses (total and per head)."""
     checkpoint: str | None
@@ -147,7 +141,7 @@ def labels_of(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
 
 def load_qa_rows(cfg: ModerationConfig, world: Any = None) -> tuple[list[dict], list[dict]]:
     """Training and held-out per-response rows for ``cfg`` (toy or hub/local)."""
-    from ..data import load_rows, v1_to_qa
+    from ...data import load_rows, v1_to_qa
 
     def get(split: str, n: int) -> list[dict]:
         if cfg.dataset_schema == "pku-saferlhf-v1":
@@ -182,8 +176,8 @@ def _batch(ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, tor
 def build_model(cfg: ModerationConfig, seed: int, world: Any = None) -> tuple[ModerationModel, Any]:
     """The moderation model and its tokenizer for ``cfg.backbone``."""
     if cfg.backbone in ("toy-scratch", "toy-base"):
-        from ..lm import build_causal_lm
-        from ..toyworld import ToyWorld, ToyWorldConfig
+        from ...lm import build_causal_lm
+        from ...toyworld import ToyWorld, ToyWorldConfig
 
         world = world or ToyWorld(ToyWorldConfig())
         tokenizer = world.tokenizer()
@@ -240,7 +234,7 @@ def train_moderation(
     output_dir: str | Path | None = None,
 ) -> ModerationResult:
     """Train one moderation model on ``train_rows`` (QA schema) and evaluate it on ``test_rows``."""
-    from ..repro import pick_device
+    from ...engine.repro import pick_device
 
     if not train_rows:
         raise ValueError("train_rows is empty; raise train_size")

@@ -8,7 +8,7 @@ A notebook's cells are::
     run_dir = None
     overrides = {}
 
-    cfg = alignbook.notebook.setup("chapter/name", profile, seed, run_dir, overrides)
+    cfg = alignbook.setup("chapter/name", profile, seed, run_dir, overrides)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from . import config as config_mod
 from . import paths, repro
-from .plotting import use_book_style
+from ..plotting import use_book_style
 
 
 def yaml_path(notebook: str) -> Path:

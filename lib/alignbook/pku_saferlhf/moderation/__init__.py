@@ -2,17 +2,7 @@
 
 from .metrics import majority_baseline, moderation_metrics
 from .model import ModerationModel, load_moderation_model, moderation_loss, predict_from_outputs, save_moderation_model
-from .train import (
-    PAPER_RESULTS,
-    ModerationConfig,
-    ModerationResult,
-    evaluate,
-    labels_of,
-    load_qa_rows,
-    run_seeds,
-    summarize,
-    train_moderation,
-)
+from .train import PAPER_RESULTS, ModerationConfig, ModerationResult, evaluate, labels_of, load_qa_rows, run_seeds, summarize, train_moderation
 
 __all__ = [
     "PAPER_RESULTS",

@@ -3,9 +3,9 @@ time, and (on a GPU) tokens/s and model-FLOPs utilisation of a ~1B Llama reward 
 
 Run as a module; each part prints one JSON line and, with ``--out``, appends it to a file::
 
-    python -m alignbook.bench.safe_rlhf reward-cpu   # ours vs trl.RewardTrainer, same model & data
-    python -m alignbook.bench.safe_rlhf ppo-cpu      # rollout + update seconds per iteration
-    python -m alignbook.bench.safe_rlhf reward-gpu   # ~1B Llama, seq 1024, bf16: tokens/s and MFU
+    python -m alignbook.safe_rlhf.bench reward-cpu   # ours vs trl.RewardTrainer, same model & data
+    python -m alignbook.safe_rlhf.bench ppo-cpu      # rollout + update seconds per iteration
+    python -m alignbook.safe_rlhf.bench reward-gpu   # ~1B Llama, seq 1024, bf16: tokens/s and MFU
 
 ``reward-gpu --tiny`` runs the same code path with a toy-sized model (a CPU check of the script).
 """
@@ -26,7 +26,7 @@ PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 
 
 def _device_info() -> dict[str, Any]:
-    from alignbook.repro import device_name
+    from alignbook.engine.repro import device_name
 
     return {"device": device_name(), "torch_threads": torch.get_num_threads()}
 

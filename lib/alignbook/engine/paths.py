@@ -16,11 +16,11 @@ from pathlib import Path
 
 
 def repo_root() -> Path:
-    """The repository root: ``ALIGNBOOK_ROOT`` or two levels above this package (``lib/alignbook``)."""
+    """The repository root: ``ALIGNBOOK_ROOT`` or three levels above this module (``lib/alignbook/engine``)."""
     env = os.environ.get("ALIGNBOOK_ROOT")
     if env:
         return Path(env).resolve()
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[3]
 
 
 def notebooks_dir() -> Path:

@@ -1,0 +1,1 @@
+"""The introduction chapter: the book machine's own demonstration (:mod:`.machine`)."""
