@@ -175,6 +175,8 @@ def plan(
     names = select(targets)
     overrides = dict(overrides or {})
     if "seed" in overrides:
+        if seed is not None:
+            raise ConfigError(f"the seed is given twice (--seed {seed} and -p seed={overrides['seed']}); give it once")
         seed = int(resolve_seed(overrides.pop("seed")))
     lock = lock_hash()
     jobs: dict[str, NotebookJob] = {}

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Annotated
 
 import torch
 from tqdm.auto import tqdm
 
-from ..engine.config import BaseConfig
+from ..engine.config import BaseConfig, ConfigError, Count, Positive, Range
 from ..engine.distributed import wrap
 from ..engine.repro import seed_everything
 from ..engine.results import TrainResult
@@ -23,28 +24,33 @@ from ..engine.results import TrainResult
 class MachineConfig(BaseConfig):
     """A tiny Llama trained to continue a fixed pattern of tokens."""
 
-    steps: int = 30
+    steps: Count = 30
     """Optimiser steps."""
-    batch_size: int = 8
+    batch_size: Count = 8
     """Sequences per step per process."""
-    seq_len: int = 32
-    """Tokens per sequence."""
-    vocab_size: int = 64
-    """Size of the made-up vocabulary."""
-    hidden_size: int = 32
-    """Width of the model."""
-    layers: int = 2
+    seq_len: Annotated[int, Range(4, 4096)] = 32
+    """Tokens per sequence (at least one 4-token motif)."""
+    vocab_size: Annotated[int, Range(4)] = 64
+    """Size of the made-up vocabulary (3 special tokens plus at least one motif token)."""
+    hidden_size: Annotated[int, Range(4)] = 32
+    """Width of the model (a multiple of its 4 attention heads)."""
+    layers: Count = 2
     """Decoder layers."""
-    lr: float = 1e-2
+    lr: Positive = 1e-2
     """AdamW learning rate."""
-    zero_stage: int | None = None
+    zero_stage: Annotated[int, Range(0, 3)] | None = None
     """DeepSpeed ZeRO stage when started by a launcher; ignored in one process."""
-    seeds: int = 1
+    seeds: Count = 1
     """How many seeds the notebook trains (the spread it reports)."""
-    threads: int = 1
+    threads: Annotated[int, Range(1, 256)] = 1
     """CPU threads for torch: one is fastest for a model this small, and immune to a busy machine."""
     verbose: bool = True
     """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.hidden_size % 4:
+            raise ConfigError(f"hidden_size={self.hidden_size} must be a multiple of 4 (the model has 4 attention heads)")
 
 
 def _model(cfg: MachineConfig) -> torch.nn.Module:
