@@ -377,6 +377,8 @@ def test_sft_resume_after_interruption_matches_uninterrupted_run(tokenizer, tmp_
         train_sft(build_causal_lm("tiny", tokenizer, seed=0), tokenizer, PAIRS, cfg, eval_pairs=PAIRS[:2],
                   verbose=False, output_dir=tmp_path / "cut")
     assert (tmp_path / "cut" / "resume" / "state.pt").exists()
+    saved = torch.load(tmp_path / "cut" / "resume" / "state.pt", weights_only=True)  # tensors and plain data only
+    assert saved["loop"]["step"] == 3 and isinstance(saved["config"], dict)
     monkeypatch.setattr(sft, "_after_step", lambda step: None)
     other_init = build_causal_lm("tiny", tokenizer, seed=99)  # weights come from the saved state
     resumed = train_sft(other_init, tokenizer, PAIRS, cfg, eval_pairs=PAIRS[:2], verbose=False,

@@ -132,11 +132,21 @@ def test_ppo_resume_after_kill_reproduces(tokenizer, tmp_path):
     partial = PPOLagTrainer(actor, tokenizer, reward, cost, ["ab", "cd", "ef"], cfg)
     partial.step(), partial.step()
     partial.save_state(tmp_path / "killed" / "resume.pt")
+    saved = torch.load(tmp_path / "killed" / "resume.pt", weights_only=True)  # tensors and plain data only
+    assert saved["iteration"] == 2 and isinstance(saved["numpy_rng"], list)
     actor, reward, cost = ppo_setup(tokenizer)
     resumed = train_ppo_lag(actor, tokenizer, reward, cost, ["ab", "cd", "ef"], cfg, save_dir=tmp_path / "killed")
     drop = ("rollout_s", "iteration_s")
     strip = lambda h: [{k: v for k, v in r.items() if k not in drop} for r in h]  # noqa: E731
     assert strip(resumed.history) == strip(full.history)
+    # a damaged checkpoint gives a message with the fix, not a traceback from deep inside torch
+    from alignbook.engine.checkpoints import CheckpointError
+
+    ckpt = tmp_path / "killed" / "resume.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    actor, reward, cost = ppo_setup(tokenizer)
+    with pytest.raises(CheckpointError, match="--force"):
+        train_ppo_lag(actor, tokenizer, reward, cost, ["ab", "cd", "ef"], cfg, save_dir=tmp_path / "killed")
 
 
 def test_ppo_lag_needs_a_cost_model(tokenizer):

@@ -156,7 +156,9 @@ class Engine:
             if hasattr(self.module, "save_pretrained"):
                 self.module.save_pretrained(directory, state_dict=state)
             else:
-                torch.save(state, directory / "model.pt")
+                from .checkpoints import save as save_checkpoint
+
+                save_checkpoint(directory / "model.pt", state)  # atomic: temp file, then rename
         self.barrier()
         return directory
 

@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import engine as engine_mod
+from alignbook.engine import checkpoints
 from alignbook.engine.results import config_fingerprint, reusable
 
 from .config import PPOLagConfig
@@ -347,19 +348,16 @@ class PPOLagTrainer:
             "queue": list(self._queue),
             "order": self._order.get_state(),
             "torch_rng": torch.random.get_rng_state(),
-            "python_rng": random.getstate(),
-            "numpy_rng": np.random.get_state(),
+            "python_rng": _python_rng_to_plain(random.getstate()),
+            "numpy_rng": _numpy_rng_to_plain(np.random.get_state()),
             "models": {k: e.module.state_dict() for k, e in engines.items() if e is not None},
             "optimizers": {k: e.optimizer.state_dict() for k, e in engines.items() if e is not None},
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(path)  # atomic: a kill mid-save leaves the previous checkpoint intact
+        checkpoints.save(path, state)  # atomic: a kill mid-save leaves the previous checkpoint intact
 
     def load_state(self, path: Path) -> bool:
         """Continue from ``path`` if it was saved with this config; return whether it was."""
-        state = torch.load(path, weights_only=False)
+        state = checkpoints.load(path)  # tensors and plain data only: a damaged file raises CheckpointError
         if not reusable(state.get("config"), self.cfg):
             return False  # a checkpoint of a run with other parameters: start afresh
         engines = {"actor": self.actor, "reward_critic": self.reward_critic, "cost_critic": self.cost_critic}
@@ -373,9 +371,30 @@ class PPOLagTrainer:
         self._queue = state["queue"]
         self._order.set_state(state["order"])
         torch.random.set_rng_state(state["torch_rng"])
-        random.setstate(state["python_rng"])
-        np.random.set_state(state["numpy_rng"])
+        random.setstate(_python_rng_from_plain(state["python_rng"]))
+        np.random.set_state(_numpy_rng_from_plain(state["numpy_rng"]))
         return True
+
+
+# RNG states as lists and numbers, which torch.load(weights_only=True) accepts (numpy arrays it refuses)
+def _python_rng_to_plain(state: tuple) -> list:
+    version, internal, gauss_next = state
+    return [version, list(internal), gauss_next]
+
+
+def _python_rng_from_plain(state: list) -> tuple:
+    version, internal, gauss_next = state
+    return version, tuple(internal), gauss_next
+
+
+def _numpy_rng_to_plain(state: tuple) -> list:
+    name, keys, pos, has_gauss, cached_gaussian = state
+    return [name, keys.tolist(), int(pos), int(has_gauss), float(cached_gaussian)]
+
+
+def _numpy_rng_from_plain(state: list) -> tuple:
+    name, keys, pos, has_gauss, cached_gaussian = state
+    return name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached_gaussian
 
 
 def train_ppo_lag(actor: torch.nn.Module, tokenizer: Any, reward_model: ScoreModel, cost_model: ScoreModel | None,

@@ -97,7 +97,9 @@ def save_score_model(model: ScoreModel, directory, state_dict: dict | None = Non
     backbone = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
     head = {k[len("score_head."):]: v for k, v in state.items() if k.startswith("score_head.")}
     model.backbone.save_pretrained(directory / "backbone", state_dict=backbone)
-    torch.save(head, directory / "score_head.pt")
+    from alignbook.engine import checkpoints
+
+    checkpoints.save(directory / "score_head.pt", head)  # atomic: temp file, then rename
 
 
 def load_score_model(directory) -> ScoreModel:
@@ -111,5 +113,7 @@ def load_score_model(directory) -> ScoreModel:
         raise FileNotFoundError(f"{directory} holds no score model (no score_head.pt); train one first")
     backbone = AutoModel.from_pretrained(directory / "backbone")
     model = ScoreModel(backbone)
-    model.score_head.load_state_dict(torch.load(directory / "score_head.pt", weights_only=True))
+    from alignbook.engine import checkpoints
+
+    model.score_head.load_state_dict(checkpoints.load(directory / "score_head.pt"))
     return model

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..engine import checkpoints
 from ..engine.repro import seed_everything
 from .algos import ALGORITHMS
 from .buffer import RolloutBuffer
@@ -56,9 +57,10 @@ def save_policy(directory: Path, model: ActorCritic, normalizer: RunningNormaliz
                 act_dim: int) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / POLICY_FILE
-    torch.save({"model": model.state_dict(), "normalizer": normalizer.state_dict(), "obs_dim": obs_dim,
-                "act_dim": act_dim, "hidden_sizes": list(cfg.hidden_sizes), "env_id": cfg.env_id}, path)
-    return path
+    # tensors and plain data only (the normaliser's state is lists), so it loads with weights_only=True
+    return checkpoints.save(path, {"model": model.state_dict(), "normalizer": normalizer.state_dict(),
+                                   "obs_dim": int(obs_dim), "act_dim": int(act_dim),
+                                   "hidden_sizes": [int(h) for h in cfg.hidden_sizes], "env_id": str(cfg.env_id)})
 
 
 def load_policy(path: str | Path) -> SafePolicy:
@@ -66,7 +68,7 @@ def load_policy(path: str | Path) -> SafePolicy:
     path = Path(path)
     if path.is_dir():
         path = path / POLICY_FILE
-    state = torch.load(path, weights_only=False)
+    state = checkpoints.load(path)  # a damaged or code-carrying file raises CheckpointError
     model = ActorCritic(state["obs_dim"], state["act_dim"], tuple(state["hidden_sizes"]))
     model.load_state_dict(state["model"])
     normalizer = RunningNormalizer((state["obs_dim"],))

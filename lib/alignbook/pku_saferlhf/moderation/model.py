@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...engine import checkpoints
 from ...toyworld.content import HARM_CATEGORIES
 
 N_SEVERITY = 4
@@ -103,7 +104,7 @@ def save_moderation_model(model: ModerationModel, directory: str | Path) -> Path
     directory.mkdir(parents=True, exist_ok=True)
     model.backbone.save_pretrained(directory / "backbone")
     heads = {k: v for k, v in model.state_dict().items() if not k.startswith("backbone.")}
-    torch.save(heads, directory / "heads.pt")
+    checkpoints.save(directory / "heads.pt", heads)  # atomic: temp file, then rename
     (directory / "pooling.txt").write_text(model.pooling)
     return directory
 
@@ -117,7 +118,7 @@ def load_moderation_model(directory: str | Path) -> ModerationModel:
     pooling_file = directory / "pooling.txt"
     pooling = pooling_file.read_text().strip() if pooling_file.exists() else "last"
     model = ModerationModel(AutoModel.from_pretrained(directory / "backbone"), pooling=pooling)
-    missing = model.load_state_dict(torch.load(directory / "heads.pt", weights_only=True), strict=False)
+    missing = model.load_state_dict(checkpoints.load(directory / "heads.pt"), strict=False)
     if missing.unexpected_keys:
         raise ValueError(f"unexpected keys in {directory / 'heads.pt'}: {missing.unexpected_keys}")
     return model.eval()
