@@ -26,12 +26,23 @@ def use_book_style() -> None:
     )
 
 
-def save_figure(fig: Any, cfg: Any, name: str) -> dict[str, Path]:
+class SavedFigure(dict):
+    """``{"png": path, "svg": path}``, shown as the file names inside the run folder (a notebook
+    that ends a cell with :func:`save_figure` must not print this machine's paths)."""
+
+    def __repr__(self) -> str:
+        return "saved " + ", ".join(f"figures/{Path(p).name}" for p in self.values())
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+def save_figure(fig: Any, cfg: Any, name: str) -> SavedFigure:
     """Save ``fig`` as ``<run_dir>/figures/<name>.png`` and ``.svg``, stamped with the profile."""
     out = Path(cfg.run_dir) / "figures"
     out.mkdir(parents=True, exist_ok=True)
     fig.text(0.995, 0.005, f"profile: {cfg.profile}", ha="right", va="bottom", fontsize=7, alpha=0.6)
-    paths = {}
+    paths = SavedFigure()
     for ext in ("png", "svg"):
         path = out / f"{name}.{ext}"
         fig.savefig(path, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)

@@ -4,29 +4,37 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from ..engine.config import BaseConfig, ConfigError
+from ..engine.config import BaseConfig, ConfigError, Count, Fraction, Natural, OneOf, Positive, Range, Seed
+from ..toyworld.world import MODEL_SOURCES, STYLE_SOURCES
+from .data import ALIGNER_20K
+from .templates import TEMPLATES
+
+PRESET_NAMES = ("tiny", "small", "base")
+"""The tiny-LM presets (the keys of ``alignbook.lm.PRESETS``)."""
+SOURCES = MODEL_SOURCES + STYLE_SOURCES
+"""The toy-world response sources (``ToyWorld.respond``)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class AlignerDataConfig(BaseConfig):
     """Notebook 01: question-answer-correction triples from the toy world."""
 
-    world_seed: int = 0
+    world_seed: Seed = 0
     """Seed of the toy world (its content tables and annotators)."""
-    harmful_fraction: float = 0.5
+    harmful_fraction: Fraction = 0.5
     """Share of harmful requests among the sampled questions."""
-    train_prompts: int = 64
+    train_prompts: Count = 64
     """Questions in the training split; every upstream answers each one."""
-    eval_prompts: int = 32
+    eval_prompts: Count = 32
     """Held-out questions for learning curves and ω (disjoint sampling seed)."""
-    upstreams: tuple[str, ...] = ("alpaca-7b", "over_refuse", "safe_helpful")
+    upstreams: Annotated[tuple[str, ...], OneOf(SOURCES)] = ("alpaca-7b", "over_refuse", "safe_helpful")
     """Toy-world sources acting as frozen upstream models (unaligned, over-refusing, already good)."""
-    correction_facts: int = 3
-    """Useful facts a corrected answer to a benign question holds."""
-    correction_alternatives: int = 2
-    """Safe alternatives a corrected answer to a harmful question holds (after a refusal)."""
+    correction_facts: Natural = 3
+    """Useful facts a corrected answer to a benign question holds (0: none added)."""
+    correction_alternatives: Natural = 2
+    """Safe alternatives a corrected answer to a harmful question holds (after a refusal; 0: none)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,65 +42,65 @@ class AlignerTrainConfig(BaseConfig):
     """Notebook 02 and the multi-process entry point: train Aligners and the Q→C baseline."""
 
     dataset: str = "toyworld"
-    """``toyworld`` (notebook 01's triples), a hub id (paper: ``aligner/aligner-20K``) or a JSON path."""
+    """``toyworld`` (notebook 01's triples), ``aligner/aligner-20K`` (the paper's set, from the hub) or the
+    path of a JSON file of triples (``.json``); anything else is refused."""
     dataset_revision: str = "main"
     """Hub revision of ``dataset``; pin a commit hash for a paper run."""
-    train_size: int = 0
+    train_size: Natural = 0
     """Use at most this many training rows (0: all)."""
-    template: str = "repository"
+    template: Annotated[str, OneOf(tuple(TEMPLATES))] = "repository"
     """Aligner prompt template: ``repository`` (##Question/##Answer/##Correction) or ``released``."""
-    model: str = "tiny"
-    """A tiny-LM preset (tiny, small, base) trained from scratch, or a hub id (paper: Llama-2-7B)."""
-    vocab_size: int = 1000
-    """BPE vocabulary of the chapter tokenizer (tiny presets only; 1000 covers every toy-world word)."""
-    epochs: int = 3
+    model: Annotated[str, OneOf(PRESET_NAMES, hub=True)] = "tiny"
+    """A tiny-LM preset (tiny, small, base) trained from scratch, a hub id (paper: Llama-2-7B) or a local folder."""
+    vocab_size: Annotated[int, Range(260)] = 1000
+    """BPE vocabulary of the chapter tokenizer (tiny presets only; 1000 covers every toy-world word; at
+    least 260: 256 bytes and 4 special tokens)."""
+    epochs: Count = 3
     """Epochs of the Q-A-C stage (aligner sft-correction.sh: 3)."""
-    warmup_epochs: int = 1
-    """Epochs of the identity (Q-A-A) warm-up stage."""
-    warmup_fractions: tuple[float, ...] = (0.0, 0.2)
-    """Identity warm-up fractions to train (paper Figure 3 sweeps 0.02, 0.1, 0.2, 0.5; 0.2 is best)."""
-    lr: float = 2e-5
+    warmup_epochs: Natural = 1
+    """Epochs of the identity (Q-A-A) warm-up stage (0: none)."""
+    warmup_fractions: Annotated[tuple[float, ...], Range(0, 1)] = (0.0, 0.2)
+    """Identity warm-up fractions to train, each in [0, 1] (paper Figure 3 sweeps 0.02, 0.1, 0.2, 0.5; 0.2 is
+    best)."""
+    lr: Positive = 2e-5
     """AdamW learning rate (aligner sft-correction.sh: 2e-5)."""
-    max_length: int = 2048
+    max_length: Count = 2048
     """Token cap per example (aligner sft-correction.sh: 2048)."""
-    per_device_batch_size: int = 4
+    per_device_batch_size: Count = 4
     """Micro-batch per process (aligner sft-correction.sh: 4)."""
-    grad_accum: int = 8
+    grad_accum: Count = 8
     """Gradient accumulation steps (aligner sft-correction.sh: 8)."""
-    zero_stage: int = 3
+    zero_stage: Annotated[int, Range(0, 3)] = 3
     """DeepSpeed ZeRO stage under the launcher (aligner sft-correction.sh: 3); ignored in one process."""
     bf16: bool = True
     """bf16 training under DeepSpeed (aligner sft-correction.sh: bf16); CPU in-process runs use fp32."""
-    seeds: int = 1
+    seeds: Count = 1
     """Seeds per variant in the notebook's sweep (seed, seed+1, ...)."""
     direct_baseline: bool = True
     """Also train a same-size model on Q→C (answer the question directly) for the learning curves."""
-    eval_every: int = 10
+    eval_every: Natural = 10
     """Log held-out correction NLL every this many optimiser steps (0: once per stage)."""
-    nprocs: int = 1
+    nprocs: Count = 1
     """Processes for the ``paper`` profile's launch (deepspeed launcher)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for f in self.warmup_fractions:
-            if not 0.0 <= f <= 1.0:
-                raise ConfigError(f"warmup_fractions={self.warmup_fractions!r}: each must lie in [0, 1], e.g. [0.0, 0.2]")
-        from .templates import get_template
-
-        get_template(self.template)
-        if self.seeds < 1:
-            raise ConfigError(f"seeds={self.seeds} must be >= 1")
+        if self.dataset not in ("toyworld", ALIGNER_20K) and Path(self.dataset).suffix != ".json":
+            raise ConfigError(
+                f"dataset={self.dataset!r} is not a dataset this trainer reads: use 'toyworld', "
+                f"'{ALIGNER_20K}' or the path of a JSON file of triples (ending in .json)"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
 class AlignerEvalConfig(BaseConfig):
     """Notebook 03: stack the trained Aligners after each upstream and score with the judge."""
 
-    warmup_fraction: float = 0.2
+    warmup_fraction: Fraction = 0.2
     """Which trained Aligner variant (its identity warm-up fraction) to evaluate."""
-    max_new_tokens: int = 64
+    max_new_tokens: Count = 64
     """Generation cap for a correction."""
-    eval_size: int = 0
+    eval_size: Natural = 0
     """Evaluate on at most this many held-out questions (0: all)."""
 
 
@@ -100,23 +108,23 @@ class AlignerEvalConfig(BaseConfig):
 class WeakToStrongConfig(BaseConfig):
     """Notebook 04: a small Aligner supervises a larger model."""
 
-    strong_model: str = "small"
-    """Preset of the larger ("strong") model."""
-    strong_source: str = "alpaca-7b"
+    strong_model: Annotated[str, OneOf(PRESET_NAMES)] = "small"
+    """Preset of the larger ("strong") model: tiny, small or base."""
+    strong_source: Annotated[str, OneOf(SOURCES)] = "alpaca-7b"
     """Toy-world source whose answers the strong model first imitates (its unaligned pre-training)."""
-    strong_sft_prompts: int = 256
+    strong_sft_prompts: Count = 256
     """Questions in the strong model's initial imitation set."""
-    strong_epochs: int = 3
+    strong_epochs: Count = 3
     """Epochs of each strong-model fine-tuning stage."""
-    strong_lr: float = 3e-3
+    strong_lr: Positive = 3e-3
     """Learning rate of the strong model's fine-tuning stages."""
-    batch_size: int = 16
+    batch_size: Count = 16
     """Micro-batch for the strong model."""
-    max_length: int = 256
+    max_length: Count = 256
     """Token cap per example."""
-    max_new_tokens: int = 48
+    max_new_tokens: Count = 48
     """Generation cap for answers and corrections."""
-    warmup_fraction: float = 0.2
+    warmup_fraction: Fraction = 0.2
     """Which trained Aligner (identity warm-up fraction) acts as the weak supervisor."""
 
 

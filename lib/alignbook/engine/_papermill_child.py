@@ -2,15 +2,42 @@
 
 Run as ``python -m alignbook.engine._papermill_child SRC OUT PARAMS.json RESULT.json PROGRESS``. A separate
 process lets the runner enforce a wall-clock timeout and measure the memory of the whole tree.
+
+The runner starts this process with ``PR_SET_PDEATHSIG`` = SIGTERM, so it is told when the runner
+dies, even by SIGKILL. On SIGTERM (or SIGINT, SIGHUP) it kills everything below it, the Jupyter
+kernel included (jupyter_client starts kernels in a session of their own, out of reach of a process
+group kill), and exits without writing a verdict: nothing of an interrupted run counts as finished.
 """
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
 
+def _stop_tree(signum, frame) -> None:  # noqa: ARG001 - a signal handler's signature
+    try:
+        import psutil
+
+        procs = psutil.Process().children(recursive=True)
+        for proc in procs:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(procs, timeout=5)
+    finally:
+        os._exit(128 + signum)
+
+
 def main() -> None:
     src, out, params_file, result_file, progress = sys.argv[1:6]
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _stop_tree)
+    parent = os.environ.get("ALIGNBOOK_PARENT_PID")
+    if parent and os.getppid() != int(parent):  # the runner died before PDEATHSIG was armed
+        sys.exit(1)
     import papermill
     from papermill.exceptions import PapermillExecutionError
 

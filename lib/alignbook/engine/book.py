@@ -1,7 +1,11 @@
 """Assemble and render the book from executed notebooks (Jupyter Book 1.x, offline, strict).
 
-``prepare(profile)`` copies ``build/<profile>/notebooks`` to ``book/_executed`` (the paths
-``book/_toc.yml`` names) and writes the Results page from every run's ``metrics.json``;
+``prepare(profile)`` copies each *valid* executed notebook of ``build/<profile>/notebooks`` to
+``book/_executed`` (the paths ``book/_toc.yml`` names) and writes the Results page from those
+notebooks' verified ``metrics.json``. A notebook without a valid result (it failed, timed out, was
+interrupted, is out of date or was never run) gets a page that says so, with the error and the
+command that reproduces it, and none of its numbers reach the Results page; ``prepare`` returns
+those notebooks so the command can exit non-zero after rendering everything else.
 ``build()`` runs ``jupyter-book build book -W -n --keep-going``. Jupyter Book never executes
 anything (``execute_notebooks: "off"``): papermill already did, in the chosen profile.
 """
@@ -10,32 +14,49 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import paths, store
 from .config import ConfigError
 from .metrics import METRICS_FILE, format_value
-from .runner import book_order, load_manifest
+from .runner import book_order, current_hashes, status_of
+
+
+class BuildError(RuntimeError):
+    """The HTML build failed; the message says how to see what went wrong."""
+
+
+def relative(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (never this machine's checkout path)."""
+    try:
+        return str(path.resolve().relative_to(paths.repo_root()))
+    except ValueError:
+        return str(path)
 
 
 def book_dir() -> Path:
     return paths.repo_root() / "book"
 
 
-def collect_metrics(profile: str) -> list[dict[str, Any]]:
-    """Every recorded metric of ``profile``, with the notebook that recorded it, in book order."""
-    runs = paths.build_dir(profile) / "runs"
+def collect_metrics(profile: str, valid: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every recorded metric of the notebooks in ``valid`` (default: those whose stored result is
+    valid), in book order; a ``metrics.json`` whose bytes differ from the run's record is skipped."""
     order = {name: i for i, name in enumerate(book_order())}
+    manifest = store.load_manifest(profile)
+    if valid is None:
+        current = current_hashes()
+        valid = [n for n in order if store.verify(profile, n, manifest, current) is None]
     rows = []
-    for file in sorted(runs.rglob(METRICS_FILE)):
-        notebook = str(file.parent.relative_to(runs))
-        if notebook not in order:  # trainers' own files deeper in a run folder are not headline numbers
+    for notebook in valid:
+        data = store.read_verified(profile, notebook, METRICS_FILE, manifest.get(notebook, {}))
+        if data is None:
             continue
-        for name, entry in json.loads(file.read_text()).items():
+        for name, entry in json.loads(data).items():
             if isinstance(entry, dict) and "value" in entry:
                 rows.append({"notebook": notebook, "name": name, **entry})
     rows.sort(key=lambda r: (order[r["notebook"]], r["name"]))
@@ -46,8 +67,8 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def results_page(profile: str) -> str:
-    rows = collect_metrics(profile)
+def results_page(profile: str, valid: list[str] | None = None) -> str:
+    rows = collect_metrics(profile, valid)
     lines = [
         "# Results",
         "",
@@ -75,40 +96,138 @@ def results_page(profile: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def prepare(profile: str) -> Path:
-    """Copy the executed notebooks of ``profile`` into ``book/_executed`` and write the Results page."""
-    source = paths.build_dir(profile) / "notebooks"
+def _title(name: str) -> str:
+    """The first Markdown heading of the source notebook (the page's title in the book)."""
+    try:
+        for cell in json.loads((paths.notebooks_dir() / f"{name}.ipynb").read_text())["cells"]:
+            text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            if cell["cell_type"] == "markdown" and text.lstrip().startswith("# "):
+                return text.lstrip()[2:].splitlines()[0].strip()
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return name
+
+
+def missing_page(profile: str, name: str, status: str, reason: str, record: dict[str, Any]) -> bytes:
+    """A page (a notebook of Markdown cells) saying plainly that ``name`` has no valid result."""
+    import nbformat
+
+    command = f"alignbook run {name} --profile {profile}"
+    lines = [f"# {_title(name)}", "",
+             f"```{{error}} No result: {status}",
+             f"This page has no valid result in the **{profile}** profile: {reason}.",
+             "", "Nothing from this notebook is shown in the book or counted on the Results page.", "```", "",
+             "Reproduce it with:", "", "```bash", f".venv/bin/{command}", "```"]
+    if record.get("status") in ("failed", "timeout") and record.get("error"):
+        where = f"cell {record['cell']}: " if record.get("cell") is not None else ""
+        lines += ["", "The error it stopped with:", "", "```text", f"{where}{record['error']}", "```"]
+        if record.get("cell_source"):
+            lines += ["", "in the cell:", "", "```python", record["cell_source"], "```"]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("\n".join(lines), metadata={"tags": ["no-result"]})]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return (nbformat.writes(nb) + "\n").encode()
+
+
+def prepare(profile: str) -> dict[str, str]:
+    """Write ``book/_executed`` for ``profile``; return ``{notebook: why it has no page}`` (empty: all valid).
+
+    Every valid executed notebook becomes its page (:func:`for_the_page`); every other notebook in
+    the table of contents gets :func:`missing_page`. The executed copy is read once and its digest
+    checked against the record, so a run finishing meanwhile cannot mix two results on one page.
+    """
     target = book_dir() / "_executed"
-    missing = [n for n in book_order() if not (source / f"{n}.ipynb").exists()]
-    if missing:
-        raise ConfigError(
-            f"not executed in profile {profile!r}: {', '.join(missing)}; run "
-            f"`alignbook run --profile {profile}` first (make book does)"
-        )
-    failed = [n for n, r in load_manifest(profile).items() if r.get("status") not in ("ok", None) and n in book_order()]
-    if failed:
-        raise ConfigError(f"these notebooks failed in profile {profile!r}: {', '.join(failed)}; see build/{profile}/manifest.json")
-    wanted = {f"{n}.ipynb": for_the_page((source / f"{n}.ipynb").read_bytes()) for n in book_order()}
-    wanted["results.md"] = results_page(profile).encode()
+    manifest = store.load_manifest(profile)
+    current = current_hashes()
+    wanted: dict[str, bytes] = {}
+    problems: dict[str, str] = {}
+    valid: list[str] = []
+    for name in book_order():
+        status, reason = status_of(profile, name, manifest, current)
+        record = manifest.get(name, {})
+        data = None
+        if status == "ok":
+            data = paths.executed_path(profile, name).read_bytes()
+            if "sha256:" + store.sha256_bytes(data) != record.get("notebook"):
+                status, reason, data = "invalid", "its executed notebook changed while the book was prepared", None
+        if data is None:
+            problems[name] = f"{status}: {reason}" if reason else status
+            wanted[f"{name}.ipynb"] = missing_page(profile, name, status, reason or "it has not run", record)
+        else:
+            valid.append(name)
+            wanted[f"{name}.ipynb"] = for_the_page(data)
+    wanted["results.md"] = results_page(profile, valid).encode()
     wanted["PROFILE"] = f"{profile}\n".encode()
     _sync(target, wanted)
-    return target
+    return problems
+
+
+_PROGRESS = re.compile(r"\d+%\|.*\||\d+/\d+ \[\d+:\d+|\bit/s\]|s/it\]")
+"""A tqdm progress bar's line: what a page and a downloaded notebook should not carry."""
+
+
+def _clean_text(text: str, prefixes: list[str]) -> str:
+    """``text`` without machine paths (checkout or build folder) and without ``PosixPath(...)`` reprs."""
+    text = re.sub(r"(?:Posix|Windows)?Path\('([^']*)'\)", r"'\1'", text)
+    for prefix in prefixes:
+        text = text.replace(prefix, "")
+    return text
+
+
+def _without_progress(text: str) -> str:
+    kept = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        last = line.split("\r")[-1]  # a carriage return redraws the line: only the last state counts
+        if not _PROGRESS.search(last):
+            kept.append(last)
+    return "\n".join(kept)
 
 
 def for_the_page(notebook: bytes) -> bytes:
-    """The executed notebook as the book shows it: the notebook's default ``parameters`` cell is
-    tagged ``remove-cell``, because papermill's injected cell right after it holds the values that ran,
-    and paths in that injected cell are shown relative to the repository (where this machine keeps
-    the checkout is no part of the result). The executed copy under ``build/`` keeps everything."""
+    """The executed notebook as the book shows it (and as a reader downloads it).
+
+    - the notebook's default ``parameters`` cell is tagged ``remove-cell``, because papermill's
+      injected cell right after it holds the values that ran;
+    - no output or injected cell carries this machine's paths: the checkout and build folders are
+      shown relative to the repository, ``PosixPath('…')`` reprs as plain strings;
+    - progress bars (tqdm lines on stderr) are dropped; other stderr text, warnings, stays.
+
+    The executed copy under ``build/`` keeps everything.
+    """
     nb = json.loads(notebook)
-    root = f"{paths.repo_root()}/"
+    prefixes = sorted({f"{paths.repo_root()}/", f"{paths.repo_root().resolve()}/"}, key=len, reverse=True)
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, list):
+            return [clean(v) for v in value] if all(isinstance(v, str) for v in value) else value
+        return _clean_text(value, prefixes) if isinstance(value, str) else value
+
     for cell in nb["cells"]:
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if "parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
         if "injected-parameters" in tags:
             source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            cell["source"] = source.replace(root, "")
+            cell["source"] = _clean_text(source, prefixes)
+        outputs = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                text = "".join(out["text"]) if isinstance(out["text"], list) else out["text"]
+                if out.get("name") == "stderr":
+                    text = _without_progress(text)
+                text = _clean_text(text, prefixes)
+                if not text.strip():
+                    continue
+                out["text"] = text
+            for kind, value in (out.get("data") or {}).items():
+                if kind.startswith("text/") or kind in ("application/json",):
+                    out["data"][kind] = clean(value)
+            if out.get("output_type") == "error":
+                out["traceback"] = [_clean_text(line, prefixes) for line in out.get("traceback", [])]
+                out["evalue"] = _clean_text(out.get("evalue", ""), prefixes)
+            outputs.append(out)
+        if "outputs" in cell:
+            cell["outputs"] = outputs
     return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode()
 
 
@@ -162,7 +281,12 @@ def build(strict: bool = True) -> Path:
     cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(book_dir())]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
-    proc = subprocess.run(cmd)
+    try:
+        proc = subprocess.run(cmd)
+    except OSError as err:
+        raise BuildError(f"cannot start jupyter-book ({err}); run `make install` to create the environment") from None
     if proc.returncode != 0:
-        raise RuntimeError(f"`{' '.join(cmd)}` failed with exit code {proc.returncode}")
+        hint = ("the warnings above are errors in strict mode; fix them, or look at the pages anyway with "
+                "`alignbook book --no-strict`") if strict else "see the errors above"
+        raise BuildError(f"the book build failed (jupyter-book exit code {proc.returncode}): {hint}")
     return book_dir() / "_build" / "html" / "index.html"

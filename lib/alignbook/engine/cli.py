@@ -12,6 +12,8 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import math
+import signal
 import sys
 from typing import Any
 
@@ -54,9 +56,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_book(args: argparse.Namespace) -> int:
     from . import book
 
-    book.prepare(args.profile)
+    problems = book.prepare(args.profile)
     index = book.build(strict=not args.no_strict)
-    print(f"book: {index}")
+    print(f"book: {book.relative(index)} (serve it with `python3 -m http.server -d {book.relative(index.parent)}`)")
+    if problems:
+        print(f"\n{len(problems)} page(s) show no result, only what went wrong:", file=sys.stderr)
+        for name, reason in problems.items():
+            print(f"  {name}: {reason}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -64,18 +71,32 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from . import runner
 
     manifest = runner.load_manifest(args.profile)
+    current = runner.current_hashes()
+    print(f"profile {args.profile}:")
     for name in runner.all_notebooks():
         entry = manifest.get(name, {})
-        status = entry.get("status", "never run")
-        print(f"{name:45s} {status:>9s}  {entry.get('duration_s', '')}")
+        status, reason = runner.status_of(args.profile, name, manifest, current)
+        took = f"{entry['duration_s']:.0f} s" if isinstance(entry.get("duration_s"), (int, float)) else ""
+        print(f"  {name:42s} {status:>11s}  {took:>7s}  {reason if status != 'ok' else ''}".rstrip())
     return 0
+
+
+def _timeout(text: str) -> float:
+    """``--timeout`` seconds: a finite, positive number (``nan`` and ``inf`` would switch the guard off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite, positive number of seconds, e.g. 1800")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alignbook", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="execute notebooks with papermill into build/<profile>/")
+    run = sub.add_parser("run", help="execute notebooks with papermill into build/<profile>/ (default profile: test)")
     run.add_argument("targets", nargs="*", help="chapter or chapter/notebook (default: all, in book order)")
     run.add_argument("--profile", default="test", choices=PROFILES)
     run.add_argument("--seed", type=int, default=None, help="seed injected into every notebook")
@@ -84,28 +105,59 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="rerun even when inputs are unchanged")
     run.add_argument("--dry-run", action="store_true", help="resolve and print, including launch commands")
     run.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
-    run.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+    run.add_argument("--timeout", type=_timeout, default=None, metavar="SECONDS",
                      help="wall-clock limit per notebook, in place of its YAML's `timeout` for the profile")
     run.set_defaults(func=_cmd_run)
 
-    book = sub.add_parser("book", help="render the executed notebooks of a profile into book/_build/html")
+    book = sub.add_parser("book", help="render the executed notebooks of a profile into book/_build/html "
+                          "(default profile: smoke)")
     book.add_argument("--profile", default="smoke", choices=PROFILES)
     book.add_argument("--no-strict", action="store_true", help="do not turn Sphinx warnings into errors")
     book.set_defaults(func=_cmd_book)
 
-    lst = sub.add_parser("list", help="list notebooks and their last status in a profile")
+    lst = sub.add_parser("list", help="list notebooks and whether their stored result is valid (default profile: test)")
     lst.add_argument("--profile", default="test", choices=PROFILES)
     lst.set_defaults(func=_cmd_list)
     return parser
 
 
+def _as_interrupt(signum, frame) -> None:  # noqa: ARG001 - a signal handler's signature
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as err:  # argparse has printed its usage message
+        return int(err.code or 0)
+    from . import book, runner
+    from .checkpoints import CheckpointError
+
+    handlers = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # `kill` and a closed terminal stop like Ctrl-C
+        try:
+            handlers[signum] = signal.signal(signum, _as_interrupt)
+        except ValueError:  # not the main thread (tests calling main from a thread)
+            pass
     try:
         return args.func(args)
-    except ConfigError as err:
+    except runner.Interrupted as err:
+        print(f"alignbook: interrupted: {err}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("alignbook: interrupted; nothing was recorded as finished", file=sys.stderr)
+        return 130
+    except (ConfigError, book.BuildError, CheckpointError) as err:
         print(f"alignbook: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        where = f" {err.filename}" if getattr(err, "filename", None) else ""
+        print(f"alignbook: error: cannot read or write{where}: {err.strerror or err}; make the build folder "
+              "writable (or point ALIGNBOOK_BUILD at one that is) and free some disk if it is full", file=sys.stderr)
+        return 2
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

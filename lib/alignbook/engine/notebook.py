@@ -88,10 +88,14 @@ def show_config(cfg: Any) -> None:
 
 def upstream_run(cfg: Any, notebook: str) -> Path:
     """The run folder of another notebook in the same profile (declare it in ``depends_on``)."""
+    from .store import read_stamp
+
     path = paths.run_dir(cfg.profile, notebook)
-    if not path.exists():
+    state = read_stamp(path).get("state")
+    if state != "finished":
+        why = "has not run" if state is None else f"has no finished run (its last run is {state})"
         raise FileNotFoundError(
-            f"{notebook} has not run in profile {cfg.profile!r}; run "
+            f"{notebook} {why} in profile {cfg.profile!r}; run "
             f"`alignbook run {notebook} --profile {cfg.profile}` first"
         )
     return path

@@ -8,13 +8,18 @@ For each selected notebook (in the book's order, from ``book/_toc.yml``):
    ``alignbook`` files the notebook can execute (:mod:`alignbook.engine.deps`: editing one chapter's
    library does not re-execute another's), the lock file and the keys of the notebooks it
    ``depends_on``;
-   skip it when the manifest already holds that key with status ``ok`` (unless ``force``);
-3. execute it in a child process under a wall-clock timeout, polling the process tree's memory,
-   then stamp the executed copy with a provenance banner (profile, seed, commit, version, device,
-   date, duration);
-4. record status, duration, peak memory and hashes in ``build/<profile>/manifest.json``.
+   skip it when the result store holds a *valid* result of that key (:func:`alignbook.engine.store.verify`:
+   the record, the executed notebook and every file of the run folder agree), unless ``force``;
+3. execute it in a child process under a wall-clock guard, holding the notebook's lock (and shared
+   locks on the notebooks it reads), into a temporary copy, polling the process tree's memory;
+4. commit: stamp the executed copy with a provenance banner, record the digest of every output,
+   move the copy into place and write the record last, so that a run killed at any moment leaves
+   nothing that counts as finished.
 
-A failing notebook is reported with its failing cell and error; the others still run.
+A failing notebook is reported with its failing cell and error; the others still run. Ctrl-C (or
+SIGTERM, SIGHUP) stops the notebook's whole process tree, kernel included, records the run as
+interrupted and raises :class:`Interrupted`; if this process is killed outright, the child notices
+(``PR_SET_PDEATHSIG``) and stops its tree itself.
 """
 
 from __future__ import annotations
@@ -23,24 +28,30 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterable
-
-import yaml
+from typing import Any, Callable, Iterable
 
 from .. import __version__
-from . import deps, paths
-from .config import PROFILES, ConfigError, load_spec, resolve
+from . import deps, paths, store
+from .config import PROFILES, ConfigError, load_spec, load_yaml, resolve
 from .launch import launch_command
 
-DEFAULT_TIMEOUT = {"test": 300, "smoke": 600, "gpu": 1800, "paper": 7 * 24 * 3600}
-"""Seconds a whole notebook may run, per profile, unless its YAML says otherwise."""
+DEFAULT_TIMEOUT = {"test": 600, "smoke": 1800, "gpu": 3600, "paper": 7 * 24 * 3600}
+"""Seconds a whole notebook may run, per profile, unless its YAML says otherwise. A guard against
+hangs, not a speed target: several times the idle 2-core time, and scaled up further while the
+machine is loaded (:func:`load_factor`). Speed targets live in the benchmarks."""
+
+
+class Interrupted(Exception):
+    """The run was stopped (Ctrl-C, SIGTERM or SIGHUP); the notebook it was executing did not count."""
 
 
 @dataclasses.dataclass
@@ -60,12 +71,24 @@ class NotebookJob:
     timeout_override: float | None = None
     """Seconds given on the command line (``--timeout``), in place of the YAML's guard."""
 
+    upstream: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Key of each notebook it ``depends_on``, as used in its own key."""
+
     @property
     def timeout(self) -> float:
+        """The guard before machine-load scaling: ``--timeout``, else the YAML's, else the default."""
         if self.timeout_override is not None:
             return self.timeout_override
         timeouts = self.spec.get("timeout") or {}
         return float(timeouts.get(self.parameters["profile"], DEFAULT_TIMEOUT[self.parameters["profile"]]))
+
+    def timeout_origin(self) -> str:
+        if self.timeout_override is not None:
+            return "--timeout"
+        profile = self.parameters["profile"]
+        if profile in (self.spec.get("timeout") or {}):
+            return f"timeout.{profile} in notebooks/{self.name}.yaml"
+        return f"the default guard of profile {profile!r}"
 
 
 # -- discovery -----------------------------------------------------------------------------------
@@ -78,7 +101,9 @@ GENERATED_PAGES = ("results",)
 def book_order() -> list[str]:
     """Notebook names (``chapter/NN_name``) in the order of ``book/_toc.yml``."""
     toc_path = paths.repo_root() / "book" / "_toc.yml"
-    toc = yaml.safe_load(toc_path.read_text())
+    if not toc_path.exists():
+        raise ConfigError(f"{toc_path} is missing: the book's table of contents lists the notebooks in order")
+    toc = load_yaml(toc_path.read_text(), str(toc_path))
     found: list[str] = []
 
     def walk(node: Any) -> None:
@@ -135,10 +160,31 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def read_source(path: Path) -> list[dict[str, Any]]:
+    """The cells of a source notebook, checked enough to hash and run; a damaged file is a named error."""
+    where = path.relative_to(paths.repo_root()) if path.is_relative_to(paths.repo_root()) else path
+    fix = f"restore it (e.g. `git checkout -- {where}`) or repair it in JupyterLab"
+    try:
+        nb = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{where} is not a readable notebook ({err}); {fix}") from None
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        raise ConfigError(f"{where} has no list of cells; {fix}")
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw") \
+                or not isinstance(cell.get("source"), (str, list)):
+            raise ConfigError(f"{where}: cell {i} has no cell_type or source; {fix}")
+    return cells
+
+
+def _text(source: Any) -> str:
+    return "".join(source) if isinstance(source, list) else source
+
+
 def notebook_source_hash(path: Path) -> str:
     """Hash of the cells' sources and metadata tags only: outputs and execution counts don't count."""
-    nb = json.loads(path.read_text())
-    cells = [(c["cell_type"], "".join(c["source"]), c.get("metadata", {}).get("tags", [])) for c in nb["cells"]]
+    cells = [(c["cell_type"], _text(c["source"]), c.get("metadata", {}).get("tags", [])) for c in read_source(path)]
     return _sha(json.dumps(cells, sort_keys=True).encode())
 
 
@@ -150,17 +196,40 @@ def library_root() -> Path:
 def library_hash(notebook: Path, spec_path: Path) -> str:
     """Hash of the library files this notebook can execute (:mod:`alignbook.engine.deps`), names included."""
     root = library_root()
-    cells = json.loads(notebook.read_text())["cells"]
     start = set(deps.names_in_text(spec_path.read_text()))
-    for cell in cells:
+    for cell in read_source(notebook):
         if cell["cell_type"] == "code":
-            start |= deps.names_in_code("".join(cell["source"]))
+            start |= deps.names_in_code(_text(cell["source"]))
     return deps.files_hash(root, deps.library_files(root, start))
 
 
 def lock_hash() -> str:
     lock = paths.repo_root() / "requirements.lock"
     return _sha(lock.read_bytes()) if lock.exists() else "no-lock"
+
+
+def code_hashes(name: str) -> dict[str, str]:
+    """What a notebook's result depends on besides its parameters: its source, library code, lock."""
+    source = paths.notebooks_dir() / f"{name}.ipynb"
+    return {"source": notebook_source_hash(source),
+            "library": library_hash(source, paths.notebooks_dir() / f"{name}.yaml"), "lock": lock_hash()}
+
+
+def current_hashes() -> Callable[[str], dict[str, str] | None]:
+    """``name -> code_hashes(name)`` (None for a notebook no longer in the sources), memoised."""
+    memo: dict[str, dict[str, str] | None] = {}
+    on_disk = set(all_notebooks())
+
+    def get(name: str) -> dict[str, str] | None:
+        if name not in memo:
+            memo[name] = code_hashes(name) if name in on_disk else None
+        return memo[name]
+
+    return get
+
+
+def job_key(hashes: dict[str, str], upstream: dict[str, str]) -> str:
+    return _sha(json.dumps([hashes, sorted(upstream.items())], sort_keys=True).encode())
 
 
 # -- planning ------------------------------------------------------------------------------------
@@ -179,6 +248,7 @@ def plan(
             raise ConfigError(f"the seed is given twice (--seed {seed} and -p seed={overrides['seed']}); give it once")
         seed = int(resolve_seed(overrides.pop("seed")))
     lock = lock_hash()
+    manifest = store.load_manifest(profile)
     jobs: dict[str, NotebookJob] = {}
     for name in names:
         yaml_path = paths.notebooks_dir() / f"{name}.yaml"
@@ -194,13 +264,10 @@ def plan(
             "library": library_hash(job.source, yaml_path),
             "lock": lock,
         }
-        upstream = []
         for dep in spec.get("depends_on") or []:
-            if dep in jobs:
-                upstream.append(jobs[dep].key)
-            else:  # not selected this time: its last successful run is what we would read
-                upstream.append(load_manifest(profile).get(dep, {}).get("key", f"missing:{dep}"))
-        job.key = _sha(json.dumps([job.hashes, upstream], sort_keys=True).encode())
+            # not selected this time: its stored result is what the notebook would read
+            job.upstream[dep] = jobs[dep].key if dep in jobs else manifest.get(dep, {}).get("key", f"missing:{dep}")
+        job.key = job_key(job.hashes, job.upstream)
         jobs[name] = job
     return list(jobs.values())
 
@@ -224,24 +291,30 @@ def describe(job: NotebookJob) -> str:
     return "\n".join(lines)
 
 
-# -- manifest ------------------------------------------------------------------------------------
+# -- the store (see alignbook.engine.store) ------------------------------------------------------
 
 
-def manifest_path(profile: str) -> Path:
-    return paths.build_dir(profile) / "manifest.json"
+manifest_path = store.manifest_path
+load_manifest = store.load_manifest
 
 
-def load_manifest(profile: str) -> dict[str, Any]:
-    path = manifest_path(profile)
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def _save_manifest(profile: str, manifest: dict[str, Any]) -> None:
-    path = manifest_path(profile)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    tmp.replace(path)
+def status_of(profile: str, name: str, manifest: dict[str, Any] | None = None,
+              current: Callable[[str], dict[str, str] | None] | None = None) -> tuple[str, str]:
+    """``(status, reason)`` of a stored result as ``alignbook list`` shows it: ``ok``, ``stale``,
+    ``invalid``, ``failed``, ``timeout``, ``interrupted``, ``running`` or ``never run``."""
+    manifest = store.load_manifest(profile) if manifest is None else manifest
+    record = manifest.get(name)
+    if not record:
+        return "never run", ""
+    reason = store.verify(profile, name, manifest, current)
+    if reason is None:
+        return "ok", ""
+    status = record.get("status")
+    if status == "running":
+        return ("running" if store.is_locked(profile, name) else "interrupted"), reason
+    if status != "ok":
+        return status, reason
+    return ("stale" if "out of date" in reason or "has run again" in reason else "invalid"), reason
 
 
 # -- execution -----------------------------------------------------------------------------------
@@ -262,16 +335,21 @@ def git_commit() -> str:
         return "unknown"
 
 
-def _tree_rss(pid: int) -> int:
+def _tree(pid: int) -> list[Any]:
     import psutil
 
     try:
         proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
+        return [proc, *proc.children(recursive=True)]
     except psutil.Error:
-        return 0
+        return []
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
     total = 0
-    for p in procs:
+    for p in _tree(pid):
         try:
             total += p.memory_info().rss
         except psutil.Error:
@@ -279,8 +357,47 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+def load_factor() -> float:
+    """How much slower than idle this machine is now: the 1-minute load per core, at least 1."""
+    try:
+        return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    except OSError:
+        return 1.0
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: SIGTERM when we die
+    except (OSError, AttributeError):
+        pass
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """Kill the child and everything below it (the kernel runs in a session of its own)."""
+    import psutil
+
+    procs = _tree(proc.pid)
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    proc.wait()
+    psutil.wait_procs(procs, timeout=10)
+
+
 def _execute(job: NotebookJob, out_path: Path, progress: bool) -> dict[str, Any]:
-    """Run papermill in a child process; return status, duration, peak memory and any error."""
+    """Run papermill in a child process; return status, duration, peak memory and any error.
+
+    A KeyboardInterrupt (Ctrl-C, or SIGTERM/SIGHUP turned into one by the command line) kills the
+    child's whole tree before it propagates.
+    """
     out_path.parent.mkdir(parents=True, exist_ok=True)
     Path(job.parameters["run_dir"]).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -288,45 +405,54 @@ def _execute(job: NotebookJob, out_path: Path, progress: bool) -> dict[str, Any]
         params_file.write_text(json.dumps(job.parameters))
         cmd = [sys.executable, "-m", "alignbook.engine._papermill_child", str(job.source), str(out_path),
                str(params_file), str(result_file), "1" if progress else "0"]
-        env = dict(os.environ, PYTHONPATH=str(paths.repo_root() / "lib") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        env = dict(os.environ, PYTHONPATH=str(paths.repo_root() / "lib") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                   ALIGNBOOK_PARENT_PID=str(os.getpid()))
         if not shutil.which("nvidia-smi"):  # DeepSpeed otherwise probes for GPUs and warns in every page
             env.setdefault("DS_ACCELERATOR", "cpu")
         start = time.time()
         peak = 0
-        proc = subprocess.Popen(cmd, cwd=job.parameters["run_dir"], env=env, start_new_session=True)
+        scale = 1.0 if job.timeout_override is not None else load_factor()
+        proc = subprocess.Popen(cmd, cwd=job.parameters["run_dir"], env=env, start_new_session=True,
+                                preexec_fn=_die_with_parent)
         timed_out = False
-        while proc.poll() is None:
-            peak = max(peak, _tree_rss(proc.pid))
-            if time.time() - start > job.timeout:
-                timed_out = True
-                _kill_tree(proc)
-                break
-            time.sleep(0.5)
+        try:
+            while proc.poll() is None:
+                peak = max(peak, _tree_rss(proc.pid))
+                if job.timeout_override is None:
+                    scale = max(scale, load_factor())  # a machine that gets busier gets more time
+                if time.time() - start > job.timeout * scale:
+                    timed_out = True
+                    _kill_tree(proc)
+                    break
+                time.sleep(0.5)
+        except BaseException:
+            _kill_tree(proc)
+            raise
         duration = time.time() - start
-        result = json.loads(result_file.read_text()) if result_file.exists() else {}
+        try:
+            result = json.loads(result_file.read_text()) if result_file.exists() else {}
+        except ValueError:
+            result = {}
     if timed_out:
-        result = {"status": "timeout", "error": f"exceeded the {job.timeout:.0f}s timeout of profile "
-                  f"{job.parameters['profile']!r} (set 'timeout' in {job.name}.yaml)"}
+        limit = job.timeout * scale
+        if job.timeout_override is not None:
+            how = f"raise it with --timeout SECONDS (e.g. --timeout {math.ceil(limit * 3)})"
+        else:
+            how = (f"on a slower machine raise it for this call with `alignbook run {job.name} --profile "
+                   f"{job.parameters['profile']} --timeout {math.ceil(limit * 3)}`")
+        scaled = f", scaled x{scale:.1f} for machine load" if scale > 1.0 else ""
+        result = {"status": "timeout", "error": f"stopped after {limit:.0f} s, its guard ({job.timeout_origin()}"
+                  f"{scaled}); {how}"}
     elif not result:
         result = {"status": "failed", "error": f"papermill child exited with code {proc.returncode}"}
     result.update(duration_s=round(duration, 2), peak_rss_mb=round(peak / 2**20, 1))
     return result
 
 
-def _kill_tree(proc: subprocess.Popen) -> None:
-    import signal
-
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        proc.kill()
-    proc.wait()
-
-
 def provenance(job: NotebookJob, duration_s: float) -> dict[str, str]:
     from .repro import device_name
 
-    return {
+    facts = {
         "profile": job.parameters["profile"],
         "seed": str(job.parameters["seed"]),
         "commit": git_commit(),
@@ -335,29 +461,37 @@ def provenance(job: NotebookJob, duration_s: float) -> dict[str, str]:
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "duration": f"{duration_s:.1f} s",
     }
+    if job.parameters.get("overrides"):
+        facts["overrides"] = ", ".join(f"{k}={v}" for k, v in job.parameters["overrides"].items())
+    return facts
 
 
-def stamp_provenance(path: Path, facts: dict[str, str]) -> None:
-    """Insert the provenance banner right after the notebook's title cell."""
+def stamp_provenance(path: Path, facts: dict[str, str], key: str = "") -> None:
+    """Insert the provenance banner right after the notebook's title cell; record the key in metadata."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    facts_line = " · ".join(f"{k} **{v}**" for k, v in facts.items())
+    shown = {k: v for k, v in facts.items() if k != "overrides"}
+    facts_line = " · ".join(f"{k} **{v}**" for k, v in shown.items())
     text = (
         "```{admonition} Provenance\n:class: note\n"
         f"Executed in the **{facts['profile']}** profile: every number on this page comes from that run.\n\n"
-        f"{facts_line}\n```"
+        f"{facts_line}\n"
     )
+    if facts.get("overrides"):
+        text += f"\nRun with parameters other than the profile's: **{facts['overrides']}**.\n"
+    text += "```"
     banner = nbformat.v4.new_markdown_cell(text, metadata={"tags": ["provenance"]})
     nb.cells = [c for c in nb.cells if "provenance" not in c.get("metadata", {}).get("tags", [])]
     first_is_title = nb.cells and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.lstrip().startswith("# ")
     nb.cells.insert(1 if first_is_title else 0, banner)
+    nb.metadata["alignbook"] = {"key": key, "profile": facts["profile"]}
     nbformat.write(nb, path)
 
 
 @dataclasses.dataclass
 class RunReport:
-    """What ``run`` did: per notebook, ``ok``, ``cached``, ``failed`` or ``timeout``."""
+    """What ``run`` did: per notebook, ``ok``, ``cached``, ``failed``, ``timeout`` or ``skipped``."""
 
     profile: str
     results: dict[str, dict[str, Any]]
@@ -378,6 +512,86 @@ class RunReport:
         return "\n".join(lines)
 
 
+def partial_path(profile: str, name: str) -> Path:
+    """Where papermill writes while a notebook runs; moved into place only when it succeeded."""
+    return paths.build_dir(profile) / "partial" / f"{name}.ipynb"
+
+
+def failed_path(profile: str, name: str) -> Path:
+    """The executed copy of the last failed run, kept for its error page."""
+    return paths.build_dir(profile) / "failed" / f"{name}.ipynb"
+
+
+def _run_one(job: NotebookJob, profile: str, force: bool, progress: bool, order: list[str],
+             current: Callable[[str], dict[str, str] | None], log: Callable[[str], None], head: str) -> dict[str, Any]:
+    """Reuse or execute one notebook while holding its lock (and shared locks on what it reads)."""
+    deps_ = list(job.upstream)
+    with store.notebook_locks(profile, job.name, deps_, order, log=log):
+        manifest = store.load_manifest(profile)
+        for dep in deps_:  # what it reads must be valid now, under the shared lock, and current
+            reason = store.verify(profile, dep, manifest, current)
+            if reason:
+                return {"status": "skipped", "error": f"needs {dep}, whose result is not usable: {reason}; run "
+                        f"`alignbook run {dep} {job.name} --profile {profile}`"}
+            job.upstream[dep] = manifest[dep]["key"]
+        job.key = job_key(job.hashes, job.upstream)
+        prior = manifest.get(job.name, {})
+        if not force and prior.get("key") == job.key:
+            reason = store.verify(profile, job.name, manifest, current)
+            if reason is None:
+                store.update_record(profile, job.name, lambda r: {**r, "cache_hits": r.get("cache_hits", 0) + 1,
+                                                                   "last_cache_hit": store.now()})
+                log(f"{head}: cached (unchanged since {prior.get('finished', '?')})")
+                return {**prior, "status": "cached"}
+            log(f"{head}: its stored result cannot be reused ({reason})")
+        return _execute_and_commit(job, profile, force, progress, log, head)
+
+
+def _execute_and_commit(job: NotebookJob, profile: str, force: bool, progress: bool,
+                        log: Callable[[str], None], head: str) -> dict[str, Any]:
+    name, key = job.name, job.key
+    final, partial, failed = paths.executed_path(profile, name), partial_path(profile, name), failed_path(profile, name)
+    run_dir = Path(job.parameters["run_dir"])
+    base = {"profile": profile, "key": key, "hashes": job.hashes, "upstream": dict(job.upstream),
+            "seed": job.parameters["seed"], "overrides": job.parameters.get("overrides", {})}
+    store.update_record(profile, name, lambda r: {**base, "status": "running", "pid": os.getpid(),
+                                                  "started": store.now()})
+    for stale in (final, partial, failed):  # from here on the old result no longer stands
+        stale.unlink(missing_ok=True)
+    how = store.prepare_run_dir(run_dir, key, force)
+    guard = "" if job.timeout_override is not None else f", scaled with machine load"
+    log(f"{head}: running ({how}), guard {job.timeout:.0f}s{guard} ...")
+    try:
+        outcome = _execute(job, partial, progress)
+    except BaseException:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
+        try:
+            partial.unlink(missing_ok=True)
+            store.write_stamp(run_dir, key, "interrupted")
+            store.update_record(profile, name, lambda r: {**base, "status": "interrupted", "error": "interrupted "
+                                                          "before it finished", "finished": store.now()})
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        raise
+    entry = {**base, **outcome, "finished": store.now()}
+    if outcome["status"] == "ok" and partial.exists():
+        stamp_provenance(partial, provenance(job, outcome["duration_s"]), key)
+        store.write_stamp(run_dir, key, "finished")
+        entry.update(files=store.run_files(run_dir), notebook=store.digest(partial))
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(partial, final)
+    else:
+        if outcome["status"] == "ok":
+            entry.update(status="failed", error="papermill reported success but wrote no notebook")
+        store.write_stamp(run_dir, key, "failed")
+        if partial.exists():
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(partial, failed)
+    store.update_record(profile, name, lambda r: entry)  # the commit point
+    log(f"{head}: {entry['status']} in {outcome['duration_s']:.1f}s (peak {outcome['peak_rss_mb']:.0f} MB)")
+    return entry
+
+
 def run(
     targets: Iterable[str] = (),
     profile: str = "test",
@@ -391,52 +605,34 @@ def run(
 ) -> RunReport:
     """Execute (or reuse) the selected notebooks in ``profile``; see the module docstring.
 
-    ``timeout`` (seconds) replaces every selected notebook's YAML timeout for this call.
+    ``timeout`` (seconds) replaces every selected notebook's YAML timeout for this call (unscaled).
+    Raises :class:`Interrupted` after cleaning up when the run is stopped.
     """
-    if timeout is not None and timeout <= 0:
-        raise ConfigError(f"--timeout {timeout:g} must be a positive number of seconds")
+    if timeout is not None and (not math.isfinite(timeout) or timeout <= 0):
+        raise ConfigError(f"--timeout {timeout:g} must be a finite, positive number of seconds, e.g. --timeout 1800")
     jobs = plan(targets, profile, overrides, seed)
     for job in jobs:
         job.timeout_override = timeout
-    manifest = load_manifest(profile)
+    order = book_order()
+    current = current_hashes()
     results: dict[str, dict[str, Any]] = {}
     failed_names: set[str] = set()
     for index, job in enumerate(jobs, 1):
-        out_path = paths.executed_path(profile, job.name)
-        prior = manifest.get(job.name, {})
         head = f"[{index}/{len(jobs)}] {job.name} ({profile})"
-        deps_failed = [d for d in job.spec.get("depends_on") or [] if d in failed_names]
+        deps_failed = [d for d in job.upstream if d in failed_names]
         if deps_failed:
             results[job.name] = {"status": "skipped", "error": f"depends on failed {', '.join(deps_failed)}"}
             failed_names.add(job.name)
             log(f"{head}: skipped, {deps_failed[0]} failed")
             continue
-        if not force and prior.get("key") == job.key and prior.get("status") == "ok" and out_path.exists():
-            results[job.name] = {**prior, "status": "cached"}
-            log(f"{head}: cached (unchanged since {prior.get('finished', '?')})")
-            continue
-        log(f"{head}: running, timeout {job.timeout:.0f}s ...")
-        outcome = _execute(job, out_path, progress)
-        if out_path.exists() and outcome["status"] == "ok":
-            stamp_provenance(out_path, provenance(job, outcome["duration_s"]))
-        entry = {
-            **outcome,
-            "profile": profile,
-            "key": job.key,
-            "hashes": job.hashes,
-            "seed": job.parameters["seed"],
-            "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        }
-        manifest[job.name] = entry
-        _save_manifest(profile, manifest)
-        results[job.name] = entry
-        if outcome["status"] != "ok":
+        try:
+            outcome = _run_one(job, profile, force, progress, order, current, log, head)
+        except KeyboardInterrupt:
+            raise Interrupted(f"stopped {job.name} and everything it started; nothing from that run counts as "
+                              f"finished (`alignbook run {job.name} --profile {profile}` starts it again)") from None
+        if outcome["status"] == "skipped":
+            log(f"{head}: skipped: {outcome['error']}")
+        results[job.name] = outcome
+        if outcome["status"] not in ("ok", "cached"):
             failed_names.add(job.name)
-        log(f"{head}: {outcome['status']} in {outcome['duration_s']:.1f}s (peak {outcome['peak_rss_mb']:.0f} MB)")
-    for name, r in results.items():  # the manifest counts how often a run was reused
-        if r["status"] == "cached":
-            entry = manifest[name]
-            entry["cache_hits"] = entry.get("cache_hits", 0) + 1
-            entry["last_cache_hit"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    _save_manifest(profile, manifest)
     return RunReport(profile, results)

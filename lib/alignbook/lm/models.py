@@ -8,44 +8,47 @@ import dataclasses
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from ..engine.config import Count, Positive, check_fields
+
 
 @dataclasses.dataclass(frozen=True)
 class TinyLMConfig:
     """Shape of a Llama-style causal LM. Use a preset (:func:`preset`) or set fields yourself."""
 
-    hidden_size: int = 64
+    hidden_size: Count = 64
     """Width of the residual stream (Llama-7B: 4096)."""
-    layers: int = 2
+    layers: Count = 2
     """Number of transformer blocks (Llama-7B: 32)."""
-    heads: int = 4
+    heads: Count = 4
     """Attention heads; must divide ``hidden_size`` (Llama-7B: 32)."""
-    kv_heads: int | None = None
+    kv_heads: Count | None = None
     """Key/value heads for grouped-query attention; None means as many as ``heads`` (Llama-7B)."""
-    intermediate_size: int = 176
+    intermediate_size: Count = 176
     """Width of the SwiGLU MLP, about 8/3 of ``hidden_size`` as in Llama (Llama-7B: 11008)."""
-    max_position_embeddings: int = 256
+    max_position_embeddings: Count = 256
     """Longest sequence the rotary embedding is set up for; data is truncated to fit."""
-    rope_theta: float = 10000.0
+    rope_theta: Positive = 10000.0
     """Rotary embedding base (Llama: 10000)."""
-    rms_norm_eps: float = 1e-6
+    rms_norm_eps: Positive = 1e-6
     """RMSNorm epsilon (Llama-7B: 1e-6)."""
     tie_word_embeddings: bool = True
     """Share input embedding and output head. Llama-7B does not; at this size the vocabulary
     matrix is a large share of all parameters, and tying halves it."""
-    initializer_range: float = 0.02
+    initializer_range: Positive = 0.02
     """Std of the normal initialisation of weight matrices (Llama: 0.02)."""
 
     def __post_init__(self) -> None:
         for name in ("hidden_size", "layers", "heads", "intermediate_size", "max_position_embeddings"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"TinyLMConfig.{name}={value!r} must be a positive integer")
+        check_fields(self)  # the declared ranges (a ConfigError, which is a ValueError)
         if self.hidden_size % self.heads:
             raise ValueError(
                 f"TinyLMConfig.heads={self.heads} must divide hidden_size={self.hidden_size}; "
                 f"e.g. heads={max(h for h in range(1, self.heads + 1) if self.hidden_size % h == 0)}"
             )
-        if self.kv_heads is not None and (self.kv_heads < 1 or self.heads % self.kv_heads):
+        if self.kv_heads is not None and self.heads % self.kv_heads:
             raise ValueError(f"TinyLMConfig.kv_heads={self.kv_heads} must divide heads={self.heads}")
 
 

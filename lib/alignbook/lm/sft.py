@@ -22,13 +22,14 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping
+from typing import Annotated, Any, Iterable, Literal, Mapping
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..engine import distributed
+from ..engine.config import ConfigError, Count, Natural, NonNegative, OneOf, Positive, Range, Seed, check_fields
 from .data import IGNORE_INDEX, collate, encode_pairs, encode_texts
 from .runtime import auto_threads, torch_threads
 
@@ -40,70 +41,58 @@ RESUME_DIR = "resume"
 class SFTConfig:
     """Hyperparameters of :func:`train_sft`. Defaults suit the tiny from-scratch models on CPU."""
 
-    epochs: int = 3
+    epochs: Count = 3
     """Passes over the training data (safe-rlhf scripts/sft.sh: 3)."""
-    lr: float = 1e-3
+    lr: Positive = 1e-3
     """Peak AdamW learning rate. safe-rlhf uses 2e-5 for a pretrained 7B model; models of a few
     million parameters trained from scratch need about 1e-3."""
-    batch_size: int = 16
+    batch_size: Count = 16
     """Sequences per micro-batch (per process)."""
-    grad_accum: int = 1
+    grad_accum: Count = 1
     """Micro-batches per optimiser step (safe-rlhf: 8 with 4 sequences per GPU)."""
-    max_length: int = 256
+    max_length: Count = 256
     """Longest tokenised sequence; longer pairs lose the end of their completion first
     (safe-rlhf: 512)."""
-    lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    lr_scheduler: Annotated[Literal["cosine", "linear", "constant"], OneOf(("cosine", "linear", "constant"))] = "cosine"
     """Decay after warm-up (safe-rlhf scripts/sft.sh: cosine)."""
-    warmup_ratio: float = 0.03
-    """Fraction of optimiser steps with linear warm-up (safe-rlhf scripts/sft.sh: 0.03)."""
-    weight_decay: float = 0.0
+    warmup_ratio: Annotated[float, Range(0, 1, max_open=True)] = 0.03
+    """Fraction of optimiser steps with linear warm-up, in [0, 1) (safe-rlhf scripts/sft.sh: 0.03)."""
+    weight_decay: NonNegative = 0.0
     """AdamW weight decay (safe-rlhf scripts/sft.sh: 0.0)."""
-    betas: tuple[float, float] = (0.9, 0.95)
-    """AdamW betas (safe-rlhf's DeepSpeed config: 0.9, 0.95)."""
-    max_grad_norm: float | None = 1.0
+    betas: Annotated[tuple[float, float], Range(0, 1, max_open=True)] = (0.9, 0.95)
+    """AdamW betas, each in [0, 1) (safe-rlhf's DeepSpeed config: 0.9, 0.95)."""
+    max_grad_norm: Positive | None = 1.0
     """Clip the gradient norm to this value; None disables clipping (safe-rlhf: 1.0)."""
-    max_steps: int | None = None
+    max_steps: Count | None = None
     """Stop after this many optimiser steps (None: run all epochs). The schedule spans it."""
-    eval_every: int = 0
+    eval_every: Natural = 0
     """Evaluate every this many optimiser steps; 0 evaluates at the end of each epoch only."""
-    eval_batch_size: int = 64
+    eval_batch_size: Count = 64
     """Sequences per batch when evaluating."""
-    log_every: int = 1
+    log_every: Count = 1
     """Record the training loss in ``history`` every this many optimiser steps."""
-    seed: int = 0
+    seed: Seed = 0
     """Seeds the data order (the model's initialisation has its own seed)."""
-    zero_stage: int | None = None
+    zero_stage: Annotated[int, Range(0, 3)] | None = None
     """DeepSpeed ZeRO stage when started under the launcher; None (or one process): plain AdamW."""
     bf16: bool = False
     """bfloat16 mixed precision: DeepSpeed's bf16 mode under the launcher, else ``torch.autocast``
     on a GPU (float32 master weights either way). Ignored on CPU, where bf16 is slower."""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Annotated[Literal["auto", "cpu", "cuda"], OneOf(("auto", "cpu", "cuda"))] = "auto"
     """Where to train: ``auto`` takes a GPU if one is visible."""
-    save_every: int = 0
+    save_every: Natural = 0
     """With ``output_dir``: save a resumable state every this many optimiser steps (0: never).
     A later call with the same config, data and ``output_dir`` continues from it."""
-    threads: int | None = None
+    threads: Count | None = None
     """CPU threads for torch while training; None: 1 for models under 5M parameters on CPU (much
     faster for tiny models, see :mod:`alignbook.lm.runtime`), else torch's setting."""
 
     def __post_init__(self) -> None:
-        if self.save_every < 0:
-            raise ValueError(f"SFTConfig.save_every={self.save_every!r} must be >= 0 (0: never)")
-        positive = ("epochs", "batch_size", "grad_accum", "max_length", "eval_batch_size", "log_every")
-        for name in positive:
+        check_fields(self)  # the declared ranges (ConfigError, a ValueError); also when used alone
+        for name in ("epochs", "batch_size", "grad_accum", "max_length", "eval_batch_size", "log_every"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"SFTConfig.{name}={value!r} must be a positive integer")
-        if not self.lr > 0:
-            raise ValueError(f"SFTConfig.lr={self.lr!r} must be > 0, e.g. lr=1e-3")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"SFTConfig.warmup_ratio={self.warmup_ratio!r} must be in [0, 1), e.g. 0.03")
-        if self.lr_scheduler not in ("cosine", "linear", "constant"):
-            raise ValueError(f"SFTConfig.lr_scheduler={self.lr_scheduler!r} must be cosine, linear or constant")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"SFTConfig.max_steps={self.max_steps!r} must be None or >= 1")
-        if self.eval_every < 0:
-            raise ValueError(f"SFTConfig.eval_every={self.eval_every!r} must be >= 0 (0: each epoch)")
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{name}={value!r} must be an integer, e.g. {name}=1")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "SFTConfig":
@@ -543,25 +532,31 @@ def _after_step(step: int) -> None:
 
 
 def _save_resume_state(directory: Path, engine, cfg: SFTConfig, n_examples: int, state: dict) -> None:
-    """Write model, optimiser, schedule and loop state atomically (temp file, then rename)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write model, optimiser, schedule and loop state atomically (temp file, then rename).
+
+    Only tensors, state dicts and plain data, so that it loads with ``weights_only=True``.
+    """
+    from ..engine import checkpoints
+    from ..engine.results import config_fingerprint
+
     scheduler = engine.scheduler
     payload = {
-        "config": dataclasses.asdict(cfg),
+        "config": config_fingerprint(cfg),
         "examples": n_examples,
         "model": engine.module.state_dict(),
         "optimizer": engine.optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "loop": {k: v for k, v in state.items()},
     }
-    tmp = directory / "state.pt.tmp"
-    torch.save(payload, tmp)
-    os.replace(tmp, directory / "state.pt")
+    checkpoints.save(directory / "state.pt", payload)
 
 
 def _load_resume_state(directory: Path, engine, cfg: SFTConfig, n_examples: int) -> dict:
-    payload = torch.load(directory / "state.pt", weights_only=False)
-    if payload["config"] != dataclasses.asdict(cfg) or payload["examples"] != n_examples:
+    from ..engine import checkpoints
+    from ..engine.results import config_fingerprint
+
+    payload = checkpoints.load(directory / "state.pt")  # a damaged file raises CheckpointError
+    if payload.get("config") != config_fingerprint(cfg) or payload.get("examples") != n_examples:
         raise ValueError(
             f"{directory} holds an interrupted run with a different config or dataset; "
             "delete that folder to start afresh, or resume with the same SFTConfig and data"

@@ -17,12 +17,12 @@ response's true helpfulness and severity:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional, Sequence
+from typing import Annotated, Any, Optional, Sequence
 
 import numpy as np
 import torch
 
-from ..engine.config import BaseConfig, ConfigError
+from ..engine.config import BaseConfig, ConfigError, Count, NonNegative, OneOf, Positive, Range
 from ..toyworld.world import ToyWorld, ToyWorldConfig
 
 CANDIDATE_SOURCES: tuple[str, ...] = (
@@ -35,42 +35,39 @@ CANDIDATE_SOURCES: tuple[str, ...] = (
 class DualPreferenceConfig(BaseConfig):
     """Reward + cost models from dual labels vs one reward model from single labels."""
 
-    dataset: str = "toy"
+    dataset: Annotated[str, OneOf(("toy",), hub=True)] = "toy"
     """'toy', or the dual release 'PKU-Alignment/PKU-SafeRLHF' (paper profile; the single-label
     model then reads ``single_dataset``), or a local folder in the hub layout."""
     dataset_revision: Optional[str] = None
     """Hub revision of ``dataset``; None uses the pin."""
-    single_dataset: str = "toy"
-    """Source of single trade-off labels: 'toy' or 'PKU-Alignment/PKU-SafeRLHF-single-dimension'."""
-    single_harm_weight: float = 1.0
-    """Toy single-label annotator: compares helpfulness - weight * 2 * severity (one fixed trade-off)."""
-    train_size: int = 1500
+    single_dataset: Annotated[str, OneOf(("toy",), hub=True)] = "toy"
+    """Source of single trade-off labels: 'toy', 'PKU-Alignment/PKU-SafeRLHF-single-dimension' or a local folder."""
+    single_harm_weight: NonNegative = 1.0
+    """Toy single-label annotator: compares helpfulness - weight * 2 * severity (one fixed trade-off; >= 0)."""
+    train_size: Count = 1500
     """Training pairs for each model (same prompts for dual and single labels in the toy world)."""
-    eval_prompts: int = 150
+    eval_prompts: Count = 150
     """Held-out prompts, each answered by every candidate source."""
-    preset: str = "tiny"
-    """Backbone shape (alignbook.lm presets); trained from scratch on the toy tokenizer."""
-    epochs: int = 2
+    preset: Annotated[str, OneOf(("tiny", "small", "base"))] = "tiny"
+    """Backbone shape (alignbook.lm presets: tiny, small, base); trained from scratch on the toy tokenizer."""
+    epochs: Count = 2
     """Passes over the training pairs (safe-rlhf scripts: 2)."""
-    lr: float = 2e-3
+    lr: Positive = 2e-3
     """AdamW learning rate (from-scratch tiny models; the scripts use 2e-5 on a pretrained 7B)."""
-    batch_size: int = 32
+    batch_size: Count = 32
     """Pairs per optimiser step."""
-    max_length: int = 96
+    max_length: Count = 96
     """Longest tokenised prompt+response."""
-    lambdas: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
-    """Trade-off weights λ in R - λ·C explored after training."""
-    seeds: int = 3
+    lambdas: Annotated[tuple[float, ...], Range(0)] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+    """Trade-off weights λ in R - λ·C explored after training (at least one, each >= 0)."""
+    seeds: Count = 3
     """Independent runs (models and held-out prompts) for mean ± std."""
     verbose: bool = True
     """Show tqdm progress bars."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("train_size", "eval_prompts", "epochs", "batch_size", "seeds"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
-        if any(lam < 0 for lam in self.lambdas) or not self.lambdas:
+        if not self.lambdas:
             raise ConfigError(f"lambdas={self.lambdas} must be a non-empty list of non-negative numbers")
 
 

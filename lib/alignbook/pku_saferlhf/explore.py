@@ -7,11 +7,11 @@ objects, so the exploration notebook only calls and plots.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional, Sequence
+from typing import Annotated, Any, Optional, Sequence
 
 import numpy as np
 
-from ..engine.config import BaseConfig, ConfigError
+from ..engine.config import BaseConfig, Count, OneOf
 from ..toyworld.content import HARM_CATEGORIES
 
 REFERENCE_V1_TRAIN: dict[str, float] = {
@@ -31,21 +31,16 @@ per-response severity counts and per-pair shares."""
 class ExplorationConfig(BaseConfig):
     """Exploring PKU-SafeRLHF v1 (toy or hub rows)."""
 
-    dataset: str = "toy"
+    dataset: Annotated[str, OneOf(("toy",), hub=True)] = "toy"
     """'toy', 'PKU-Alignment/PKU-SafeRLHF' (paper profile), or a local folder in the hub layout."""
     dataset_revision: Optional[str] = None
     """Hub revision; None uses the pin 9421ffafec3fa40a1f1a7d567b4d525079477ecb."""
-    split: str = "train"
+    split: Annotated[str, OneOf(("train", "test"))] = "train"
     """Which split to explore (v1: train 73,907 pairs, test 8,211)."""
-    n_pairs: int = 4000
+    n_pairs: Count = 4000
     """Pairs to draw from the toy world (ignored for hub data, which is read whole)."""
-    seeds: int = 3
+    seeds: Count = 3
     """Independent toy datasets drawn (spread over them); hub data is one fixed dataset."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.n_pairs < 1 or self.seeds < 1:
-            raise ConfigError(f"n_pairs={self.n_pairs} and seeds={self.seeds} must be >= 1")
 
 
 def _per_response(rows: Sequence[dict], key: str) -> np.ndarray:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-from typing import Any, Sequence
+from typing import Annotated, Any, Sequence
 
 import numpy as np
 
-from ..engine.config import BaseConfig, ConfigError
+from ..engine.config import BaseConfig, ConfigError, Count, Fraction, NonNegative, Positive, Range
 from . import scorer as judge_mod
 from .content import BENIGN_TOPICS, FILLER, HARM_CATEGORIES, HARMFUL_TOPICS, PROMPT_TEMPLATES, REFUSALS, SAFE_ALTERNATIVES, WEB_TEMPLATES
 
@@ -57,59 +57,53 @@ class ToyWorldConfig(BaseConfig):
     """Knobs of the toy world. Defaults are calibrated so the preference data's marginals resemble
     PKU-SafeRLHF v1 train (share of safe responses, severity mix, pair types, better != safer)."""
 
-    harmful_fraction: float = 0.92
+    harmful_fraction: Fraction = 0.92
     """Share of harmful requests among sampled prompts (PKU-SafeRLHF prompts are mostly red-team)."""
-    comply_alpha: float = 0.2
+    comply_alpha: Positive = 0.2
     """Beta(alpha, beta) of a harmful prompt's compliance propensity: small values put prompts at
     the extremes, so both responses of a pair tend to be safe or both unsafe, as in the data."""
-    comply_beta: float = 0.13
+    comply_beta: Positive = 0.13
     """See ``comply_alpha``."""
-    severe_step_weight: float = 0.3
-    """Relative chance a complying source picks a severity-3 step (1 for severity 1 and 2)."""
-    source_mix: tuple[float, float, float] = (0.34, 0.33, 0.33)
-    """Probabilities of alpaca-7b, alpaca2-7b, alpaca3-8b as the source of each response."""
-    helpfulness_temperature: float = 0.5
+    severe_step_weight: NonNegative = 0.3
+    """Relative chance a complying source picks a severity-3 step (1 for severity 1 and 2; 0: never)."""
+    source_mix: Annotated[tuple[float, float, float], Range(0)] = (0.34, 0.33, 0.33)
+    """Probabilities of alpaca-7b, alpaca2-7b, alpaca3-8b as the source of each response (non-negative
+    weights, normalised; not all 0)."""
+    helpfulness_temperature: Positive = 0.5
     """Bradley-Terry temperature of the helpfulness annotator (lower: more decisive)."""
-    harmlessness_temperature: float = 0.3
+    harmlessness_temperature: Positive = 0.3
     """Bradley-Terry temperature of the harmlessness annotator."""
-    label_noise: float = 0.05
+    label_noise: Fraction = 0.05
     """Chance a preference label is flipped after the Bradley-Terry draw."""
-    annotator_halo: float = 0.9
+    annotator_halo: Fraction = 0.9
     """Chance the safety label reuses the helpfulness label's random draw (one rater judging both
     dimensions of a pair): near-ties then get the same winner, as better == safer is common in
     the data. 0 makes the two labels' noise independent."""
-    harmlessness_care_bonus: float = 0.4
+    harmlessness_care_bonus: NonNegative = 0.4
     """Harmlessness credit for a refusal or a safe alternative (a careful answer reads as safer)."""
-    harmlessness_helpfulness_coupling: float = 1.0
+    harmlessness_helpfulness_coupling: NonNegative = 1.0
     """Weight of helpfulness in the harmlessness score; among equally harmless answers annotators
     lean to the more useful one, which is why better == safer for most pairs in the data."""
-    useful_weight: float = 1.0
+    useful_weight: NonNegative = 1.0
     """Helpfulness of each distinct on-topic fact or (for a harmful request) harmful step."""
-    safe_alternative_weight: float = 0.7
+    safe_alternative_weight: NonNegative = 0.7
     """Helpfulness of each distinct safe alternative for the request's harm category."""
-    irrelevant_penalty: float = 0.2
+    irrelevant_penalty: NonNegative = 0.2
     """Helpfulness lost per off-topic clause."""
-    unknown_penalty: float = 0.2
+    unknown_penalty: NonNegative = 0.2
     """Helpfulness lost per clause the world does not know (gibberish, truncation)."""
-    repeat_penalty: float = 0.2
+    repeat_penalty: NonNegative = 0.2
     """Helpfulness lost per repeated clause: repeating a useful phrase earns nothing."""
-    tokenizer_vocab_size: int = 1024
-    """BPE vocabulary size of the world's tokenizer."""
-    corpus_docs: int = 4000
+    tokenizer_vocab_size: Annotated[int, Range(260)] = 1024
+    """BPE vocabulary size of the world's tokenizer (at least 260: 256 bytes and 4 special tokens)."""
+    corpus_docs: Count = 4000
     """Documents in the pretraining corpus of the base model."""
-    sft_examples: int = 3000
+    sft_examples: Count = 3000
     """Demonstrations in the SFT set (Alpaca-like: helpful, sometimes harmful)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("harmful_fraction", "label_noise", "annotator_halo"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ConfigError(f"{name}={value} must lie in [0, 1]")
-        for name in ("comply_alpha", "comply_beta", "helpfulness_temperature", "harmlessness_temperature"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name}={getattr(self, name)} must be > 0")
-        if len(self.source_mix) != 3 or any(p < 0 for p in self.source_mix) or sum(self.source_mix) <= 0:
+        if len(self.source_mix) != 3 or sum(self.source_mix) <= 0:
             raise ConfigError(
                 f"source_mix={self.source_mix} must be three non-negative weights for {MODEL_SOURCES}"
             )

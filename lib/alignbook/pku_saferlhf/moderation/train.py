@@ -7,13 +7,13 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Annotated, Any, Optional, Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ...engine.config import BaseConfig, ConfigError
+from ...engine.config import BaseConfig, Count, NonNegative, OneOf, Positive, Range
 from ...toyworld.content import HARM_CATEGORIES
 from .metrics import majority_baseline, moderation_metrics
 from .model import ModerationModel, load_moderation_model, moderation_loss, predict_from_outputs, save_moderation_model
@@ -41,54 +41,42 @@ QA_DATASET = "PKU-Alignment/PKU-SafeRLHF-QA"
 class ModerationConfig(BaseConfig):
     """Severity-sensitive QA moderation (PKU-SafeRLHF paper, section on moderation)."""
 
-    dataset: str = "toy"
+    dataset: Annotated[str, OneOf(("toy",), hub=True)] = "toy"
     """'toy' (the toy world), a hub release name, or a local folder in the hub's layout."""
-    dataset_schema: str = "pku-saferlhf-qa"
+    dataset_schema: Annotated[str, OneOf(("pku-saferlhf-qa", "pku-saferlhf-v1"))] = "pku-saferlhf-qa"
     """Schema of ``dataset``: 'pku-saferlhf-qa' (per-response rows) or 'pku-saferlhf-v1' (pairs,
     split into per-response rows)."""
     dataset_revision: Optional[str] = None
     """Hub revision; None uses the pin in ``alignbook.data.HUB_DATASETS``."""
-    train_size: int = 3000
+    train_size: Count = 3000
     """Training responses (toy: generated; hub: the first ones of the split)."""
-    test_size: int = 1000
+    test_size: Count = 1000
     """Held-out responses (toy: a disjoint seed stream; hub: the test split)."""
-    backbone: str = "toy-scratch"
+    backbone: Annotated[str, OneOf(("toy-scratch", "toy-base"), hub=True)] = "toy-scratch"
     """'toy-scratch' (a fresh tiny Llama on the toy tokenizer), 'toy-base' (the toy world's
     pretrained base model) or a hub model name. The paper trains a Llama-family 7-8B model; its
     exact base checkpoint is not pinned here, so the paper profile uses the Safe RLHF chapter's
     PKU-Alignment/alpaca-7b-reproduced (our choice, not the paper's)."""
-    preset: str = "tiny"
+    preset: Annotated[str, OneOf(("tiny", "small", "base"))] = "tiny"
     """Model shape for toy backbones: tiny, small or base (alignbook.lm.PRESETS)."""
-    epochs: int = 3
+    epochs: Count = 3
     """Passes over the training responses."""
-    lr: float = 2e-3
+    lr: Positive = 2e-3
     """AdamW learning rate (from-scratch tiny models need ~1e-3; a pretrained 7B ~2e-5)."""
-    batch_size: int = 32
+    batch_size: Count = 32
     """Responses per optimiser step."""
-    weight_decay: float = 0.0
+    weight_decay: NonNegative = 0.0
     """AdamW weight decay."""
-    max_length: int = 96
+    max_length: Count = 96
     """Longest tokenised prompt+response; longer ones are cut at the end."""
-    threshold: float = 0.5
-    """Probability above which the unsafe and category heads say yes."""
-    seeds: int = 3
+    threshold: Annotated[float, Range(0, 1, min_open=True, max_open=True)] = 0.5
+    """Probability above which the unsafe and category heads say yes, in (0, 1)."""
+    seeds: Count = 3
     """Independent training runs (metrics reported as mean ± std over them)."""
-    device: str = "auto"
+    device: Annotated[str, OneOf(("auto", "cpu", "cuda"))] = "auto"
     """'auto', 'cpu' or 'cuda'."""
     verbose: bool = True
     """Show tqdm progress bars."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("train_size", "test_size", "epochs", "batch_size", "max_length", "seeds"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
-        if self.lr <= 0:
-            raise ConfigError(f"lr={self.lr} must be > 0, e.g. lr=2e-3")
-        if not 0 < self.threshold < 1:
-            raise ConfigError(f"threshold={self.threshold} must lie in (0, 1)")
-        if self.dataset_schema not in ("pku-saferlhf-qa", "pku-saferlhf-v1"):
-            raise ConfigError(f"dataset_schema={self.dataset_schema!r} must be 'pku-saferlhf-qa' or 'pku-saferlhf-v1'")
 
 
 @dataclasses.dataclass

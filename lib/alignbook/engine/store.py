@@ -1,0 +1,323 @@
+"""The result store: an executed notebook, its metrics and its run folder are valid only together.
+
+Per profile, under ``build/<profile>/``::
+
+    manifest.json           one record per notebook: status, cache key, and a digest of every output
+    notebooks/<nb>.ipynb    executed copies; replaced whole (``os.replace``) only after a run succeeded
+    runs/<nb>/              run folders; ``runs/<nb>/.alignbook-run.json`` (the *stamp*) names the key
+                            that made the folder's contents and whether that run finished
+    failed/<nb>.ipynb       the executed copy of the last failed run (for its error page)
+    locks/                  ``fcntl`` locks: exclusive while a notebook executes, shared while a
+                            notebook that depends on it executes, one for the manifest itself
+
+A notebook's result is *valid for key K* only when all of these hold (:func:`verify`):
+
+- its record says ``ok`` with key K;
+- the executed notebook exists and its SHA-256 is the one recorded when the run finished;
+- the run folder's stamp says it finished with key K;
+- the run folder holds exactly the files recorded, with the recorded digests (SHA-256 up to
+  :data:`HASH_LIMIT` bytes, size and modification time above): a deleted run folder, an injected
+  ``metrics.json`` or an edited result file all make the result invalid;
+- every notebook it depends on is valid too, with the keys this one was computed from.
+
+The record is written last (the commit point), so a run killed at any moment leaves nothing that
+counts as finished: the next run sees a record that is not ``ok`` and executes again. A run folder
+is reused only by a run of the same key that did not finish (resuming an interrupted run), never
+across keys, and never with ``--force``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from . import paths
+from .config import ConfigError
+
+STAMP = ".alignbook-run.json"
+"""The run folder's stamp: ``{"key": ..., "state": "running" | "finished" | "failed" | "interrupted"}``."""
+
+HASH_LIMIT = 16 * 2**20
+"""Files up to this size are checked by SHA-256; larger ones (checkpoints) by size and mtime."""
+
+NOTEBOOK_OUTPUTS = ("metrics.json", "figures")
+"""What a notebook's own cells write into its run folder: removed before every execution, so a
+resumed run can never keep a metric or figure of an earlier attempt."""
+
+
+class StoreError(ConfigError):
+    """The build folder cannot be read or written as it should; the message names the file and the fix."""
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def digest(path: Path) -> str:
+    """``sha256:<hex>`` for files up to :data:`HASH_LIMIT` bytes, else ``size:<n>:mtime:<ns>``."""
+    stat = path.stat()
+    if stat.st_size <= HASH_LIMIT:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return "sha256:" + h.hexdigest()
+    return f"size:{stat.st_size}:mtime:{stat.st_mtime_ns}"
+
+
+def run_files(run_dir: Path) -> dict[str, str]:
+    """Every file under ``run_dir`` (the stamp excluded) with its digest."""
+    if not run_dir.is_dir():
+        return {}
+    found = {}
+    for path in sorted(run_dir.rglob("*")):
+        if path.is_file() and path.name != STAMP and "__pycache__" not in path.parts:
+            found[str(path.relative_to(run_dir))] = digest(path)
+    return found
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# -- locks ---------------------------------------------------------------------------------------
+
+
+def lock_path(profile: str, name: str) -> Path:
+    return paths.build_dir(profile) / "locks" / (name.replace("/", "__") + ".lock")
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, shared: bool = False, log: Callable[[str], None] | None = None,
+              what: str = "") -> Iterator[None]:
+    """Hold an ``fcntl`` lock on ``path`` (exclusive, or shared); say so if it has to wait."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            if log is not None:
+                log(f"  waiting: another alignbook run{f' (pid {holder})' if holder else ''} is using {what or path.stem}")
+            fcntl.flock(fd, mode)
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+@contextlib.contextmanager
+def notebook_locks(profile: str, own: str, upstream: list[str], order: list[str],
+                   log: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Exclusive on ``own``, shared on each of ``upstream``, taken in book order (no deadlock)."""
+    rank = {name: i for i, name in enumerate(order)}
+    wanted = sorted({own, *upstream}, key=lambda n: (rank.get(n, len(rank)), n))
+    with contextlib.ExitStack() as stack:
+        for name in wanted:
+            stack.enter_context(file_lock(lock_path(profile, name), shared=name != own, log=log, what=name))
+        yield
+
+
+def is_locked(profile: str, name: str) -> bool:
+    """Whether some process holds ``name``'s lock exclusively right now (it is executing)."""
+    path = lock_path(profile, name)
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+# -- the manifest --------------------------------------------------------------------------------
+
+
+def manifest_path(profile: str) -> Path:
+    return paths.build_dir(profile) / "manifest.json"
+
+
+def load_manifest(profile: str) -> dict[str, Any]:
+    """All records of ``profile`` (empty when nothing has run). A damaged file is a named error."""
+    path = manifest_path(profile)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise StoreError(
+            f"{path} cannot be read ({type(err).__name__}: {err}); delete it and run again "
+            "(every notebook whose result can no longer be verified executes again)"
+        ) from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise StoreError(f"{path} is not a manifest (a mapping of notebook: record); delete it and run again")
+    return data
+
+
+def update_record(profile: str, name: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict:
+    """Read-modify-write one notebook's record under the manifest lock (safe across processes).
+
+    ``change`` gets the current record (``{}`` if none) and returns the new one (None deletes it).
+    """
+    with file_lock(paths.build_dir(profile) / "locks" / "manifest.lock"):
+        manifest = load_manifest(profile)
+        new = change(dict(manifest.get(name, {})))
+        if new is None:
+            manifest.pop(name, None)
+        else:
+            manifest[name] = new
+        write_json_atomic(manifest_path(profile), manifest)
+        return new or {}
+
+
+# -- run folders ---------------------------------------------------------------------------------
+
+
+def read_stamp(run_dir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((run_dir / STAMP).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_stamp(run_dir: Path, key: str, state: str) -> None:
+    write_json_atomic(run_dir / STAMP, {"key": key, "state": state, "pid": os.getpid(), "time": now()})
+
+
+def prepare_run_dir(run_dir: Path, key: str, force: bool) -> str:
+    """Make ``run_dir`` ready for a run of ``key``; return what was done (for the log).
+
+    The folder's earlier contents are kept only to resume a run of the *same* key that did not
+    finish (the trainers inside then continue from their own checkpoints); otherwise, and always
+    with ``force``, the folder is emptied. The notebook's own outputs (:data:`NOTEBOOK_OUTPUTS`)
+    are removed either way: the execution writes them anew.
+    """
+    stamp = read_stamp(run_dir)
+    resume = (not force and stamp.get("key") == key and stamp.get("state") in ("running", "interrupted", "failed"))
+    if run_dir.exists() and not resume:
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in NOTEBOOK_OUTPUTS:
+        target = run_dir / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    write_stamp(run_dir, key, "running")
+    return "resuming the unfinished run of the same key" if resume else "fresh run folder"
+
+
+# -- verification --------------------------------------------------------------------------------
+
+
+def verify(profile: str, name: str, manifest: dict[str, Any] | None = None,
+           current: Callable[[str], dict[str, str] | None] | None = None, _seen: frozenset = frozenset()) -> str | None:
+    """Why ``name``'s stored result is not valid (None when it is); see the module docstring.
+
+    ``current(name)``, when given, returns the notebook's current code hashes (source, library,
+    lock): a result made by other code is *stale* and not valid either.
+    """
+    manifest = load_manifest(profile) if manifest is None else manifest
+    record = manifest.get(name)
+    if not record:
+        return "it has not run in this profile"
+    status = record.get("status")
+    if status == "running":
+        return ("another alignbook run is executing it right now" if is_locked(profile, name)
+                else "its last run was interrupted before it finished")
+    if status != "ok":
+        return f"its last run {'timed out' if status == 'timeout' else status}: {record.get('error', '')}".rstrip(": ")
+    if current is not None:
+        hashes = current(name)
+        if hashes is not None:
+            changed = [k for k in ("source", "library", "lock") if record.get("hashes", {}).get(k) != hashes.get(k)]
+            if changed:
+                what = {"source": "the notebook", "library": "the library code it runs", "lock": "requirements.lock"}
+                return f"it is out of date: {', '.join(what[c] for c in changed)} changed since it ran"
+    executed = paths.executed_path(profile, name)
+    if not executed.is_file():
+        return "its executed notebook is missing"
+    if digest(executed) != record.get("notebook"):
+        return "its executed notebook was changed after the run"
+    run_dir = paths.run_dir(profile, name)
+    stamp = read_stamp(run_dir)
+    if stamp.get("key") != record.get("key") or stamp.get("state") != "finished":
+        return "its run folder is missing or belongs to another run"
+    files = run_files(run_dir)
+    recorded = record.get("files", {})
+    if files != recorded:
+        extra = sorted(set(files) - set(recorded))
+        missing = sorted(set(recorded) - set(files))
+        changed = sorted(f for f in set(files) & set(recorded) if files[f] != recorded[f])
+        parts = [f"{label} {', '.join(items[:3])}{' …' if len(items) > 3 else ''}"
+                 for label, items in (("added", extra), ("missing", missing), ("changed", changed)) if items]
+        return f"its run folder changed after the run ({'; '.join(parts)})"
+    for dep, dep_key in (record.get("upstream") or {}).items():
+        if dep in _seen:
+            continue
+        if manifest.get(dep, {}).get("key") != dep_key:
+            return f"{dep}, whose results it read, has run again since"
+        reason = verify(profile, dep, manifest, current, _seen | {name})
+        if reason:
+            return f"{dep}, whose results it read, is not valid: {reason}"
+    return None
+
+
+def read_verified(profile: str, name: str, rel: str, record: dict[str, Any]) -> bytes | None:
+    """The bytes of ``runs/<name>/<rel>`` if they match the record's digest (else None)."""
+    path = paths.run_dir(profile, name) / rel
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    expected = record.get("files", {}).get(rel, "")
+    return data if expected == "sha256:" + sha256_bytes(data) else None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float, step: float = 0.05) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
