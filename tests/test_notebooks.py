@@ -30,6 +30,27 @@ def test_the_page_hides_the_default_parameters_but_keeps_the_injected_ones():
     assert book.for_the_page(json.dumps(page).encode()) == book.for_the_page(json.dumps(page).encode())
 
 
+def test_the_page_carries_no_machine_paths_or_progress_bars():
+    root = paths.repo_root()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x", outputs=[
+        nbformat.v4.new_output("execute_result", data={"text/plain": f"{{'png': PosixPath('{root}/build/x.png')}}"}),
+        nbformat.v4.new_output("stream", name="stderr", text="train:  50%|#####     | 5/10 [00:01<00:01, 3.1it/s]\r"
+                               "train: 100%|##########| 10/10 [00:02<00:00, 3.2it/s]\nUserWarning: kept\n"),
+        nbformat.v4.new_output("stream", name="stdout", text=f"saved to {root}/build/smoke/runs/a\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="  0%|          | 0/3 [00:00<?, ?it/s]"),
+    ])]
+    outputs = json.loads(book.for_the_page(nbformat.writes(nb).encode()))["cells"][0]["outputs"]
+
+    def text(value):
+        return "".join(value) if isinstance(value, list) else value
+
+    assert text(outputs[0]["data"]["text/plain"]) == "{'png': 'build/x.png'}"
+    assert text(outputs[1]["text"]).strip() == "UserWarning: kept"
+    assert text(outputs[2]["text"]) == "saved to build/smoke/runs/a\n"
+    assert len(outputs) == 3  # the stream holding only a progress bar is gone
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_exactly_one_parameters_cell_of_independent_literals(name):
     tagged = [c for c in _cells(name) if "parameters" in c.get("metadata", {}).get("tags", [])]
@@ -86,9 +107,16 @@ def test_notebook_executes_in_test_profile(test_profile_run, name):
 def test_book_builds_strictly_with_provenance(test_profile_run):
     if test_profile_run.failed:
         pytest.fail(f"notebooks failed, book not built: {test_profile_run.failed}")
-    book.prepare("test")
+    assert book.prepare("test") == {}  # every page has a valid result
     index = book.build(strict=True)
     html = index.parent
+    root = str(paths.repo_root())
+    for page_path in html.rglob("*.html"):  # what a reader sees: no machine paths, reprs or progress bars
+        if "mathjax" in page_path.parts or "_static" in page_path.parts:
+            continue
+        text = page_path.read_text()
+        for leak in (root, "PosixPath(", "&lt;Figure size", "&lt;IPython.core", "it/s]"):
+            assert leak not in text, f"{page_path.relative_to(html)} shows {leak!r}"
     for name in NOTEBOOKS:
         page = (html / "_executed" / f"{name}.html").read_text()
         assert "Provenance" in page and "profile <strong>test</strong>" in page, f"{name}: no provenance banner on the page"

@@ -9,24 +9,7 @@ import yaml
 
 from alignbook.engine import cli, runner
 
-SETUP = 'import alignbook\ncfg = alignbook.setup("{name}", profile, seed, run_dir, overrides)'
-
-
-def _write_notebook(root: Path, name: str, body: str, spec_extra: dict | None = None) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_markdown_cell(f"# {name}"),
-        nbformat.v4.new_code_cell('profile = "test"\nseed = 0\nrun_dir = None\noverrides = {}',
-                                  metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(SETUP.format(name=name)),
-        nbformat.v4.new_code_cell(body),
-    ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = root / "notebooks" / f"{name}.ipynb"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    spec = {"config": "alignbook.intro.machine:MachineConfig", "profiles": {"test": {"steps": 2}}, **(spec_extra or {})}
-    path.with_suffix(".yaml").write_text(yaml.safe_dump(spec))
+from notebook_factory import write_notebook as _write_notebook
 
 
 @pytest.fixture

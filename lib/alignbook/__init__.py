@@ -8,6 +8,11 @@ import the names below from ``alignbook`` itself.
 
 __version__ = "0.1.0"
 
+import warnings  # noqa: E402
+
+# tqdm.auto warns in every kernel without ipywidgets; the book's pages are static, bars are dropped anyway
+warnings.filterwarnings("ignore", message="IProgress not found")
+
 from .engine.config import PROFILES, BaseConfig, ConfigError
 from .engine.launch import launch
 from .engine.metrics import load_metrics, record

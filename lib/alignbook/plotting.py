@@ -11,6 +11,10 @@ import matplotlib.pyplot as plt
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
 
+COLUMN_WIDTH = 6.4
+"""Width in inches of a figure that fills the book's text column (at the book's DPI)."""
+
+
 def use_book_style() -> None:
     plt.rcParams.update(
         {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 from ..engine.config import BaseConfig, ConfigError, Count, Fraction, Natural, OneOf, Positive, Range, Seed
 from ..toyworld.world import MODEL_SOURCES, STYLE_SOURCES
@@ -44,8 +44,8 @@ class AlignerTrainConfig(BaseConfig):
     dataset: str = "toyworld"
     """``toyworld`` (notebook 01's triples), ``aligner/aligner-20K`` (the paper's set, from the hub) or the
     path of a JSON file of triples (``.json``); anything else is refused."""
-    dataset_revision: str = "main"
-    """Hub revision of ``dataset``; pin a commit hash for a paper run."""
+    dataset_revision: Optional[str] = None
+    """Hub revision of ``dataset`` (None: unpinned, the latest; pass a commit hash to pin a paper run)."""
     train_size: Natural = 0
     """Use at most this many training rows (0: all)."""
     template: Annotated[str, OneOf(tuple(TEMPLATES))] = "repository"
@@ -174,10 +174,13 @@ def build_model_and_tokenizer(cfg: AlignerTrainConfig, texts: list[str], seed: i
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+    from ..data.hub import model_revision
+
+    revision = model_revision(cfg.model)
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model, revision=revision)
     if tokenizer.pad_token_id is None:
         tokenizer.add_special_tokens({"pad_token": "<pad>"})
-    model = AutoModelForCausalLM.from_pretrained(cfg.model, torch_dtype=torch.bfloat16 if cfg.bf16 else torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(cfg.model, revision=revision, torch_dtype=torch.bfloat16 if cfg.bf16 else torch.float32)
     model.resize_token_embeddings(len(tokenizer))
     return model, tokenizer
 

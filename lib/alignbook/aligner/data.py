@@ -26,8 +26,9 @@ COLUMNS = ("question", "answer", "correction")
 ALIGNER_20K = "aligner/aligner-20K"
 """Hub id of the paper's training set (question, answer, correction)."""
 
-ALIGNER_20K_REVISION = "main"
-"""Revision the ``paper`` profile loads; pin a commit hash there before a paper run."""
+ALIGNER_20K_REVISION: str | None = None
+"""Revision the ``paper`` profile loads. None: unpinned (no commit hash could be verified from this
+workplace), so the latest revision is loaded with a warning; pass ``dataset_revision=<sha>`` to pin."""
 
 
 def validate_triples(rows: Iterable[dict[str, Any]], where: str = "triples") -> list[dict[str, Any]]:
@@ -121,14 +122,19 @@ def load_triples(path: str | Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def load_aligner_20k(
-    split: str = "train", revision: str = ALIGNER_20K_REVISION, limit: int | None = None
+    split: str = "train", revision: str | None = ALIGNER_20K_REVISION, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """The paper's training set from the hub (``paper`` profile only; needs network access)."""
+    import warnings
+
     from datasets import load_dataset
 
+    if revision is None:
+        warnings.warn(f"{ALIGNER_20K} is loaded at the latest revision, not a pinned commit: pass "
+                      "dataset_revision=<commit sha> to make the run reproducible", stacklevel=2)
     dataset = load_dataset(ALIGNER_20K, split=split, revision=revision)
     rows = [{c: r[c] for c in COLUMNS} for r in dataset]
-    return validate_triples(rows[:limit] if limit else rows, f"{ALIGNER_20K}@{revision}")
+    return validate_triples(rows[:limit] if limit else rows, f"{ALIGNER_20K}@{revision or 'latest'}")
 
 
 def load_json_triples(path: str | Path) -> list[dict[str, Any]]:

@@ -91,6 +91,36 @@ HUB_DATASETS: dict[str, HubDataset] = {
 }
 """The releases this book reads. Unpinned ones (revision None or a branch) warn when loaded."""
 
+HUB_MODELS: dict[str, str | None] = {
+    "PKU-Alignment/alpaca-7b-reproduced": None,
+    "meta-llama/Llama-2-7b-hf": None,
+}
+"""Hub models the ``paper`` profiles load, with the commit each is pinned to. None means
+*unpinned*: no commit hash could be verified from this workplace (the hub is unreachable here),
+so the latest revision is loaded, with a warning. Pin one by writing its commit hash here or by
+passing ``<field>_revision=<sha>``; the dry run (``alignbook run ... --dry-run``) shows each."""
+
+
+def pin_of(name: str) -> tuple[bool, str | None]:
+    """``(known, revision)`` for a hub dataset or model name: whether the book knows it, and its pin."""
+    if name in HUB_DATASETS:
+        spec = HUB_DATASETS[name]
+        return True, spec.revision if spec.pinned else None
+    if name in HUB_MODELS:
+        return True, HUB_MODELS[name]
+    return False, None
+
+
+def model_revision(name: str, revision: str | None = None) -> str | None:
+    """The revision to load hub model ``name`` at: ``revision`` if given, else its pin (warns if none)."""
+    if revision:
+        return revision
+    pinned = HUB_MODELS.get(name)
+    if pinned is None:
+        warnings.warn(f"{name} is loaded at the latest revision, not a pinned commit: pass its "
+                      "*_revision=<commit sha> to make the run reproducible", stacklevel=2)
+    return pinned
+
 
 def _offline_message(name: str, spec: HubDataset, error: BaseException) -> str:
     revision = spec.revision or "main"

@@ -278,11 +278,27 @@ def resolve_seed(value: Any) -> int:
     return coerce("seed", value, int)
 
 
+def _revision_note(config: Any, name: str, value: Any) -> str:
+    """For a ``<x>_revision`` field left at None: which revision of hub name ``x`` that loads."""
+    if not name.endswith("_revision") or value is not None:
+        return ""
+    target = getattr(config, name[: -len("_revision")], None)
+    if not isinstance(target, str) or "/" not in target:
+        return ""
+    from ..data.hub import pin_of
+
+    known, pin = pin_of(target)
+    if pin:
+        return f"   # {target} pinned at {pin}"
+    return f"   # {target}: UNPINNED, loads the latest revision" + ("" if known else " (not in the book's registry)")
+
+
 def describe(job: NotebookJob) -> str:
     """What ``--dry-run`` prints for one notebook: parameters, timeout, and any launch command."""
     lines = [f"{job.name}  ({type(job.config).__name__}, timeout {job.timeout:.0f}s, key {job.key[:12]})"]
     for field in dataclasses.fields(job.config):
-        lines.append(f"    {field.name} = {getattr(job.config, field.name)!r}")
+        value = getattr(job.config, field.name)
+        lines.append(f"    {field.name} = {value!r}{_revision_note(job.config, field.name, value)}")
     launch = (job.spec.get("launch") or {}).get(job.parameters["profile"])
     if launch:
         config_path = Path(job.parameters["run_dir"]) / "launch" / "config.json"

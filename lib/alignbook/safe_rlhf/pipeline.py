@@ -42,7 +42,9 @@ def tokenizer(cfg: Any, name: str = "toy-sft", revision: str | None = None):
         return world(cfg).tokenizer()
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(name, revision=revision)
+    from ..data.hub import model_revision
+
+    tok = AutoTokenizer.from_pretrained(name, revision=model_revision(name, revision))
     if tok.pad_token_id is None or tok.pad_token_id == tok.eos_token_id:
         tok.add_special_tokens({"pad_token": "<pad>"})  # the score is read at the last non-pad token
     return tok
@@ -60,7 +62,9 @@ def load_causal_lm(cfg: Any, name: str, preset: str, revision: str | None = None
         return world(cfg).base_model(preset)
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(name, revision=revision)
+    from ..data.hub import model_revision
+
+    return AutoModelForCausalLM.from_pretrained(name, revision=model_revision(name, revision))
 
 
 def eval_prompts(cfg: Any, n: int) -> list[str]:

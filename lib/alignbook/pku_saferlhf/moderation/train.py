@@ -173,9 +173,12 @@ def build_model(cfg: ModerationConfig, seed: int, world: Any = None) -> tuple[Mo
     else:
         from transformers import AutoModel, AutoTokenizer
 
+        from ...data.hub import model_revision
+
         try:
-            tokenizer = AutoTokenizer.from_pretrained(cfg.backbone)
-            backbone = AutoModel.from_pretrained(cfg.backbone)
+            revision = model_revision(cfg.backbone)
+            tokenizer = AutoTokenizer.from_pretrained(cfg.backbone, revision=revision)
+            backbone = AutoModel.from_pretrained(cfg.backbone, revision=revision)
         except OSError as error:
             raise RuntimeError(
                 f"backbone={cfg.backbone!r} could not be loaded ({error}); it needs the hub or a local "

