@@ -27,9 +27,13 @@ $(STAMP): requirements.lock requirements-nodeps.txt requirements-models.txt pypr
 install: $(STAMP)
 
 ## Execute every notebook in $(PROFILE) (cached) and render the book to book/_build/html.
+## A notebook that fails does not stop the rendering: its page says what went wrong, and the exit
+## code is still non-zero. Ctrl-C (exit 130) stops without rendering.
 book: $(STAMP)
-	$(BIN)/alignbook run --profile $(PROFILE)
-	$(BIN)/alignbook book --profile $(PROFILE)
+	@$(BIN)/alignbook run --profile $(PROFILE); run=$$?; \
+	if [ $$run -eq 130 ]; then exit 130; fi; \
+	$(BIN)/alignbook book --profile $(PROFILE); book=$$?; \
+	if [ $$run -ne 0 ]; then exit $$run; fi; exit $$book
 
 ## Unit tests, notebook contracts, every notebook in the test profile, the strict book build.
 test: $(STAMP)
