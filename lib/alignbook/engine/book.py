@@ -113,8 +113,12 @@ def missing_page(profile: str, name: str, status: str, reason: str, record: dict
     import nbformat
 
     command = f"alignbook run {name} --profile {profile}"
+    words = {"never run": "not run yet", "stale": "out of date", "failed": "the run failed",
+             "timeout": "the run timed out", "interrupted": "the run was interrupted",
+             "invalid": "its outputs changed after the run", "running": "being executed right now"}
     lines = [f"# {_title(name)}", "",
-             f"```{{error}} No result: {status}",
+             f"```{{admonition}} No result in the {profile} profile: {words.get(status, status)}",
+             ":class: error",
              f"This page has no valid result in the **{profile}** profile: {reason}.",
              "", "Nothing from this notebook is shown in the book or counted on the Results page.", "```", "",
              "Reproduce it with:", "", "```bash", f".venv/bin/{command}", "```"]
