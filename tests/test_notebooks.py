@@ -2,6 +2,7 @@
 
 import ast
 import json
+import re
 
 import nbformat
 import pytest
@@ -117,6 +118,7 @@ def test_book_builds_strictly_with_provenance(test_profile_run):
         text = page_path.read_text()
         for leak in (root, "PosixPath(", "&lt;Figure size", "&lt;IPython.core", "it/s]"):
             assert leak not in text, f"{page_path.relative_to(html)} shows {leak!r}"
+        assert not re.search(r"/tmp/[a-z]", text), f"{page_path.relative_to(html)} shows a /tmp path"
     for name in NOTEBOOKS:
         page = (html / "_executed" / f"{name}.html").read_text()
         assert "Provenance" in page and "profile <strong>test</strong>" in page, f"{name}: no provenance banner on the page"
