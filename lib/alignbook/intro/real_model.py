@@ -200,7 +200,14 @@ def rates_markdown(result: UpstreamResult) -> str:
         r = m[kind]
         lines.append(f"| {kind} | {r['n']} | {_pct(r['template_refusal'])} | {_pct(r['judge_refusal'])} "
                      f"| {_pct(r['judge_harm'])} |")
-    return "\n".join(lines) + "\n\nRates with Wilson 95% intervals."
+    disagree = sum(h["template_refusal"] != (h["judge_refusal"] >= 0.5) for h in result.history)
+    n = len(result.history)
+    lines += ["", f"Rates with Wilson 95% intervals. On these {n} answers the refusal judge and the refusal template "
+              f"disagree on {disagree} ({100 * disagree / n:.0f}%)" + (
+                  ": where they differ, read the answers below; the template's phrases can be checked by eye, the "
+                  "judge was fitted on other models' answers and its held-out agreement is in the next section."
+                  if disagree else ".")]
+    return "\n".join(lines)
 
 
 def judge_markdown(result: UpstreamResult) -> str:
