@@ -38,10 +38,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     overrides = parse_overrides(args.param)
     if args.dry_run:
+        from . import store
+
         jobs = runner.plan(args.targets, args.profile, overrides, args.seed)
         manifest = runner.load_manifest(args.profile)
+        current = runner.current_hashes()
         for job in jobs:
-            cached = manifest.get(job.name, {}).get("key") == job.key and not args.force
+            cached = (not args.force and manifest.get(job.name, {}).get("key") == job.key
+                      and store.verify(args.profile, job.name, manifest, current) is None)
             print(runner.describe(job) + ("\n    (cached: would not run)" if cached else ""))
         return 0
     report = runner.run(args.targets, args.profile, overrides, seed=args.seed, force=args.force,
