@@ -1,7 +1,6 @@
 """The runner on a throwaway book: parameters, caching, failures, timeouts, manifest, dry-run."""
 
 import json
-from pathlib import Path
 
 import nbformat
 import pytest

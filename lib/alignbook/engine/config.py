@@ -334,7 +334,7 @@ def coerce(name: str, value: Any, tp: Any) -> Any:
                 return coerce(name, value, arg)
             except ConfigError as err:
                 errors.append(str(err))
-        hint = f" or null" if type(None) in args else ""
+        hint = " or null" if type(None) in args else ""
         raise ConfigError((errors[0] + hint) if errors else f"{name}: cannot be {value!r}")
     if tp is Any:
         return value

@@ -575,7 +575,7 @@ def _execute_and_commit(job: NotebookJob, profile: str, force: bool, progress: b
     for stale in (final, partial, failed):  # from here on the old result no longer stands
         stale.unlink(missing_ok=True)
     how = store.prepare_run_dir(run_dir, key, force)
-    guard = "" if job.timeout_override is not None else f", scaled with machine load"
+    guard = "" if job.timeout_override is not None else ", scaled with machine load"
     log(f"{head}: running ({how}), guard {job.timeout:.0f}s{guard} ...")
     try:
         outcome = _execute(job, partial, progress)

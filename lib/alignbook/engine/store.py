@@ -304,16 +304,6 @@ def read_verified(profile: str, name: str, rel: str, record: dict[str, Any]) -> 
     return data if expected == "sha256:" + sha256_bytes(data) else None
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def wait_for(predicate: Callable[[], bool], seconds: float, step: float = 0.05) -> bool:
     end = time.monotonic() + seconds
     while time.monotonic() < end:

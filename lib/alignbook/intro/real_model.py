@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from ..engine.config import BaseConfig, ConfigError, Count, Fraction, Natural, OneOf, Range
+from ..engine.config import BaseConfig, ConfigError, Count, Natural, OneOf, Range
 from ..engine.results import TrainResult
 from ..pretrained.models import MODELS
 
