@@ -1,0 +1,336 @@
+"""Resistance (the paper's Table 1): is moving *back* toward pre-training easier than moving on?
+
+One alignment run per seed fine-tunes θ0 (the real SmolLM2-135M-Instruct, or the same architecture
+with no pre-training as a control) toward refusals of real harmful prompts and keeps its slices
+θ1 < θ2 < θ3 (after increasing numbers of steps; θ1 nearest pre-training). Each slice answers the
+same held-out prompts greedily: its answers are the dataset D_k. Then, for every pair i < j, with
+identical steps, batch, learning rate, data order and a fresh optimiser:
+
+- **forward** alignment θi → θj fine-tunes the earlier slice θi on the later slice's answers D_j;
+- **inverse** alignment θj → θi fine-tunes the later slice θj on the earlier slice's answers D_i.
+
+The paper's measure is the training loss; it is confounded by how peaked the target is (a refusal
+is easier to predict than an open answer whoever learns it), so the **excess loss** subtracts the
+target's own per-token NLL under the slice that generated it. Resistance predicts inverse < forward.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+import numpy as np
+
+from ..engine.config import BaseConfig, ConfigError, Count, OneOf, Range
+from ..engine.results import TrainResult
+from ..pretrained.models import MODELS
+from . import training as T
+
+
+@dataclasses.dataclass(frozen=True)
+class ResistanceConfig(BaseConfig):
+    """Forward vs inverse alignment between slices of one SFT run, on a real pretrained model."""
+
+    model: Annotated[str, OneOf(tuple(MODELS))] = "smollm2-135m-instruct"
+    """The pretrained model θ0 (:data:`alignbook.pretrained.MODELS`)."""
+    arms: Annotated[tuple[str, ...], OneOf(("pretrained", "random_init"))] = ("pretrained", "random_init")
+    """Which starting points run: the pretrained model, and the control with the same architecture
+    and no pre-training (random initial weights)."""
+    harmful_sets: Annotated[tuple[str, ...], OneOf(T.HARMFUL_SETS)] = T.HARMFUL_SETS
+    """Real harmful prompt sets; alignment prompts come from their train halves, the slices answer
+    prompts from their held-out halves."""
+    n_align: Count = 64
+    """Prompts (with their refusals) in the alignment SFT set."""
+    slice_steps: tuple[int, ...] = (2, 6, 16)
+    """Alignment steps after which the slices θ1, θ2, … are kept (strictly increasing)."""
+    align_lr: Annotated[float, Range(1e-6, 1e-2)] = 1e-4
+    """AdamW learning rate of the alignment run."""
+    n_generate: Count = 32
+    """Held-out prompts each slice answers (its dataset D_k)."""
+    max_new_tokens: Annotated[int, Range(4, 256)] = 32
+    """Longest answer a slice writes, in tokens."""
+    finetune_steps: Count = 8
+    """Steps of every forward and inverse fine-tune (identical for all)."""
+    finetune_lr: Annotated[float, Range(1e-6, 1e-2)] = 1e-4
+    """AdamW learning rate of every forward and inverse fine-tune."""
+    batch_size: Count = 8
+    """Sequences per training step (alignment and fine-tunes)."""
+    train_layers: Annotated[int, Range(1, 64)] = 4
+    """Top decoder layers of the pretrained model trained (with the final norm); the rest stay frozen."""
+    control_lr: Annotated[float, Range(1e-6, 1e-1)] = 1e-3
+    """Learning rate of every phase of the control (a small model trained from scratch, all weights:
+    :data:`alignbook.resist_alignment.training.CONTROL_SHAPE`)."""
+    max_prompt_tokens: Annotated[int, Range(8, 512)] = 48
+    """Prompts are cut to this many tokens before the chat template."""
+    seeds: Annotated[int, Range(1, 20)] = 3
+    """Independent repetitions (prompt draws, data order, the control's initial weights)."""
+    threads: Annotated[int, Range(1, 64)] = 2
+    """torch CPU threads."""
+    device: Annotated[str, OneOf(("auto", "cpu", "cuda"))] = "auto"
+    """Where the model runs ("auto": the GPU when there is one)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        steps = tuple(self.slice_steps)
+        if len(steps) < 2 or any(not isinstance(s, int) or s < 1 for s in steps) or list(steps) != sorted(set(steps)):
+            raise ConfigError(f"slice_steps={list(steps)} must be two or more strictly increasing positive integers "
+                              "(the steps after which θ1, θ2, … are kept)")
+        if not self.arms:
+            raise ConfigError("arms=[] runs nothing; name 'pretrained' and/or 'random_init'")
+        if not self.harmful_sets:
+            raise ConfigError("harmful_sets=[] leaves no prompts; name at least one set")
+
+
+@dataclasses.dataclass
+class ResistanceResult(TrainResult):
+    """:func:`run_resistance`'s result: ``metrics["arms"][arm]`` per arm (slices, pairs, summaries);
+    ``history`` one row per fine-tune step."""
+
+    missing_hint = "has notebook resist-alignment/02_resistance run?"
+
+
+def _pairs(n: int) -> list[tuple[int, int]]:
+    """(i, j) with i < j over slice indices 1..n."""
+    return [(i, j) for i in range(1, n + 1) for j in range(i + 1, n + 1)]
+
+
+def _tail_mean(history: list[dict]) -> float:
+    """Mean training loss over the last half of a fine-tune's steps (the paper's "training loss",
+    steadier than the last step alone)."""
+    losses = [row["loss"] for row in history if "loss" in row]
+    half = losses[len(losses) // 2:]
+    return float(np.mean(half))
+
+
+def run_arm(cfg: ResistanceConfig, arm: str, seed: int, log: Any = print) -> tuple[dict, list[dict]]:
+    """One seed of one arm: the alignment run, its slices' datasets and every forward/inverse fine-tune."""
+    from ..pretrained.generate import generate_chat
+    from ..pretrained.judge import refuses
+
+    import time
+
+    clock = time.perf_counter()
+    from ..engine.repro import pick_device
+
+    model, tokenizer = T.build_model(cfg.model, arm, seed, pick_device(cfg.device))
+    pad = tokenizer.pad_token_id
+    if arm == "pretrained":
+        T.trainable_parameters(model, cfg.train_layers)
+        lr = (cfg.align_lr, cfg.finetune_lr)
+        featurise = lambda items: T.with_trunk(model, items, pad, threads=cfg.threads)  # noqa: E731
+    else:
+        T.train_everything(model)
+        lr = (cfg.control_lr, cfg.control_lr)
+        featurise = lambda items: items  # noqa: E731  (nothing is frozen: no trunk to cache)
+    train_pool = T.harmful_pool(cfg.harmful_sets, "train")
+    eval_pool = T.harmful_pool(cfg.harmful_sets, "eval")
+    align_prompts = T.draw(train_pool, cfg.n_align, seed, "n_align")
+    held_out = T.draw(eval_pool, cfg.n_generate, 1000 + seed, "n_generate")
+    align = featurise(T.encode_all(tokenizer, [(p, T.refusal_for(p)) for p in align_prompts],
+                                   cfg.max_prompt_tokens, cfg.max_new_tokens))
+    slices: dict[int, dict] = {}
+
+    def keep(step: int, m: Any) -> dict:
+        if step in cfg.slice_steps:
+            slices[cfg.slice_steps.index(step) + 1] = T.snapshot(m)
+        return {}
+
+    align_settings = T.PhaseSettings(steps=max(cfg.slice_steps), batch_size=cfg.batch_size, lr=lr[0])
+    align_history = T.fine_tune(model, align, align_settings, seed, pad, cfg.threads, callback=keep)
+    log(f"  {arm} seed {seed}: aligned, loss {align_history[0]['loss']:.2f} → {align_history[-1]['loss']:.2f} "
+        f"({time.perf_counter() - clock:.0f} s)")
+
+    data: dict[int, list[dict]] = {}
+    info: dict[str, dict] = {}
+    for k, state in slices.items():
+        T.restore(model, state)
+        answers = generate_chat(model, tokenizer, held_out, max_new_tokens=cfg.max_new_tokens,
+                                batch_size=cfg.n_generate, threads=cfg.threads).texts
+        items = featurise(T.encode_all(tokenizer, zip(held_out, answers), cfg.max_prompt_tokens, cfg.max_new_tokens))
+        data[k] = items
+        info[str(k)] = {"steps": cfg.slice_steps[k - 1], "refusal_rate": float(np.mean([refuses(a) for a in answers])),
+                        "own_nll": T.answer_nll(model, items, pad, threads=cfg.threads),
+                        "example": answers[0][:200]}
+    log(f"  {arm} seed {seed}: slices answered ({time.perf_counter() - clock:.0f} s)")
+    ft = T.PhaseSettings(steps=cfg.finetune_steps, batch_size=cfg.batch_size, lr=lr[1])
+    pairs: dict[str, dict] = {}
+    history: list[dict] = []
+    for i, j in _pairs(len(slices)):
+        row = {}
+        for direction, (src, dst) in (("forward", (i, j)), ("inverse", (j, i))):
+            T.restore(model, slices[src])
+            start_nll = T.answer_nll(model, data[dst], pad, threads=cfg.threads)
+            steps = T.fine_tune(model, data[dst], ft, 7919 * seed + 31 * i + j, pad, cfg.threads)
+            loss = _tail_mean(steps)
+            row[direction] = {"model": src, "data": dst, "start_nll": start_nll, "loss": loss,
+                              "excess": loss - info[str(dst)]["own_nll"]}
+            history.extend({"arm": arm, "seed": seed, "pair": f"{i}-{j}", "direction": direction, **s} for s in steps)
+        pairs[f"{i}-{j}"] = row
+    log(f"  {arm} seed {seed}: " + ", ".join(
+        f"θ{j}→θ{i} {p['inverse']['loss']:.3f} vs θ{i}→θ{j} {p['forward']['loss']:.3f}"
+        for (i, j), p in zip(_pairs(len(slices)), pairs.values())) + f" ({time.perf_counter() - clock:.0f} s)")
+    return {"slices": info, "pairs": pairs, "align_loss": [r["loss"] for r in align_history]}, history
+
+
+def summarise(per_seed: list[dict]) -> dict:
+    """Per pair and measure, the paired difference inverse − forward over seeds (mean, 95% t-interval)."""
+    out: dict[str, dict] = {}
+    for pair in per_seed[0]["pairs"]:
+        entry = {}
+        for measure in ("loss", "excess", "start_nll"):
+            fwd = [s["pairs"][pair]["forward"][measure] for s in per_seed]
+            inv = [s["pairs"][pair]["inverse"][measure] for s in per_seed]
+            entry[measure] = {"forward": float(np.mean(fwd)), "inverse": float(np.mean(inv)),
+                              "difference": T.paired_summary([b - a for a, b in zip(fwd, inv)])}
+        out[pair] = entry
+    return out
+
+
+def run_resistance(cfg: ResistanceConfig, log: Any = print) -> ResistanceResult:
+    """Every arm and seed of the resistance experiment; the result is saved in ``cfg.run_dir``."""
+    arms: dict[str, dict] = {}
+    history: list[dict] = []
+    for arm in cfg.arms:
+        per_seed = []
+        for seed in range(cfg.seed, cfg.seed + cfg.seeds):
+            found, rows = run_arm(cfg, arm, seed, log)
+            per_seed.append(found)
+            history.extend(rows)
+        overall = {}
+        for measure in ("loss", "excess", "start_nll"):
+            overall[measure] = T.paired_summary([
+                float(np.mean([p["inverse"][measure] - p["forward"][measure] for p in s["pairs"].values()]))
+                for s in per_seed])
+        arms[arm] = {"per_seed": per_seed, "summary": summarise(per_seed), "overall": overall}
+    result = ResistanceResult(metrics={"arms": arms}, history=history, checkpoint=None,
+                              config=dataclasses.asdict(cfg))
+    result.save(cfg.run_dir)
+    return result
+
+
+# -- what the page shows -----------------------------------------------------------------------------
+
+ARM_NAMES = {"pretrained": "pretrained θ0", "random_init": "no pre-training (control)"}
+
+
+def _ci(d: dict, digits: int = 3) -> str:
+    if d["n"] < 2:
+        return f"{d['mean']:+.{digits}f}"
+    return f"{d['mean']:+.{digits}f} [{d['lo']:+.{digits}f}, {d['hi']:+.{digits}f}]"
+
+
+def slices_markdown(result: ResistanceResult) -> str:
+    """Per arm and slice: alignment steps, share of its answers the refusal template flags, own NLL."""
+    lines = ["| start | slice | alignment steps | answers refusing (template) | own NLL (nats/token) |",
+             "|---|---|---|---|---|"]
+    for arm, found in result.metrics["arms"].items():
+        for k in found["per_seed"][0]["slices"]:
+            rates = [s["slices"][k]["refusal_rate"] for s in found["per_seed"]]
+            nll = [s["slices"][k]["own_nll"] for s in found["per_seed"]]
+            steps = found["per_seed"][0]["slices"][k]["steps"]
+            lines.append(f"| {ARM_NAMES[arm]} | θ{k} | {steps} | {np.mean(rates):.0%} "
+                         f"(seeds {min(rates):.0%}–{max(rates):.0%}) | {np.mean(nll):.3f} |")
+    return "\n".join(lines)
+
+
+def pairs_markdown(result: ResistanceResult, measure: str = "loss") -> str:
+    """The paper's Table 1 layout for one measure: inverse θj→θi beside forward θi→θj, and their
+    paired difference over seeds with its 95% t-interval (negative: inverse is easier)."""
+    cfg = result.config
+    lines = [f"| start | pair | inverse θj→θi | forward θi→θj | inverse − forward (95% CI, {cfg['seeds']} seeds) |",
+             "|---|---|---|---|---|"]
+    for arm, found in result.metrics["arms"].items():
+        for pair, entry in found["summary"].items():
+            i, j = pair.split("-")
+            e = entry[measure]
+            lines.append(f"| {ARM_NAMES[arm]} | θ{j}→θ{i} vs θ{i}→θ{j} | {e['inverse']:.3f} | {e['forward']:.3f} | "
+                         f"{_ci(e['difference'])} |")
+    return "\n".join(lines)
+
+
+def verdict(result: ResistanceResult, measure: str, arm: str = "pretrained") -> dict:
+    """Whether inverse < forward holds for every pair, judged by the 95% intervals: ``shown`` when every
+    interval lies below zero, ``contrary`` when any lies above, else ``not shown``."""
+    summary = result.metrics["arms"][arm]["summary"]
+    diffs = [entry[measure]["difference"] for entry in summary.values()]
+    below = [d["hi"] < 0 for d in diffs]
+    above = [d["lo"] > 0 for d in diffs]
+    status = "shown" if all(below) else ("contrary" if any(above) else "not shown")
+    return {"status": status, "pairs": len(diffs), "below": sum(below), "above": sum(above),
+            "mean_difference": float(np.mean([d["mean"] for d in diffs]))}
+
+
+def verdict_sentence(result: ResistanceResult, measure: str, arm: str = "pretrained") -> str:
+    v = verdict(result, measure, arm)
+    name = {"loss": "training loss", "excess": "excess loss", "start_nll": "loss before fine-tuning"}[measure]
+    if v["status"] == "shown":
+        return (f"**Shown** ({name}, {ARM_NAMES[arm]}): inverse alignment is easier than forward for all "
+                f"{v['pairs']} pairs; every 95% interval of the difference lies below zero.")
+    if v["status"] == "contrary":
+        return (f"**Contrary** ({name}, {ARM_NAMES[arm]}): for {v['above']} of {v['pairs']} pairs the inverse "
+                "fine-tune ends with a *higher* loss than the forward one, with the 95% interval above zero.")
+    return (f"**Not shown** ({name}, {ARM_NAMES[arm]}): {v['below']} of {v['pairs']} pairs have their 95% "
+            "interval below zero; the others include zero.")
+
+
+def control_markdown(result: ResistanceResult) -> str:
+    """The asymmetry (mean over pairs of inverse − forward) with and without pre-training, per measure,
+    in nats and relative to the mean forward loss (the control's losses are on another scale)."""
+    arms = result.metrics["arms"]
+    if not {"pretrained", "random_init"} <= set(arms):
+        return "The control arm did not run in this profile."
+    lines = ["| measure | pretrained θ0 | no pre-training | relative to the forward loss: pretrained / control |",
+             "|---|---|---|---|"]
+    for measure in ("loss", "excess"):
+        cells, rel = [], []
+        for arm in ("pretrained", "random_init"):
+            d = arms[arm]["overall"][measure]
+            cells.append(_ci(d))
+            forward = np.mean([e["loss"]["forward"] for e in arms[arm]["summary"].values()])
+            rel.append(f"{d['mean'] / forward:+.1%}")
+        lines.append(f"| {measure} | {cells[0]} | {cells[1]} | {rel[0]} / {rel[1]} |")
+    return "\n".join(lines)
+
+
+def plot_curves(result: ResistanceResult, arm: str = "pretrained"):
+    """Training loss of each forward and inverse fine-tune, mean over seeds, one panel per pair."""
+    import matplotlib.pyplot as plt
+
+    pairs = list(result.metrics["arms"][arm]["summary"])
+    fig, axes = plt.subplots(1, len(pairs), figsize=(6.4, 2.6), sharey=True, squeeze=False)
+    for ax, pair in zip(axes[0], pairs):
+        i, j = pair.split("-")
+        for direction, style, label in (("inverse", "-", f"inverse θ{j}→θ{i}"), ("forward", "--", f"forward θ{i}→θ{j}")):
+            rows = [r for r in result.history if r["arm"] == arm and r["pair"] == pair and r["direction"] == direction]
+            steps = sorted({r["step"] for r in rows})
+            mean = [np.mean([r["loss"] for r in rows if r["step"] == s]) for s in steps]
+            ax.plot(steps, mean, style, label=label)
+        ax.set_title(f"θ{i} and θ{j}", fontsize=9)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("training loss (nats/token)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_differences(result: ResistanceResult):
+    """Paired difference inverse − forward per pair, raw and excess loss, both arms, with 95% intervals."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(6.4, 2.8), sharey=True)
+    for ax, measure in zip(axes, ("loss", "excess")):
+        for offset, (arm, found) in zip((-0.12, 0.12), result.metrics["arms"].items()):
+            pairs = list(found["summary"])
+            d = [found["summary"][p][measure]["difference"] for p in pairs]
+            x = np.arange(len(pairs)) + offset
+            mean = np.array([e["mean"] for e in d])
+            err = np.array([[e["mean"] - e["lo"] for e in d], [e["hi"] - e["mean"] for e in d]])
+            ax.errorbar(x, mean, yerr=err if np.isfinite(err).all() else None, fmt="o", capsize=3,
+                        label=ARM_NAMES[arm])
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xticks(range(len(pairs)), [f"θ{p[2]}/θ{p[0]}" for p in pairs])
+        ax.set_title({"loss": "training loss", "excess": "excess loss"}[measure], fontsize=9)
+    axes[0].set_ylabel("inverse − forward (nats/token)")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
