@@ -130,3 +130,15 @@ def test_book_builds_strictly_with_provenance(test_profile_run):
     assert 'src="../_static/../mathjax/MathJax.js?config=' in chapter and "cdn.jsdelivr" not in chapter
     assert (html / "mathjax" / "MathJax.js").is_file()
     assert (html / "mathjax" / "config" / "TeX-AMS-MML_HTMLorMML-full.js").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_every_resist_alignment_claim_gets_a_verdict(test_profile_run):
+    """Each declared claim names a metric its notebook really records, so none is left without a verdict."""
+    from alignbook.resist_alignment import results as claims
+
+    for claim in claims.CLAIMS:
+        recorded = json.loads((paths.run_dir("test", claim.notebook) / "metrics.json").read_text())
+        assert claim.metric in recorded, f"{claim.notebook} records no {claim.metric!r}"
+        assert claims.judge(claim, recorded[claim.metric]) in ("shown", "not shown", "contrary", "not testable")

@@ -25,21 +25,15 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from ..engine.config import BaseConfig, ConfigError, Count, OneOf, Positive, Range
+from ..engine.config import ConfigError, Count, OneOf, Positive, Range
 from ..engine.results import TrainResult
-from ..pretrained.models import MODELS
 from . import training as T
 
 
 @dataclasses.dataclass(frozen=True)
-class ReboundConfig(BaseConfig):
+class ReboundConfig(T.RealModelPhases):
     """Align with several amounts of safe data, then fine-tune back on the unaligned behaviour."""
 
-    model: Annotated[str, OneOf(tuple(MODELS))] = "smollm2-135m-instruct"
-    """The pretrained model θ0 (:data:`alignbook.pretrained.MODELS`)."""
-    harmful_sets: Annotated[tuple[str, ...], OneOf(T.HARMFUL_SETS)] = T.HARMFUL_SETS
-    """Real harmful prompt sets: alignment and rebound prompts from their train halves (disjoint),
-    the measured prompts from their held-out halves."""
     n_align: tuple[int, ...] = (16, 48, 96)
     """Alignment set sizes N_a (strictly increasing; nested within a seed)."""
     align_epochs: Annotated[int, Range(1, 100)] = 2
@@ -58,25 +52,11 @@ class ReboundConfig(BaseConfig):
     """Held-out prompts answered greedily after alignment and after the rebound, for the refusal rate."""
     epsilon: Positive = 0.01
     """KL threshold (nats per token) for "returned to θ0" (the paper's ε)."""
-    max_new_tokens: Annotated[int, Range(4, 256)] = 32
-    """Longest answer of θ0 (and of the checks), in tokens."""
     theta0_answers: Annotated[str, OneOf(("sampled", "greedy"))] = "sampled"
     """How θ0 writes the answers the model is fine-tuned back on and the KL's contexts: "sampled"
     (temperature 1, seeded) draws from θ0's distribution, so fine-tuning on them pulls toward θ0;
     "greedy" answers are θ0's mode, and fine-tuning on them sharpens the model past θ0 (in a pilot
     run the KL fell, then rose again)."""
-    batch_size: Count = 8
-    """Sequences per training step."""
-    train_layers: Annotated[int, Range(1, 64)] = 4
-    """Top decoder layers trained (with the final norm); the rest stay frozen."""
-    max_prompt_tokens: Annotated[int, Range(8, 512)] = 48
-    """Prompts are cut to this many tokens before the chat template."""
-    seeds: Annotated[int, Range(1, 20)] = 3
-    """Independent repetitions (which prompts align, data order)."""
-    threads: Annotated[int, Range(1, 64)] = 2
-    """torch CPU threads."""
-    device: Annotated[str, OneOf(("auto", "cpu", "cuda"))] = "auto"
-    """Where the model runs ("auto": the GPU when there is one)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -85,8 +65,6 @@ class ReboundConfig(BaseConfig):
             raise ConfigError(f"n_align={list(sizes)} must be two or more strictly increasing positive integers")
         if self.rebound_samples < self.batch_size:
             raise ConfigError(f"rebound_samples={self.rebound_samples} must be at least batch_size={self.batch_size}")
-        if not self.harmful_sets:
-            raise ConfigError("harmful_sets=[] leaves no prompts; name at least one set")
 
 
 @dataclasses.dataclass
@@ -110,7 +88,8 @@ def describe_curve(curve: list[dict], epsilon: float) -> dict:
 
     - ``to_epsilon``: samples until KL < ε (None when the budget never gets there);
     - ``to_half``: samples until KL is half its value after alignment;
-    - ``initial_slope``: KL lost per sample over the first measured interval;
+    - ``initial_slope``: KL lost per sample over the first measured interval, and ``relative_slope`` the
+      same as a share of the KL after alignment;
     - ``shape``: KL lost in the first half of the budget over KL lost in the second (above 1:
       fast then slow).
     """
@@ -122,6 +101,7 @@ def describe_curve(curve: list[dict], epsilon: float) -> dict:
     early, late = kl0 - mid["kl"], mid["kl"] - curve[-1]["kl"]
     return {"kl_aligned": kl0, "kl_final": curve[-1]["kl"], "to_epsilon": _first_below(curve, epsilon),
             "to_half": _first_below(curve, kl0 / 2), "initial_slope": slope,
+            "relative_slope": slope / kl0 if kl0 > 0 else float("nan"),
             "shape": early / late if late > 0 else float("inf") if early > 0 else float("nan")}
 
 
@@ -205,7 +185,8 @@ def summarise(runs: list[dict], cfg: ReboundConfig) -> dict:
     for n_a in cfg.n_align:
         mine = [r for r in runs if r["n_align"] == n_a]
         entry = {}
-        for key in ("kl_aligned", "kl_final", "initial_slope", "shape", "refused_aligned", "refused_after"):
+        for key in ("kl_aligned", "kl_final", "initial_slope", "relative_slope", "shape", "refused_aligned",
+                    "refused_after"):
             values = [r[key] for r in mine if r[key] is not None and math.isfinite(r[key])]
             entry[key] = T.paired_summary(values) if values else None
         for key in ("to_epsilon", "to_half"):
@@ -214,7 +195,7 @@ def summarise(runs: list[dict], cfg: ReboundConfig) -> dict:
                           "mean": float(np.mean(reached)) if reached else None}
         out["per_n_align"][str(n_a)] = entry
     small, large = cfg.n_align[0], cfg.n_align[-1]
-    for key in ("kl_aligned", "initial_slope", "kl_final"):
+    for key in ("kl_aligned", "initial_slope", "relative_slope", "kl_final"):
         diffs = []
         for seed in sorted({r["seed"] for r in runs}):
             a = next(r[key] for r in runs if r["seed"] == seed and r["n_align"] == small)
@@ -235,23 +216,35 @@ def _fmt(entry: dict | None, digits: int = 3, pct: bool = False) -> str:
     return f"{f(entry['mean'])} [{f(entry['lo'])}, {f(entry['hi'])}]"
 
 
+def _rate(runs: list[dict], key: str) -> str:
+    values = [r[key] for r in runs if r[key] is not None and math.isfinite(r[key])]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.0%}"
+    return f"{np.mean(values):.0%} (seeds {min(values):.0%}–{max(values):.0%})"
+
+
 def summary_markdown(result: ReboundResult) -> str:
-    """One row per N_a: KL after alignment, after the budget, samples to ε and to half, slope, shape."""
+    """One row per N_a: KL after alignment and after the budget, samples to ε and to half, the initial
+    slope (absolute and relative), the shape, and the refusal rates (mean and range over seeds)."""
     cfg, per = result.config, result.metrics["summary"]["per_n_align"]
     lines = ["| N_a | KL after alignment | KL after the rebound | samples to KL < ε | samples to half the KL | "
-             "initial slope (KL per 100 samples) | shape (early/late drop) | refusing: aligned → after |",
-             "|---|---|---|---|---|---|---|---|"]
+             "initial slope (KL per 100 samples) | relative slope (% of its KL lost per sample) | "
+             "shape (early/late drop) | refusing after alignment | refusing after the rebound |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for n_a, e in per.items():
+        runs = [r for r in result.metrics["runs"] if r["n_align"] == int(n_a)]
         reach = []
         for key in ("to_epsilon", "to_half"):
             r = e[key]
             reach.append(f"{r['mean']:.0f} ({r['reached']}/{r['of']} seeds)" if r["reached"] else
                          f"not within {cfg['rebound_samples']} (0/{r['of']})")
-        slope = dict(e["initial_slope"], **{k: 100 * e["initial_slope"][k] for k in ("mean", "lo", "hi")}) \
-            if e["initial_slope"] else None
+        slopes = [dict(e[k], **{x: 100 * e[k][x] for x in ("mean", "lo", "hi")}) if e[k] else None
+                  for k in ("initial_slope", "relative_slope")]
         lines.append(f"| {n_a} | {_fmt(e['kl_aligned'])} | {_fmt(e['kl_final'])} | {reach[0]} | {reach[1]} | "
-                     f"{_fmt(slope)} | {_fmt(e['shape'], 2)} | "
-                     f"{_fmt(e['refused_aligned'], pct=True)} → {_fmt(e['refused_after'], pct=True)} |")
+                     f"{_fmt(slopes[0])} | {_fmt(slopes[1], 2)} | {_fmt(e['shape'], 2)} | "
+                     f"{_rate(runs, 'refused_aligned')} | {_rate(runs, 'refused_after')} |")
     return "\n".join(lines)
 
 
@@ -284,11 +277,19 @@ def verdicts(result: ReboundResult) -> dict[str, str]:
     else:
         out["slope"] = (f"**Not shown**: the initial slopes differ by {100 * d['mean']:+.3f} per 100 samples, "
                         f"95% CI [{100 * d['lo']:+.3f}, {100 * d['hi']:+.3f}], which includes zero.")
+    d = s["relative_slope_large_minus_small"]
+    if d["n"] >= 2:
+        word = "**Shown**" if d["lo"] > 0 else "**Contrary**" if d["hi"] < 0 else "**Not shown**"
+        out["relative_slope"] = (f"{word} (secondary, added after the first smoke run): as a share of its own KL "
+                                 f"after alignment, the model aligned with N_a = {sizes[-1]} loses "
+                                 f"{100 * d['mean']:+.2f} percentage points per sample more than with N_a = "
+                                 f"{sizes[0]} (95% CI [{100 * d['lo']:+.2f}, {100 * d['hi']:+.2f}]); this separates a "
+                                 "stronger pull from merely having further to fall.")
     shapes = [per[n]["shape"] for n in sizes if per[n]["shape"]]
     fast_slow = [e["lo"] > 1 for e in shapes if e["n"] > 1]
     out["shape"] = ("**Shown**" if fast_slow and all(fast_slow) else "**Not shown**") + (
-        ": early/late KL drop " + ", ".join(f"{e['mean']:.2f}" for e in shapes)
-        + " (above 1 with the 95% interval above 1 means fast then slow).")
+        ": early/late KL drop " + ", ".join(f"{_fmt(e, 2)}" for e in shapes) + f" for N_a = {', '.join(sizes)} "
+        "(fast then slow needs every 95% interval above 1).")
     return out
 
 

@@ -21,24 +21,18 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from ..engine.config import BaseConfig, ConfigError, Count, OneOf, Range
+from ..engine.config import ConfigError, Count, OneOf, Range
 from ..engine.results import TrainResult
-from ..pretrained.models import MODELS
 from . import training as T
 
 
 @dataclasses.dataclass(frozen=True)
-class ResistanceConfig(BaseConfig):
+class ResistanceConfig(T.RealModelPhases):
     """Forward vs inverse alignment between slices of one SFT run, on a real pretrained model."""
 
-    model: Annotated[str, OneOf(tuple(MODELS))] = "smollm2-135m-instruct"
-    """The pretrained model θ0 (:data:`alignbook.pretrained.MODELS`)."""
     arms: Annotated[tuple[str, ...], OneOf(("pretrained", "random_init"))] = ("pretrained", "random_init")
-    """Which starting points run: the pretrained model, and the control with the same architecture
-    and no pre-training (random initial weights)."""
-    harmful_sets: Annotated[tuple[str, ...], OneOf(T.HARMFUL_SETS)] = T.HARMFUL_SETS
-    """Real harmful prompt sets; alignment prompts come from their train halves, the slices answer
-    prompts from their held-out halves."""
+    """Which starting points run: the pretrained model, and the control with no pre-training (the same
+    tokenizer, vocabulary and layer type, shrunk, with random initial weights)."""
     n_align: Count = 64
     """Prompts (with their refusals) in the alignment SFT set."""
     slice_steps: tuple[int, ...] = (2, 6, 16)
@@ -47,27 +41,13 @@ class ResistanceConfig(BaseConfig):
     """AdamW learning rate of the alignment run."""
     n_generate: Count = 32
     """Held-out prompts each slice answers (its dataset D_k)."""
-    max_new_tokens: Annotated[int, Range(4, 256)] = 32
-    """Longest answer a slice writes, in tokens."""
     finetune_steps: Count = 8
     """Steps of every forward and inverse fine-tune (identical for all)."""
     finetune_lr: Annotated[float, Range(1e-6, 1e-2)] = 1e-4
     """AdamW learning rate of every forward and inverse fine-tune."""
-    batch_size: Count = 8
-    """Sequences per training step (alignment and fine-tunes)."""
-    train_layers: Annotated[int, Range(1, 64)] = 4
-    """Top decoder layers of the pretrained model trained (with the final norm); the rest stay frozen."""
     control_lr: Annotated[float, Range(1e-6, 1e-1)] = 1e-3
     """Learning rate of every phase of the control (a small model trained from scratch, all weights:
     :data:`alignbook.resist_alignment.training.CONTROL_SHAPE`)."""
-    max_prompt_tokens: Annotated[int, Range(8, 512)] = 48
-    """Prompts are cut to this many tokens before the chat template."""
-    seeds: Annotated[int, Range(1, 20)] = 3
-    """Independent repetitions (prompt draws, data order, the control's initial weights)."""
-    threads: Annotated[int, Range(1, 64)] = 2
-    """torch CPU threads."""
-    device: Annotated[str, OneOf(("auto", "cpu", "cuda"))] = "auto"
-    """Where the model runs ("auto": the GPU when there is one)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -77,8 +57,6 @@ class ResistanceConfig(BaseConfig):
                               "(the steps after which θ1, θ2, … are kept)")
         if not self.arms:
             raise ConfigError("arms=[] runs nothing; name 'pretrained' and/or 'random_init'")
-        if not self.harmful_sets:
-            raise ConfigError("harmful_sets=[] leaves no prompts; name at least one set")
 
 
 @dataclasses.dataclass
@@ -269,8 +247,13 @@ def verdict_sentence(result: ResistanceResult, measure: str, arm: str = "pretrai
     if v["status"] == "contrary":
         return (f"**Contrary** ({name}, {ARM_NAMES[arm]}): for {v['above']} of {v['pairs']} pairs the inverse "
                 "fine-tune ends with a *higher* loss than the forward one, with the 95% interval above zero.")
+    summary = result.metrics["arms"][arm]["summary"]
+    widest = max(e[measure]["difference"]["hi"] - e[measure]["difference"]["lo"] for e in summary.values())
     return (f"**Not shown** ({name}, {ARM_NAMES[arm]}): {v['below']} of {v['pairs']} pairs have their 95% "
-            "interval below zero; the others include zero.")
+            f"interval below zero and the others include zero (mean difference over pairs {v['mean_difference']:+.3f} "
+            f"nats/token; the widest interval spans {widest:.3f}). With {result.config['seeds']} seeds the slices "
+            "themselves differ from seed to seed (see their refusal rates above), so an asymmetry of the paper's "
+            "size would need more seeds or larger slices to resolve.")
 
 
 def control_markdown(result: ResistanceResult) -> str:

@@ -45,8 +45,8 @@ class Claim:
 SECONDARY = "secondary summary of v6"
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("Theorem 4.2: the alignment set's compression rate moves k = |D_p|/|D_a| times faster than the "
-          "pre-training set's, with opposite sign", "derivation (Section 4)", "resist-alignment/01_theory",
+    Claim("Theorem 4.2: the alignment set's compression rate moves k times faster than the pre-training set's, "
+          "with opposite sign (k: pre-training size over alignment size)", "derivation (Section 4)", "resist-alignment/01_theory",
           "theory_slope_first_order", "near", threshold=1.0, tolerance=1e-3,
           setting="closed-form volume-weighted model: log-log slope of the rate ratio against k"),
     Claim("Resistance: inverse alignment reaches a lower training loss than forward alignment, for every pair "
@@ -63,6 +63,9 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("Rebound: a more aligned model falls back faster at first", "Section 5 (figures)",
           "resist-alignment/03_rebound", "rebound_verdict_slope", "status",
           setting="SmolLM2-135M-Instruct, initial KL slope, largest minus smallest N_a"),
+    Claim("The same, relative to how far the model has to fall (secondary: added after the first smoke run)",
+          "not in the paper", "resist-alignment/03_rebound", "rebound_verdict_relative_slope", "status",
+          setting="SmolLM2-135M-Instruct, initial slope as a share of the KL after alignment"),
     Claim("Elasticity: performance falls fast, then slowly once near the pre-training distribution",
           "abstract, Section 5", "resist-alignment/03_rebound", "rebound_verdict_shape", "status",
           setting="SmolLM2-135M-Instruct, early/late KL drop"),
@@ -84,7 +87,7 @@ def judge(claim: Claim, entry: dict | None) -> str:
         return "missing"
     value, spread = entry.get("value"), entry.get("spread")
     if claim.kind == "status":
-        return str(value)
+        return str(value).removesuffix(" here")
     if claim.kind == "near":
         return "shown" if abs(float(value) - claim.threshold) < claim.tolerance else "not shown"
     if spread is None or not math.isfinite(float(spread)):
@@ -104,7 +107,8 @@ def _number(entry: dict | None) -> str:
     value, spread = entry.get("value"), entry.get("spread")
     if not isinstance(value, (int, float)):
         return "see its notebook"
-    text = f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.1e}"
+    text = f"{value:.3f}" if 1 <= abs(value) < 1000 else f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 \
+        else f"{value:.1e}"
     if spread is not None and math.isfinite(spread):
         text += f" ± {spread:.2g}"
     return text
@@ -138,7 +142,8 @@ def supporting_numbers(metrics: dict[str, dict[str, Any]]) -> dict[str, str]:
     reb = metrics.get("resist-alignment/03_rebound", {})
     pairs = [(CLAIMS[1], res.get("resistance_loss_difference"), "inverse − forward"),
              (CLAIMS[2], res.get("resistance_excess_difference"), "inverse − forward"),
-             (CLAIMS[4], reb.get("rebound_slope_difference"), "slope difference per 100 samples")]
+             (CLAIMS[4], reb.get("rebound_slope_difference"), "slope difference per 100 samples"),
+             (CLAIMS[5], reb.get("rebound_relative_slope_difference"), "difference, points of its KL per sample")]
     for claim, entry, words in pairs:
         if entry is not None:
             out[claim.claim] = f"{words} {_number(entry)}"

@@ -561,7 +561,7 @@ def verdicts(cfg: ToyElasticityConfig, per: dict, c: dict, main: str) -> dict[st
         "shifted prior.")
     for key, axis in (("amount_effect", "pre-training amount"), ("size_effect", "model size")):
         ci, speed = c[key], c[key + "_speed"]
-        word = ("Shown" if sign_of(ci) > 0 else "Contrary" if sign_of(ci) < 0 else "Not resolved (null)")
+        word = ("Shown" if sign_of(ci) > 0 else "Contrary" if sign_of(ci) < 0 else "Not shown (null)")
         fast = ("faster (shown by the speed metric)" if sign_of(speed) < 0 else
                 "slower (contrary by the speed metric)" if sign_of(speed) > 0 else "not shown by the speed metric")
         out[key] = (f"{word} by the pre-registered metric: largest minus smallest {axis}, share of the alignment "

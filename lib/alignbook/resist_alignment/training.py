@@ -21,19 +21,54 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Iterable, Sequence
+from typing import Annotated, Any, Iterable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..engine.config import BaseConfig, ConfigError, Count, OneOf, Range
 from ..lm.data import IGNORE_INDEX, collate
 from ..stats import t_quantile_975
 from ..lm.runtime import torch_threads
 from ..lm.sft import labelled_logits
 from ..pretrained.generate import chat_texts
+from ..pretrained.models import MODELS
 
 Example = dict[str, list[int]]
+
+HARMFUL_SETS = ("donotanswer", "harmbench", "advbench")
+"""Real harmful prompt sets the chapter draws from (:mod:`alignbook.data.prompts`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RealModelPhases(BaseConfig):
+    """What the chapter's real-model notebooks share: the model, its prompts, how each phase trains."""
+
+    model: Annotated[str, OneOf(tuple(MODELS))] = "smollm2-135m-instruct"
+    """The pretrained model θ0 (:data:`alignbook.pretrained.MODELS`)."""
+    harmful_sets: Annotated[tuple[str, ...], OneOf(HARMFUL_SETS)] = HARMFUL_SETS
+    """Real harmful prompt sets: the prompts trained on come from their train halves, the prompts measured on
+    from their held-out halves."""
+    batch_size: Count = 8
+    """Sequences per training step (every phase)."""
+    train_layers: Annotated[int, Range(1, 64)] = 4
+    """Top decoder layers of the pretrained model trained (with the final norm); the rest stay frozen."""
+    max_prompt_tokens: Annotated[int, Range(8, 512)] = 48
+    """Prompts are cut to this many tokens before the chat template."""
+    max_new_tokens: Annotated[int, Range(4, 256)] = 32
+    """Longest answer a model writes (and longest answer trained on), in tokens."""
+    seeds: Annotated[int, Range(1, 20)] = 3
+    """Independent repetitions (which prompts, data order; the control's initial weights)."""
+    threads: Annotated[int, Range(1, 64)] = 2
+    """torch CPU threads."""
+    device: Annotated[str, OneOf(("auto", "cpu", "cuda"))] = "auto"
+    """Where the model runs ("auto": the GPU when there is one)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.harmful_sets:
+            raise ConfigError("harmful_sets=[] leaves no prompts; name at least one set")
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -347,8 +382,6 @@ def refusal_for(prompt: str) -> str:
     return REFUSALS[int(text_id(prompt), 16) % len(REFUSALS)]
 
 
-HARMFUL_SETS = ("donotanswer", "harmbench", "advbench")
-"""Real harmful prompt sets the chapter draws from (:mod:`alignbook.data.prompts`)."""
 
 
 def harmful_pool(sets: Sequence[str], split: str) -> list[str]:
