@@ -291,3 +291,16 @@ def test_claim_texts_fit_a_markdown_table():
 
     for claim in R.CLAIMS:
         assert "|" not in claim.claim + claim.paper + claim.setting, claim.claim  # a bar would split a cell
+
+
+def test_the_control_verdict_compares_relative_asymmetries():
+    def arm(diff, forward):
+        summary = {"1-2": {"loss": {"forward": forward}}}
+        return {"summary": summary, "overall": {"excess": {"mean": diff}}}
+
+    def result(a, b):
+        return resistance.ResistanceResult(metrics={"arms": {"pretrained": arm(*a), "random_init": arm(*b)}},
+                                           history=[], checkpoint=None, config={})
+    assert resistance.control_verdict(result((-0.1, 1.0), (-0.1, 10.0)))["status"] == "shown"  # -10% vs -1%
+    assert resistance.control_verdict(result((-0.1, 1.0), (-3.0, 10.0)))["status"] == "contrary"  # -10% vs -30%
+    assert resistance.control_verdict(result((0.1, 1.0), (-3.0, 10.0)))["status"] == "not testable"

@@ -34,7 +34,7 @@ from . import training as T
 class ReboundConfig(T.RealModelPhases):
     """Align with several amounts of safe data, then fine-tune back on the unaligned behaviour."""
 
-    n_align: tuple[int, ...] = (16, 48, 96)
+    n_align: Annotated[tuple[int, ...], Range(1, 1_000_000)] = (16, 48, 96)
     """Alignment set sizes N_a (strictly increasing; nested within a seed)."""
     align_epochs: Annotated[int, Range(1, 100)] = 2
     """Passes over the alignment set (steps = ⌈N_a · epochs / batch⌉)."""

@@ -35,7 +35,7 @@ class ResistanceConfig(T.RealModelPhases):
     tokenizer, vocabulary and layer type, shrunk, with random initial weights)."""
     n_align: Count = 64
     """Prompts (with their refusals) in the alignment SFT set."""
-    slice_steps: tuple[int, ...] = (2, 6, 16)
+    slice_steps: Annotated[tuple[int, ...], Range(1, 1_000_000)] = (2, 6, 16)
     """Alignment steps after which the slices θ1, θ2, … are kept (strictly increasing)."""
     align_lr: Annotated[float, Range(1e-6, 1e-2)] = 1e-4
     """AdamW learning rate of the alignment run."""
@@ -273,6 +273,32 @@ def control_markdown(result: ResistanceResult) -> str:
             rel.append(f"{d['mean'] / forward:+.1%}")
         lines.append(f"| {measure} | {cells[0]} | {cells[1]} | {rel[0]} / {rel[1]} |")
     return "\n".join(lines)
+
+
+def control_verdict(result: ResistanceResult, measure: str = "excess") -> dict:
+    """The issue's control, read from the numbers: the asymmetry (mean over pairs of inverse − forward,
+    relative to the mean forward loss, since the control's losses are on another scale) should be
+    negative for the pretrained model and nearer zero without pre-training."""
+    arms = result.metrics["arms"]
+    if not {"pretrained", "random_init"} <= set(arms):
+        return {"status": "not testable", "sentence": "The control arm did not run in this profile."}
+    rel = {}
+    for arm in ("pretrained", "random_init"):
+        forward = np.mean([e["loss"]["forward"] for e in arms[arm]["summary"].values()])
+        rel[arm] = arms[arm]["overall"][measure]["mean"] / forward
+    a, b = rel["pretrained"], rel["random_init"]
+    if a < 0 and abs(b) < abs(a):
+        status, words = "shown", "shrinks without pre-training, as an effect of pre-training predicts"
+    elif a < 0:
+        status, words = "contrary", ("is *larger* without pre-training, so on this evidence it does not come from a "
+                                     "pull toward what pre-training built; a likely cause is that a later slice of a "
+                                     "model trained from scratch is simply a better language model, whatever it is "
+                                     "fine-tuned on")
+    else:
+        status, words = "not testable", "has the wrong sign even with pre-training, so there is nothing to shrink"
+    return {"status": status, "pretrained": a, "control": b,
+            "sentence": f"**{status.capitalize()}** ({measure.replace('_', ' ')} loss, relative to the forward loss: "
+                        f"{a:+.1%} with pre-training, {b:+.1%} without): the asymmetry {words}."}
 
 
 def plot_curves(result: ResistanceResult, arm: str = "pretrained"):

@@ -56,6 +56,9 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("Resistance, with the target's own peakedness removed", "not in the paper (this chapter's control "
           "for a confound)", "resist-alignment/02_resistance", "resistance_excess_verdict", "status",
           setting="SmolLM2-135M-Instruct, excess loss"),
+    Claim("Control: the resistance asymmetry shrinks without pre-training", "not in the paper (the issue's "
+          "control)", "resist-alignment/02_resistance", "resistance_control_verdict", "status",
+          setting="the same pipeline from a small model with no pre-training, excess loss relative to forward loss"),
     Claim("Rebound: after more alignment data, fewer unsafe samples bring the model back within KL ε = 0.01",
           f"Table 3, Llama2-7B: 961 / 844 / 801 / 729 after 1k / 2k / 5k / 10k safe samples ({SECONDARY})",
           "resist-alignment/03_rebound", "rebound_verdict_epsilon", "status",
@@ -135,16 +138,23 @@ def claims_markdown(rows: list[dict[str, str]], numbers: dict[str, str] | None =
     return "\n".join(lines)
 
 
+SUPPORT = {
+    "resistance_loss_verdict": ("resistance_loss_difference", "inverse − forward"),
+    "resistance_excess_verdict": ("resistance_excess_difference", "inverse − forward"),
+    "resistance_control_verdict": ("resistance_control_excess_difference", "control's inverse − forward"),
+    "rebound_verdict_slope": ("rebound_slope_difference", "slope difference per 100 samples"),
+    "rebound_verdict_relative_slope": ("rebound_relative_slope_difference", "difference, points of its KL per sample"),
+}
+"""For claims judged by a recorded verdict: the recorded number behind it (same notebook) and its words."""
+
+
 def supporting_numbers(metrics: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """For claims judged by a recorded verdict, the number behind it (from the same notebook)."""
+    """The "ours" cell of claims judged by a recorded verdict: the number behind the verdict."""
     out = {}
-    res = metrics.get("resist-alignment/02_resistance", {})
-    reb = metrics.get("resist-alignment/03_rebound", {})
-    pairs = [(CLAIMS[1], res.get("resistance_loss_difference"), "inverse − forward"),
-             (CLAIMS[2], res.get("resistance_excess_difference"), "inverse − forward"),
-             (CLAIMS[4], reb.get("rebound_slope_difference"), "slope difference per 100 samples"),
-             (CLAIMS[5], reb.get("rebound_relative_slope_difference"), "difference, points of its KL per sample")]
-    for claim, entry, words in pairs:
-        if entry is not None:
-            out[claim.claim] = f"{words} {_number(entry)}"
+    for claim in CLAIMS:
+        if claim.metric in SUPPORT:
+            name, words = SUPPORT[claim.metric]
+            entry = metrics.get(claim.notebook, {}).get(name)
+            if entry is not None:
+                out[claim.claim] = f"{words} {_number(entry)}"
     return out
