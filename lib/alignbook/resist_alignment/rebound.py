@@ -226,13 +226,14 @@ def _rate(runs: list[dict], key: str) -> str:
 
 
 def summary_markdown(result: ReboundResult) -> str:
-    """One row per N_a: KL after alignment and after the budget, samples to ε and to half, the initial
-    slope (absolute and relative), the shape, and the refusal rates (mean and range over seeds)."""
+    """Two tables, one row per N_a each (one would be too wide for the page): the KL and the samples to
+    the thresholds; then the slopes, the shape and the refusal rates (mean and range over seeds)."""
     cfg, per = result.config, result.metrics["summary"]["per_n_align"]
-    lines = ["| N_a | KL after alignment | KL after the rebound | samples to KL < ε | samples to half the KL | "
-             "initial slope (KL per 100 samples) | relative slope (% of its KL lost per sample) | "
-             "shape (early/late drop) | refusing after alignment | refusing after the rebound |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    first = ["| N_a | KL after alignment | KL after the rebound | samples to KL < ε | samples to half the KL |",
+             "|---|---|---|---|---|"]
+    second = ["| N_a | initial slope (KL per 100 samples) | relative slope (% of its KL lost per sample) | "
+              "shape (early/late drop) | refusing after alignment | after the rebound |",
+              "|---|---|---|---|---|---|"]
     for n_a, e in per.items():
         runs = [r for r in result.metrics["runs"] if r["n_align"] == int(n_a)]
         reach = []
@@ -242,10 +243,10 @@ def summary_markdown(result: ReboundResult) -> str:
                          f"not within {cfg['rebound_samples']} (0/{r['of']})")
         slopes = [dict(e[k], **{x: 100 * e[k][x] for x in ("mean", "lo", "hi")}) if e[k] else None
                   for k in ("initial_slope", "relative_slope")]
-        lines.append(f"| {n_a} | {_fmt(e['kl_aligned'])} | {_fmt(e['kl_final'])} | {reach[0]} | {reach[1]} | "
-                     f"{_fmt(slopes[0])} | {_fmt(slopes[1], 2)} | {_fmt(e['shape'], 2)} | "
-                     f"{_rate(runs, 'refused_aligned')} | {_rate(runs, 'refused_after')} |")
-    return "\n".join(lines)
+        first.append(f"| {n_a} | {_fmt(e['kl_aligned'])} | {_fmt(e['kl_final'])} | {reach[0]} | {reach[1]} |")
+        second.append(f"| {n_a} | {_fmt(slopes[0])} | {_fmt(slopes[1], 2)} | {_fmt(e['shape'], 2)} | "
+                      f"{_rate(runs, 'refused_aligned')} | {_rate(runs, 'refused_after')} |")
+    return "\n".join(first) + "\n\n" + "\n".join(second)
 
 
 def verdicts(result: ReboundResult) -> dict[str, str]:
