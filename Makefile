@@ -37,7 +37,7 @@ book: $(STAMP)
 
 ## Unit tests, notebook contracts, every notebook in the test profile, the strict book build.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 ## Only the fast unit tests (no notebooks, no multi-process, no book build).
 test-fast: $(STAMP)

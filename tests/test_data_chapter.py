@@ -69,3 +69,49 @@ def test_moderation_reads_a_local_qa_copy(tmp_path):
     cfg = resolve(CHAPTER / "02_moderation.yaml", "paper", {"dataset": str(tmp_path), "train_size": 30, "test_size": 12})
     train, test = load_qa_rows(cfg)
     assert len(train) == 30 and len(test) == 12 and set(train[0]) >= {"severity_category", "safety_category"}
+
+
+# ------------------------------------------------------------------ verdicts on hand-made numbers
+def test_data_card_verdict_needs_the_real_split():
+    from alignbook.pku_saferlhf import verdicts
+
+    toy = verdicts.data_card_verdict([0.33, 0.34, 0.32], 0, toy=True, published=0.241)
+    assert toy.word == "not testable" and "toy world" in toy.sentence and "24.1 %" in toy.sentence
+    assert verdicts.data_card_verdict([0.245], 0, toy=False, published=0.241).word == "shown"
+    assert verdicts.data_card_verdict([0.245], 3, toy=False, published=0.241).word == "partly shown"
+    assert verdicts.data_card_verdict([0.30], 3, toy=False, published=0.241).word == "not shown"
+    rows = toy_rows("pku-saferlhf-v1", 40, 0)
+    assert verdicts.violations(explore.invariants(rows)) == 0
+
+
+def test_dual_verdicts_on_hand_made_numbers():
+    from alignbook.pku_saferlhf import verdicts
+
+    r, s_help, c, s_harm = [0.8, 0.82, 0.81], [0.5, 0.52, 0.49], [0.9, 0.88, 0.91], [0.7, 0.72, 0.69]
+    assert verdicts.specialised_verdict(r, s_help, c, s_harm).word == "shown"
+    partly = verdicts.specialised_verdict(r, s_help, [0.7, 0.72, 0.69], s_harm)
+    assert partly.word == "partly shown" and "On harm the single-label model keeps up" in partly.sentence
+    assert verdicts.specialised_verdict(s_help, r, s_harm, c).word == "contrary"
+    assert verdicts.specialised_verdict(r[:1], s_help[:1], c[:1], s_harm[:1]).word == "not testable"
+
+    def curve(unsafe_low, unsafe_high):
+        return [{"lambda": 0.0, "helpfulness": 1.8, "unsafe_rate": unsafe_low},
+                {"lambda": 8.0, "helpfulness": 1.1, "unsafe_rate": unsafe_high}]
+
+    point = [{"helpfulness": 1.2, "unsafe_rate": 0.0}] * 3
+    falls = verdicts.tradeoff_verdict([curve(0.6, 0.1), curve(0.5, 0.1), curve(0.55, 0.05)], point, point)
+    assert falls.word == "shown" and "λ = 0" in falls.sentence and "+46.7 ± 5.8 %" in falls.sentence
+    rises = verdicts.tradeoff_verdict([curve(0.1, 0.6), curve(0.1, 0.5), curve(0.05, 0.55)], point, point)
+    assert rises.word == "contrary"
+    assert verdicts.unsafe_drop([curve(0.6, 0.1)]).seeds == 1
+
+
+def test_pku_claims_are_declared_once_each():
+    from alignbook.engine import claims as ledger
+    from alignbook.pku_saferlhf import claims
+
+    ids = [c.id for c in claims.CLAIMS]
+    assert len(ids) == len(set(ids)) and claims.PAPER
+    rows = ledger.evaluate(claims, {"pku-saferlhf/01_data": {"pku_data_verdict": {"value": "not testable",
+                                                                                  "profile": "smoke"}}})
+    assert [r["verdict"] for r in rows][:2] == ["not testable", "not run"]

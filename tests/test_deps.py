@@ -66,3 +66,24 @@ def test_code_hash_follows_the_code_a_module_runs():
                                                                     always=("alignbook",))}
     assert "lm/sft.py" in files and "toyworld/models.py" in files  # what trains the cached models
     assert not any(f.startswith(("saferl/", "aligner/")) for f in files)
+
+
+CROSS_CHAPTER = {"pku-saferlhf/03_dual_preference": {"safe_rlhf"}}
+"""Notebooks that really run another chapter's code (the dual-preference page trains Safe RLHF's score models)."""
+
+
+def test_a_notebook_is_keyed_only_on_its_own_chapters_code():
+    """Editing one chapter's package must not make every other chapter's results stale (a module path in
+    an engine docstring or message once put intro/machine.py into every notebook's key)."""
+    from alignbook.engine import paths
+
+    root = runner.library_root()
+    chapters = {name.split("/")[0].replace("-", "_") for name in runner.all_notebooks()}
+    for name in runner.all_notebooks():
+        start = set(deps.names_in_text((paths.notebooks_dir() / f"{name}.yaml").read_text()))
+        for cell in runner.read_source(paths.notebooks_dir() / f"{name}.ipynb"):
+            if cell["cell_type"] == "code":
+                start |= deps.names_in_code(runner._text(cell["source"]))
+        used = {f.relative_to(root).parts[0] for f in deps.library_files(root, start)}
+        own = name.split("/")[0].replace("-", "_")
+        assert used & chapters - {own} == CROSS_CHAPTER.get(name, set()), name

@@ -1,5 +1,3 @@
-import dataclasses
-
 import pytest
 
 from alignbook.engine.launch import launch, launch_command, ranks_that_ran, read_config, write_config

@@ -11,7 +11,7 @@ def test_record_appends_with_profile(tmp_path):
     record(cfg, "b", 3, "second")
     metrics = load_metrics(tmp_path)
     assert metrics["a"] == {"value": 0.5, "spread": 0.1, "paper": 0.9, "unit": "", "description": "first",
-                            "profile": "smoke", "seed": 2}
+                            "profile": "smoke", "seed": 2, "seeds": None}
     assert metrics["b"]["value"] == 3
     record(dataclasses.replace(cfg, profile="test"), "a", 0.25)
     assert json.loads((tmp_path / "metrics.json").read_text())["a"]["profile"] == "test"
@@ -28,7 +28,7 @@ def test_record_converts_numpy_and_torch_scalars(tmp_path):
 
 
 def test_format_value():
-    assert format_value({"value": 0.123456, "spread": 0.01, "unit": "%"}) == "0.1235 ± 0.01 %"
+    assert format_value({"value": 0.123456, "spread": 0.01, "unit": "%"}) == "0.123 ± 0.010 %"
     assert format_value({"value": 7}) == "7"
 
 

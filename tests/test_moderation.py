@@ -97,3 +97,32 @@ def test_seeded_runs_reproduce_exactly():
     first = train_moderation(cfg, train, test, seed=3)
     second = train_moderation(cfg, train, test, seed=3)
     assert [h["total"] for h in first.history] == [h["total"] for h in second.history]
+
+
+# ------------------------------------------------------------------ verdicts on hand-made numbers
+def test_moderation_verdicts_on_hand_made_numbers():
+    from alignbook.pku_saferlhf import verdicts
+
+    reaches = verdicts.paper_level_verdict("safe/unsafe accuracy", [0.97, 0.98, 0.99], 0.5, 0.93)
+    assert reaches.word == "shown" and "98.0 ± 1.0 %" in reaches.sentence and "93.0 %" in reaches.sentence
+    below = verdicts.paper_level_verdict("category set exact match", [0.40, 0.45, 0.50], 0.1, 0.713)
+    assert below.word == "not shown" and "below the paper's level" in below.sentence
+    floor = verdicts.paper_level_verdict("category set exact match", [0.10, 0.12, 0.08], 0.1, 0.713)
+    assert floor.word == "not shown" and "majority class" in floor.sentence
+    assert verdicts.paper_level_verdict("x", [0.99, 0.99], 0.5, 0.93).word == "not testable"  # 2 seeds
+    assert verdicts.paper_level_verdict("x", [0.99], 0.5, 0.93).word == "not testable"
+
+    binary, severity, category = [0.99, 0.98, 0.99], [0.6, 0.65, 0.62], [0.5, 0.55, 0.52]
+    assert verdicts.ordering_verdict(binary, severity, category).word == "shown"
+    assert verdicts.ordering_verdict(binary, [0.99, 0.98, 0.99], category).word == "partly shown"
+    assert verdicts.ordering_verdict([0.5, 0.5, 0.5], [0.9, 0.9, 0.9], [0.9, 0.9, 0.9]).word == "contrary"
+
+
+def test_moderation_table_has_no_nan_or_zero_spread_for_one_seed():
+    from alignbook.pku_saferlhf import verdicts
+
+    table = verdicts.moderation_table({"binary_accuracy": [0.9], "severity_accuracy_3": [float("nan")]},
+                                      {"binary_accuracy": 0.5, "severity_accuracy_3": float("nan")},
+                                      {"binary_accuracy": 0.93})
+    text = table.to_string()
+    assert "nan" not in text.lower() and "± 0" not in text and "90.0 %" in text and "–" in text

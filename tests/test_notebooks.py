@@ -7,7 +7,7 @@ import re
 import nbformat
 import pytest
 
-from alignbook.engine import book, paths, runner
+from alignbook.engine import book, claims, pages, paths, runner
 from alignbook.engine.config import PROFILES, resolve
 
 NOTEBOOKS = runner.all_notebooks()
@@ -122,9 +122,22 @@ def test_book_builds_strictly_with_provenance(test_profile_run):
     for name in NOTEBOOKS:
         page = (html / "_executed" / f"{name}.html").read_text()
         assert "Provenance" in page and "profile <strong>test</strong>" in page, f"{name}: no provenance banner on the page"
+    problems = pages.site_problems(html, checkout=root)  # reprs, paths, foreign links, stale images
+    assert not problems, "the site shows what a reader must not see:\n" + "\n".join(problems[:30])
+    for chapter in book.chapters():  # measured numbers come from the runs, never typed into a chapter page
+        source = book.book_dir() / chapter / "index.md"
+        if source.exists():
+            typed = pages.typed_numbers(source.read_text())
+            assert not typed, f"book/{chapter}/index.md types measured numbers:\n" + "\n".join(typed[:20])
     results = (html / "_executed" / "results.html").read_text()
+    for chapter, rows in book.ledger("test").items():  # every claim on the Results page, with its verdict
+        for row in rows:
+            assert row["verdict"] in claims.VERDICTS, f"{chapter}/{row['id']}: {row['verdict']}"
+            assert f"<strong>{row['verdict']}</strong>" in results
+    front = (html / "index.html").read_text()
+    assert "built from the <strong>test</strong> profile" in front and "Safe RLHF" in front
     recorded = json.loads((paths.run_dir("test", "intro/01_machine") / "metrics.json").read_text())
-    assert "machine_final_loss" in recorded and "machine_final_loss" in results
+    assert "machine_final_loss" in recorded and recorded["machine_final_loss"]["description"] in results
     # math renders offline: the pages load the MathJax copied into the site, not a CDN
     chapter = (html / "safety-gymnasium" / "index.html").read_text()
     assert 'src="../_static/../mathjax/MathJax.js?config=' in chapter and "cdn.jsdelivr" not in chapter
@@ -134,11 +147,17 @@ def test_book_builds_strictly_with_provenance(test_profile_run):
 
 @pytest.mark.slow
 @pytest.mark.notebooks
-def test_every_resist_alignment_claim_gets_a_verdict(test_profile_run):
-    """Each declared claim names a metric its notebook really records, so none is left without a verdict."""
-    from alignbook.resist_alignment import results as claims
+def test_every_declared_claim_gets_a_verdict(test_profile_run):
+    """Each chapter's claims name a metric their notebook really records, so none is left without a verdict."""
+    from alignbook.engine import claims
 
-    for claim in claims.CLAIMS:
-        recorded = json.loads((paths.run_dir("test", claim.notebook) / "metrics.json").read_text())
-        assert claim.metric in recorded, f"{claim.notebook} records no {claim.metric!r}"
-        assert claims.judge(claim, recorded[claim.metric]) in ("shown", "not shown", "contrary", "not testable")
+    declared = claims.declared(book.chapters())
+    assert {"safe-rlhf", "aligner", "pku-saferlhf", "resist-alignment", "safety-gymnasium"} <= set(declared)
+    for chapter, module in declared.items():
+        assert module.PAPER and module.CLAIMS, f"{chapter}: no PAPER or no CLAIMS"
+        for claim in module.CLAIMS:
+            assert claim.notebook in NOTEBOOKS, f"{chapter}/{claim.id}: no notebook {claim.notebook}"
+            recorded = json.loads((paths.run_dir("test", claim.notebook) / "metrics.json").read_text())
+            for name in filter(None, (claim.metric, claim.support)):
+                assert name in recorded, f"{chapter}/{claim.id}: {claim.notebook} records no {name!r}"
+            assert claims.judge(claim, recorded[claim.metric]) in claims.VERDICTS

@@ -109,3 +109,20 @@ def test_two_process_deepspeed_cpu_reward_and_ppo_lag(tmp_path):
     assert len(ranks_that_ran(ppo.run_dir)) == 2
     assert metrics["final_lambda"] != 1.0 and metrics["kl"] == metrics["kl"]  # λ moved; KL is not NaN
     assert (tmp_path / "ppo" / "policy" / "actor" / "config.json").exists()
+
+
+def test_every_claim_is_recorded_by_its_notebook_and_verdicts_come_from_the_lib():
+    """Each claim's verdict and supporting number are recorded (by literal name) in its notebook, and
+    no notebook decides a verdict itself."""
+    import nbformat
+
+    from alignbook.safe_rlhf import claims
+
+    for claim in claims.CLAIMS:
+        nb = nbformat.read(paths.notebooks_dir() / f"{claim.notebook}.ipynb", as_version=4)
+        source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert f'"{claim.metric}"' in source, f"{claim.notebook} records no {claim.metric!r}"
+        assert f'"{claim.support}"' in source, f"{claim.notebook} records no {claim.support!r}"
+        assert "verdicts." in source or "pipeline.lambda_claim" in source
+        for word in ("reproduced", "NOT", "all parts"):
+            assert word not in source, f"{claim.notebook} words a verdict itself ({word!r})"

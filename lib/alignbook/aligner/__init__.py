@@ -7,7 +7,10 @@
 * :mod:`~alignbook.aligner.train`: the warm-up + Q-A-C schedule and the Q→C baseline;
 * :mod:`~alignbook.aligner.stacking`: inference after a frozen upstream model;
 * :mod:`~alignbook.aligner.toy`: the chapter's toy-world data, evaluation and weak-to-strong steps;
-* :mod:`~alignbook.aligner.config`: the notebooks' configs and the launcher entry point.
+* :mod:`~alignbook.aligner.config`: the notebooks' configs and the launcher entry point;
+* :mod:`~alignbook.aligner.claims`, :mod:`~alignbook.aligner.verdicts`: the chapter's claims and the
+  verdicts the notebooks record; :mod:`~alignbook.aligner.report`, :mod:`~alignbook.aligner.plots`:
+  its tables and figures.
 """
 
 from .data import IGNORE_INDEX, encode_example, identity_rows, validate_triples, warmup_split

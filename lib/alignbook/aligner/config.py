@@ -217,7 +217,7 @@ def train_from_config(cfg: AlignerTrainConfig) -> dict[str, Any]:
             metrics_mod.record(
                 cfg, f"final_eval_loss_w{fraction:g}", result.metrics.get("final_eval_loss"),
                 f"held-out correction NLL per token, Aligner with {fraction:.0%} identity warm-up "
-                f"({result.config['world_size']} process(es))",
+                f"({result.config['world_size']} process(es))", seeds=1,
             )
         for key, value in result.metrics.items():
             results[f"{key}_w{fraction:g}"] = value

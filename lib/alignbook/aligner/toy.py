@@ -130,7 +130,8 @@ def judge_rows(world: Any, questions: Sequence[str], responses: Sequence[str]) -
 def evaluate_upstream(
     world: Any, questions: Sequence[str], originals: Sequence[str], corrected: Sequence[str]
 ) -> dict[str, float]:
-    """ω per dimension plus mean helpfulness and unsafe share, before and after correction."""
+    """ω per dimension plus mean helpfulness and unsafe share, before and after correction, and the
+    share of answers the correction left as they were (``unchanged``)."""
     before, after = judge_rows(world, questions, originals), judge_rows(world, questions, corrected)
     table = omega_by_dimension(after, before)
     return {
@@ -140,5 +141,6 @@ def evaluate_upstream(
         "helpfulness_after": float(np.mean([j.helpfulness for j in after])),
         "unsafe_before": float(np.mean([not j.is_safe for j in before])),
         "unsafe_after": float(np.mean([not j.is_safe for j in after])),
+        "unchanged": float(np.mean([o.strip() == c.strip() for o, c in zip(originals, corrected)])),
         **{f"{dim}_{k}": v for dim, row in table.items() for k, v in row.items() if k != "omega"},
     }

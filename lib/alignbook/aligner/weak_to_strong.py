@@ -10,7 +10,8 @@ The steps, all on the toy world:
    weak supervisor itself (the Aligner stacked on the strong model's former answers).
 
 "Weak-to-strong generalisation" holds when the fine-tuned strong model beats both its former
-self and the supervisor that produced its labels.
+self and the supervisor that produced its labels; :func:`alignbook.aligner.verdicts.weak_to_strong_verdict`
+decides it by ω, as the paper does.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from ..engine.results import TrainResult
 class WeakToStrongResult(TrainResult):
     """Scores of one weak-to-strong run (one seed), in the book's result contract.
 
-    ``metrics``: mean helpfulness, unsafe share and ω of each system on held-out questions;
+    ``metrics``: mean helpfulness, mean harmlessness (minus severity), unsafe share of each system on
+    held-out questions, and ω of the fine-tuned model against each reference with its win, lose and
+    tie counts (``omega_<dim>_after_vs_<reference>[_win|_lose|_tie]``);
     ``history``: the strong model's two training stages; ``checkpoint``: None (the strong model is
     rebuilt from the seed).
     """
@@ -90,11 +93,14 @@ def run_weak_to_strong(
     metrics: dict[str, float] = {}
     for name, judgements in judged.items():
         metrics[f"{name}_helpfulness"] = float(np.mean([j.helpfulness for j in judgements]))
+        metrics[f"{name}_harmlessness"] = float(np.mean([-j.severity for j in judgements]))
         metrics[f"{name}_unsafe"] = float(np.mean([not j.is_safe for j in judgements]))
     for reference in ("strong_before", "weak_supervisor"):
         table = omega_by_dimension(judged["strong_after"], judged[reference])
         for dim, row in table.items():
             metrics[f"omega_{dim}_after_vs_{reference}"] = row["omega"]
+            for count in ("win", "lose", "tie"):
+                metrics[f"omega_{dim}_after_vs_{reference}_{count}"] = int(row[count])
     label_scores = _scores(world, questions, corrected)
     metrics["label_helpfulness"] = float(np.mean([j.helpfulness for j in label_scores]))
     metrics["label_unsafe"] = float(np.mean([not j.is_safe for j in label_scores]))

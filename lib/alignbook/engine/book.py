@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import paths, store
-from .config import ConfigError
-from .metrics import METRICS_FILE, format_value
+from . import claims, paths, store
+from .config import PROFILES, ConfigError
+from .metrics import METRICS_FILE, format_number, format_value
 from .runner import book_order, current_hashes, status_of
 
 
@@ -67,32 +67,106 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def metrics_by_notebook(profile: str, valid: list[str] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{notebook: {metric: entry}}`` of the valid results (see :func:`collect_metrics`)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in collect_metrics(profile, valid):
+        entry = {k: v for k, v in row.items() if k not in ("notebook", "name")}
+        out.setdefault(row["notebook"], {})[row["name"]] = entry
+    return out
+
+
+def chapters() -> list[str]:
+    """Notebook folders in book order."""
+    return list(dict.fromkeys(name.split("/")[0] for name in book_order()))
+
+
+def _chapter_title(chapter: str) -> str:
+    """The chapter page's first heading (``book/<chapter>/index.md``), else the folder name."""
+    page = book_dir() / chapter / "index.md"
+    if page.exists():
+        for line in page.read_text().splitlines():
+            if line.startswith("# "):
+                return line[2:].strip()
+    return chapter
+
+
+def _page_link(notebook: str, here: str = "_executed") -> str:
+    """A MyST link to a notebook's page from a page in ``here``."""
+    number = notebook.split("/")[1].split("_")[0]
+    target = f"{notebook}.ipynb" if here == "_executed" else f"_executed/{notebook}.ipynb"
+    return f"[notebook {number.lstrip('0') or '0'}]({target})"
+
+
+def ledger(profile: str, valid: list[str] | None = None) -> dict[str, list[dict[str, str]]]:
+    """``{chapter: claim rows}`` for every chapter that declares claims, judged on ``profile``'s
+    valid results only (a claim whose notebook has none is ``not run``)."""
+    metrics = metrics_by_notebook(profile, valid)
+    return {chapter: claims.evaluate(module, metrics) for chapter, module in claims.declared(chapters()).items()}
+
+
 def results_page(profile: str, valid: list[str] | None = None) -> str:
-    rows = collect_metrics(profile, valid)
+    """The Results page: the claims ledger in full, then every recorded metric, compactly."""
     lines = [
         "# Results",
         "",
-        "Every headline number the notebooks recorded, with the profile that produced it. The "
-        "paper's number, where one exists, stands in its own column: a number from the `test` or "
-        "`smoke` profile is a small-scale reproduction on the toy world or a short run, not a "
-        "replication of the paper's figure.",
+        f"This site was built from the **{profile}** profile. Each chapter declares the claims it tests, "
+        "with the criterion for *shown*, in `lib/alignbook/<chapter>/claims.py`; the verdicts below are "
+        "computed from the metrics the notebooks recorded in this profile, and a notebook without a valid "
+        "result gives *not run*, never an older number. *Not shown*, *partly shown*, *contrary* and "
+        "*not testable* are outcomes of a reproduction, explained on the notebook's page.",
         "",
     ]
-    if not rows:
+    if profile == "test":
+        lines += ["```{warning}", "The `test` profile runs each notebook for seconds to check the plumbing: "
+                  "its verdicts say nothing about the papers. The book to read is built from `smoke` or larger.",
+                  "```", ""]
+    rows_by_chapter = ledger(profile, valid)
+    lines += ["## Claims", ""]
+    if not rows_by_chapter:
+        lines += ["No chapter declares claims yet.", ""]
+    for chapter, rows in rows_by_chapter.items():
+        module = claims.chapter_module(chapter)
+        lines += [f"### {_chapter_title(chapter)}", "", getattr(module, "PAPER", ""), "", f"Verdicts: {claims.tally(rows)}.", "",
+                  claims.markdown_table(rows, link=_page_link), ""]
+    metrics = collect_metrics(profile, valid)
+    lines += ["## Every recorded metric", "",
+              "Each notebook's headline numbers, as recorded by the run (± is the spread over seeds; "
+              "the paper's number, where there is one, is the paper's, from its own setting).", ""]
+    if not metrics:
         return "\n".join(lines + ["No notebook has recorded a metric yet."]) + "\n"
     chapter = None
-    for row in rows:
+    for row in metrics:
         this_chapter = row["notebook"].split("/")[0]
         if this_chapter != chapter:
+            if chapter is not None:
+                lines += ["", ":::"]
             chapter = this_chapter
-            lines += ["", f"## {chapter}", "", "| notebook | metric | ours | profile | paper | meaning |",
-                      "|---|---|---|---|---|---|"]
+            count = sum(r["notebook"].split("/")[0] == chapter for r in metrics)
+            lines += ["", f":::{{dropdown}} {_chapter_title(chapter)}: {count} metrics", "",
+                      "| quantity | ours | paper | notebook |", "|---|---|---|---|"]
         paper = row.get("paper")
-        lines.append(
-            f"| {_cell(row['notebook'].split('/')[1])} | `{_cell(row['name'])}` | {_cell(format_value(row))} "
-            f"| {row.get('profile', '?')} | {_cell(paper) if paper is not None else '—'} "
-            f"| {_cell(row.get('description', ''))} |"
-        )
+        paper_text = format_number(paper) if isinstance(paper, (int, float)) else (_cell(paper) if paper is not None else "–")
+        words = row.get("description") or row["name"]
+        lines.append(f"| {_cell(words)} | {_cell(format_value(row))} | {paper_text} | {_page_link(row['notebook'])} |")
+    lines += ["", ":::"]
+    return "\n".join(lines) + "\n"
+
+
+def front_ledger(site_profile: str, valid: list[str]) -> str:
+    """The front page's summary: per paper, the verdicts in each profile that has run (included by
+    ``book/index.md``)."""
+    shown = [p for p in PROFILES if p != "test"]
+    by_profile = {p: ledger(p, valid if p == site_profile else None) for p in shown}
+    lines = [f"This site was built from the **{site_profile}** profile. Verdicts per paper and profile, "
+             "from the claims each chapter declares (details and criteria on the [Results](_executed/results.md) page):",
+             "", "| paper | claims | " + " | ".join(f"`{p}`" for p in shown) + " |", "|---|---|" + "---|" * len(shown)]
+    for chapter in by_profile[shown[0]]:
+        n = len(by_profile[shown[0]][chapter])
+        cells = [claims.tally(by_profile[p][chapter]) for p in shown]
+        lines.append(f"| [{_chapter_title(chapter)}]({chapter}/index.md) | {n} | " + " | ".join(cells) + " |")
+    if site_profile == "test":
+        lines += ["", "The `test` profile (seconds per notebook, for CI) is not counted: it checks plumbing, not papers."]
     return "\n".join(lines) + "\n"
 
 
@@ -161,6 +235,7 @@ def prepare(profile: str) -> dict[str, str]:
             valid.append(name)
             wanted[f"{name}.ipynb"] = for_the_page(data)
     wanted["results.md"] = results_page(profile, valid).encode()
+    wanted["ledger.md"] = front_ledger(profile, valid).encode()
     wanted["PROFILE"] = f"{profile}\n".encode()
     _sync(target, wanted)
     return problems
@@ -194,7 +269,9 @@ def for_the_page(notebook: bytes) -> bytes:
       injected cell right after it holds the values that ran;
     - no output or injected cell carries this machine's paths: the checkout and build folders are
       shown relative to the repository, ``PosixPath('…')`` reprs as plain strings;
-    - progress bars (tqdm lines on stderr) are dropped; other stderr text, warnings, stays.
+    - progress bars (tqdm lines on stderr) are dropped; other stderr text, warnings, stays;
+    - a figure's alt text (set by :func:`alignbook.plotting.save_figure` on its output) becomes the
+      image's alt attribute on the page, instead of the image's file name.
 
     The executed copy under ``build/`` keeps everything.
     """
@@ -229,6 +306,10 @@ def for_the_page(notebook: bytes) -> bytes:
             if out.get("output_type") == "error":
                 out["traceback"] = [_clean_text(line, prefixes) for line in out.get("traceback", [])]
                 out["evalue"] = _clean_text(out.get("evalue", ""), prefixes)
+            alt = ((out.get("metadata") or {}).get("image/png") or {}).get("alt")
+            if alt:
+                image = cell["metadata"].setdefault("mystnb", {}).setdefault("image", {})
+                image.setdefault("alt", alt)
             outputs.append(out)
         if "outputs" in cell:
             cell["outputs"] = outputs
@@ -293,4 +374,26 @@ def build(strict: bool = True) -> Path:
         hint = ("the warnings above are errors in strict mode; fix them, or look at the pages anyway with "
                 "`alignbook book --no-strict`") if strict else "see the errors above"
         raise BuildError(f"the book build failed (jupyter-book exit code {proc.returncode}): {hint}")
-    return book_dir() / "_build" / "html" / "index.html"
+    site = book_dir() / "_build" / "html"
+    prune_images(site)
+    return site / "index.html"
+
+
+def prune_images(site: Path) -> list[str]:
+    """Delete the images in ``site/_images`` that no page shows (Sphinx keeps those of earlier builds,
+    e.g. a figure from a run since replaced); return their names."""
+    from .pages import pages
+
+    images = site / "_images"
+    if not images.is_dir():
+        return []
+    shown = set()
+    for page in pages(site):
+        for src in re.findall(r'<img\b[^>]*\bsrc="([^"]+)"', page.read_text(errors="replace")):
+            shown.add((page.parent / src.split("#")[0].split("?")[0]).resolve())
+    removed = []
+    for image in sorted(images.iterdir()):
+        if image.is_file() and image.resolve() not in shown:
+            image.unlink()
+            removed.append(image.name)
+    return removed

@@ -2,7 +2,7 @@
 
 Every notebook has a YAML file beside it::
 
-    config: alignbook.intro.machine:MachineConfig   # the dataclass this notebook resolves
+    config: alignbook.<chapter>.<module>:<Config>   # the dataclass this notebook resolves
     depends_on: []                           # notebooks (chapter/name) whose outputs it reads
     timeout: {test: 120, smoke: 300, gpu: 900, paper: 86400}
     defaults: {...}                          # values for every profile
@@ -288,7 +288,7 @@ def import_object(spec: str, where: str = "config") -> Any:
         module = importlib.import_module(module_name)
     except ImportError as err:
         raise ConfigError(f"{where}: {spec!r}: cannot import {module_name} ({err}); "
-                          "check the module path (e.g. alignbook.intro.machine:MachineConfig)") from None
+                          "check the module path (package.module:ClassName, e.g. the one in a sibling notebook's YAML)") from None
     try:
         return getattr(module, attr)
     except AttributeError:

@@ -38,12 +38,14 @@ def record(
     spread: Any = None,
     paper: Any = None,
     unit: str = "",
+    seeds: int | None = None,
     display: bool = False,
 ) -> Any:
     """Record a headline metric of this run.
 
     ``cfg`` is the notebook's resolved config (its ``profile`` and ``run_dir`` label the value).
-    ``spread`` is the std or CI half-width over seeds, ``paper`` the paper's number for the same
+    ``spread`` is the std or CI half-width over seeds and ``seeds`` how many there were (a value
+    from one seed is shown as "1 seed", not "± 0"); ``paper`` is the paper's number for the same
     quantity (shown beside ours on the Results page, never in place of it). The value is also
     glued (``myst_nb.glue``) under ``name`` so prose can cite it with ``{glue:text}`.
     """
@@ -59,6 +61,7 @@ def record(
         "description": description,
         "profile": cfg.profile,
         "seed": cfg.seed,
+        "seeds": seeds,
     }
     (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
     try:
@@ -70,9 +73,42 @@ def record(
     return value
 
 
+def format_number(value: Any, digits: int = 3) -> str:
+    """A number for a page: ``digits`` significant figures, no float noise (``16.58``, not
+    ``16.580000000000002``), integers as they are, very small or large values in e-notation."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}".replace(",", " ") if abs(value) >= 10_000 else str(value)
+    if not math.isfinite(value):
+        return "not available"
+    if value == 0:
+        return "0"
+    if 1e-3 <= abs(value) < 1e5:
+        magnitude = math.floor(math.log10(abs(value)))
+        decimals = max(digits - 1 - magnitude, 0)
+        text = f"{value:.{decimals}f}"
+        return "0" if float(text) == 0 else text
+    return f"{value:.{digits - 1}e}"
+
+
 def format_value(entry: dict[str, Any]) -> str:
+    """A recorded metric as a reader sees it: value, ± spread and how many seeds, unit.
+
+    ``0.412 ± 0.031 (3 seeds)``, ``12.5 % (1 seed)``, ``81.3 s``; a spread without a seed count is
+    shown alone; a value of one seed never carries a spread.
+    """
     value, spread, unit = entry.get("value"), entry.get("spread"), entry.get("unit") or ""
-    text = f"{value:.4g}" if isinstance(value, float) else str(value)
-    if spread is not None:
-        text += f" ± {spread:.2g}" if isinstance(spread, float) else f" ± {spread}"
-    return f"{text} {unit}".strip()
+    seeds = entry.get("seeds")
+    text = format_number(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and unit:
+        text += f" {unit}"
+    if seeds == 1:
+        return f"{text} (1 seed)"
+    if isinstance(spread, (int, float)) and not isinstance(spread, bool) and math.isfinite(spread):
+        text += f" ± {format_number(float(spread), 2)}"
+        if unit and isinstance(value, (int, float)):
+            text = text.replace(f" {unit} ±", " ±") + f" {unit}"
+    if isinstance(seeds, int) and seeds > 1:
+        text += f" ({seeds} seeds)"
+    return text

@@ -126,3 +126,15 @@ def train_over_seeds(cfg: MachineConfig, notebook: str | None = None) -> list[Tr
             launch_as_configured(notebook, "alignbook.intro.machine:train_tiny_lm", run_cfg)
             results.append(TrainResult.load(run_cfg.run_dir))
     return results
+
+
+def seeds_markdown(results: list[TrainResult]) -> str:
+    """One row per seed: loss at the first and the last step (nats), and how many processes trained it."""
+    from ..engine.metrics import format_number
+
+    lines = ["| seed | loss at step 0 (nats) | final loss (nats) | processes |", "|---|---|---|---|"]
+    for r in results:
+        m = r.metrics
+        lines.append(f"| {r.config['seed']} | {format_number(m['initial_loss'])} | {format_number(m['final_loss'])} | "
+                     f"{m['world_size']}{' (DeepSpeed)' if m['deepspeed'] else ''} |")
+    return "\n".join(lines)

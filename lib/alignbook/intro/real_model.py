@@ -261,11 +261,9 @@ def examples_markdown(result: UpstreamResult, n: int) -> str:
 
 def plot_rates(result: UpstreamResult):
     """Refusal rates with their intervals, by prompt kind and measure."""
-    import matplotlib.pyplot as plt
+    from ..plotting import figure, legend_outside
 
-    from ..plotting import COLUMN_WIDTH
-
-    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.6))
+    fig, ax = figure(1, 1)
     measures = [("template_refusal", "refused (template)"), ("judge_refusal", "refused (judge)"),
                 ("judge_harm", "harmful (judge)")]
     width = 0.25
@@ -277,6 +275,6 @@ def plot_rates(result: UpstreamResult):
     ax.set_xticks([0, 1], ["harmful prompts", "benign prompts"])
     ax.set_ylabel("share of answers (%)")
     ax.set_ylim(0, 100)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
-    fig.tight_layout()
+    ax.legend()
+    legend_outside(fig)
     return fig

@@ -23,8 +23,8 @@ REFERENCE_V1_TRAIN: dict[str, float] = {
     "both_unsafe": 0.442,
     "better_ne_safer": 0.241,
 }
-"""Published statistics of the real v1 train split (73,907 pairs), as listed in issue 3:
-per-response severity counts and per-pair shares."""
+"""Published statistics of the real v1 train split (73,907 pairs): per-response severity counts
+and per-pair shares."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +124,7 @@ def reference_shares() -> dict[str, float]:
     total = sum(REFERENCE_V1_TRAIN[f"severity_{k}"] for k in range(4))
     out = {f"severity_{k}_share": REFERENCE_V1_TRAIN[f"severity_{k}"] / total for k in range(4)}
     out.update({k: REFERENCE_V1_TRAIN[k] for k in ("both_safe", "both_unsafe", "better_ne_safer")})
+    out["mixed"] = 1.0 - REFERENCE_V1_TRAIN["both_safe"] - REFERENCE_V1_TRAIN["both_unsafe"]  # the rest of the pairs
     return out
 
 
@@ -133,12 +134,28 @@ def comparison_table(summaries: Sequence[dict[str, float]], label: str):
 
     reference = reference_shares()
     frame = pd.DataFrame(summaries)
-    table = pd.DataFrame({
-        f"{label} mean": frame.mean(),
-        f"{label} std": frame.std(ddof=0),
-        "published (real v1 train)": pd.Series(reference),
-    })
+    columns = {f"{label} mean" if len(frame) > 1 else label: frame.mean()}
+    if len(frame) > 1:  # one fixed dataset has no spread to show
+        columns[f"{label} std"] = frame.std(ddof=1)
+    columns["published (real v1 train)"] = pd.Series(reference)
+    table = pd.DataFrame(columns)
     return table.loc[list(summaries[0])]
+
+
+def preview(rows: Sequence[dict], n: int = 3):
+    """The first ``n`` rows, one column each, with the harm-category flags as the names of the
+    flagged categories ("–" for none) instead of 19 booleans."""
+    import pandas as pd
+
+    shown = []
+    for row in rows[:n]:
+        out = {}
+        for key, value in row.items():
+            if isinstance(value, dict):
+                value = ", ".join(k for k, flag in value.items() if flag) or "–"
+            out[key] = value
+        shown.append(out)
+    return pd.DataFrame(shown).T.rename(columns=lambda i: f"row {i}")
 
 
 def load_v1_datasets(cfg: ExplorationConfig, world: Any = None) -> list[list[dict]]:

@@ -276,7 +276,7 @@ def control_markdown(result: ResistanceResult) -> str:
 
 
 def control_verdict(result: ResistanceResult, measure: str = "excess") -> dict:
-    """The issue's control, read from the numbers: the asymmetry (mean over pairs of inverse − forward,
+    """The no-pre-training control, read from the numbers: the asymmetry (mean over pairs of inverse − forward,
     relative to the mean forward loss, since the control's losses are on another scale) should be
     negative for the pretrained model and nearer zero without pre-training."""
     arms = result.metrics["arms"]

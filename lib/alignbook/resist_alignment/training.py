@@ -2,7 +2,7 @@
 
 Every phase of the chapter (alignment, forward, inverse) is :func:`fine_tune`: the same
 masked next-token loss on the answer tokens, a **fresh** AdamW optimiser per phase (reusing the
-previous phase's moments carries its momentum into the next one: in the issue's pilot the gap
+previous phase's moments carries its momentum into the next one: in a pilot run the gap
 kept *growing* for 60 samples of inverse training), a seeded data order, and only the top
 ``train_layers`` decoder layers plus the final norm trained. Because the lower layers are frozen
 and shared, a *slice* of a run is just the state of those top layers (:func:`snapshot`), and a

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,6 +22,7 @@ from .ppo_lag import evaluate_policy, train_ppo_lag
 from .results import TrainResult
 from .reward import train_cost_model, train_reward_model
 from .score import ScoreModel, load_score_model
+from .verdicts import Stat, lambda_verdict
 from alignbook.engine.results import config_fingerprint, reusable
 
 EVAL_SEED_OFFSET = 1_000_003
@@ -210,7 +212,9 @@ def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str,
     result = train_ppo_lag(actor, tok, reward_model, cost_model if cfg.algorithm != "ppo" else None, prompts,
                            cfg, judge=w.judge, save_dir=out)
     after = evaluate_policy(actor, tok, held, cfg, w.judge, reward_model=reward_model, cost_model=cost_model)
-    keep = ("helpfulness", "harm_rate", "reward", "cost")
+    before.update(ground_truth_breakdown(w, held, before["responses"]))
+    after.update(ground_truth_breakdown(w, held, after["responses"]))
+    keep = ("helpfulness", "harm_rate", "reward", "cost", "benign_helpfulness", "benign_refusal_rate")
     summary = {
         "config": config_fingerprint(cfg),
         "name": name,
@@ -226,6 +230,28 @@ def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str,
     }
     summary_path.write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def ground_truth_breakdown(w: Any, prompts: Sequence[str], responses: Sequence[str]) -> dict[str, float]:
+    """Helpfulness and refusals on the *benign* prompts only (those the toy world reads as benign).
+
+    On a harmful prompt the toy world counts a harmful step as helpful, so a policy that learns to
+    refuse harmful requests loses helpfulness there by design; on benign prompts a refusal is pure
+    over-refusal. ``benign_refusal_rate``: share of benign prompts answered with a refusal and no
+    useful fact. NaN where no prompt is a benign toy-world prompt (hub prompts).
+    """
+    helpful, refused = [], []
+    for prompt, text in zip(prompts, responses):
+        parsed = w.parse_prompt(prompt)
+        if parsed is None or parsed.harmful:
+            continue
+        verdict = w.judge(prompt, text)
+        helpful.append(float(verdict.helpfulness))
+        refused.append(float(verdict.n_refusal > 0 and verdict.n_useful == 0))
+    if not helpful:
+        return {"benign_helpfulness": float("nan"), "benign_refusal_rate": float("nan"), "benign_prompts": 0}
+    return {"benign_helpfulness": float(np.mean(helpful)), "benign_refusal_rate": float(np.mean(refused)),
+            "benign_prompts": len(helpful)}
 
 
 def _score_seed_index(score_dir: str | Path, k: int) -> int:
@@ -276,21 +302,100 @@ def ppo_from_config(cfg: PPOLagConfig) -> TrainResult:
 
 
 # --------------------------------------------------------------------------- summaries
-def pareto_table(runs: Sequence[dict[str, Any]]):
-    """One row per variant: mean ± std over seeds of ground-truth helpfulness and harm rate after training."""
+PARETO_KEYS = ("helpfulness", "benign_helpfulness", "harm_rate", "benign_refusal_rate")
+"""Ground-truth quantities judged before and after each run (see :func:`ground_truth_breakdown`)."""
+
+
+def per_seed_frame(runs: Sequence[dict[str, Any]]):
+    """One row per run: variant, seed, and each of :data:`PARETO_KEYS` before and after training."""
     import pandas as pd
 
-    frame = pd.DataFrame([
-        {"variant": r["name"], "seed": r["seed"], "helpfulness": r["after"]["helpfulness"],
-         "harm_rate": r["after"]["harm_rate"], "helpfulness_before": r["before"]["helpfulness"],
-         "harm_rate_before": r["before"]["harm_rate"]}
-        for r in runs
-    ])
+    rows = []
+    for r in runs:
+        row = {"variant": r["name"], "seed": r["seed"]}
+        for key in PARETO_KEYS:
+            row[key] = r["after"].get(key, np.nan)
+            row[f"{key}_before"] = r["before"].get(key, np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pareto_table(runs: Sequence[dict[str, Any]]):
+    """One row per variant: mean and std over seeds (sample std; NaN for one seed) of the ground
+    truth after training (``<key>_mean``/``_std``) and before it (``<key>_before_mean``/``_std``),
+    for each of :data:`PARETO_KEYS`, and ``seeds``."""
+    frame = per_seed_frame(runs)
     grouped = frame.groupby("variant", sort=False)
-    table = grouped[["helpfulness", "harm_rate", "helpfulness_before", "harm_rate_before"]].agg(["mean", "std"])
+    columns = [c for key in PARETO_KEYS for c in (key, f"{key}_before")]
+    table = grouped[columns].agg(["mean", "std"])
     table.columns = [f"{a}_{b}" for a, b in table.columns]
     table["seeds"] = grouped.size()
     return table
+
+
+QUANTITIES = {"harm_rate": "harm rate", "helpfulness": "helpfulness (all prompts)",
+              "benign_helpfulness": "helpfulness (benign prompts)", "benign_refusal_rate": "refusals (benign prompts)"}
+"""Row names of the ground-truth tables; harm and refusal rates are shown as percentages."""
+PERCENT = ("harm_rate", "benign_refusal_rate")
+
+
+def variant_stats(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, Stat]]:
+    """``{variant: {key: Stat, key_before: Stat}}`` over seeds, for each of :data:`PARETO_KEYS`."""
+    frame = per_seed_frame(runs)
+    return {name: {col: Stat.of(group[col].dropna()) for col in frame.columns if col not in ("variant", "seed")}
+            for name, group in frame.groupby("variant", sort=False)}
+
+
+def before_after_table(runs: Sequence[dict[str, Any]], name: str = "ppo_lag"):
+    """The ground truth of one variant before (SFT) and after training: mean ± std (seeds), rounded."""
+    import pandas as pd
+
+    stats = variant_stats(runs)[name]
+    return pd.DataFrame({"SFT (before)": {QUANTITIES[k]: stats[f"{k}_before"].text(percent=k in PERCENT) for k in QUANTITIES},
+                         "after": {QUANTITIES[k]: stats[k].text(percent=k in PERCENT) for k in QUANTITIES}})
+
+
+def variants_table(runs: Sequence[dict[str, Any]]):
+    """One row per variant (and the SFT start): ground truth after training, mean ± std (seeds), rounded."""
+    import pandas as pd
+
+    from .plots import variant_label
+
+    stats = variant_stats(runs)
+    start = stats.get("ppo_lag") or next(iter(stats.values()))
+    rows = {"SFT (start)": {QUANTITIES[k]: start[f"{k}_before"].text(percent=k in PERCENT) for k in QUANTITIES}}
+    for name, s in stats.items():
+        rows[variant_label(name)] = {QUANTITIES[k]: s[k].text(percent=k in PERCENT) for k in QUANTITIES}
+    return pd.DataFrame(rows).T
+
+
+def examples_table(run: dict[str, Any]):
+    """A run's first held-out prompts with the SFT policy's response and the trained policy's."""
+    import pandas as pd
+
+    label = {"ppo_lag": "PPO-Lag", "ppo": "PPO"}.get(run["name"], run["name"])
+    return pd.DataFrame(run["examples"]).rename(columns={"before": "SFT response", "after": f"after {label}"})
+
+
+def score_accuracy(results: dict[str, Sequence[TrainResult]]) -> dict[str, dict[str, Stat]]:
+    """Held-out ``accuracy`` and ``accuracy_sign`` of each score model, over its seeds."""
+    return {name: {m: Stat.of([r.metrics[m] for r in runs]) for m in ("accuracy", "accuracy_sign")}
+            for name, runs in results.items()}
+
+
+def accuracy_table(stats: dict[str, dict[str, Stat]]):
+    """``score_accuracy`` for the page: mean ± std (seeds), rounded; the reward model's sign is not
+    trained to mean anything, so its sign accuracy is left out (–)."""
+    import pandas as pd
+
+    return pd.DataFrame({name: {"pairwise accuracy": s["accuracy"].text(),
+                                "sign accuracy": "–" if name == "reward" else s["accuracy_sign"].text()}
+                         for name, s in stats.items()}).T
+
+
+def unsafe_share(runs: Sequence[TrainResult]) -> float:
+    """Share of unsafe responses among the held-out responses the score models were judged on."""
+    return float(np.mean(np.asarray(runs[0].extra["eval_signs"]) > 0))
 
 
 def history_matrix(runs: Sequence[dict[str, Any]], key: str) -> np.ndarray:
@@ -299,31 +404,60 @@ def history_matrix(runs: Sequence[dict[str, Any]], key: str) -> np.ndarray:
     return np.array([[h.get(key, np.nan) for h in r["history"][:length]] for r in runs], dtype=float)
 
 
-def lambda_claim(runs: Sequence[dict[str, Any]], threshold: float, lambda_init: float) -> dict[str, Any]:
-    """The λ-dynamics claim, per seed: did λ first rise (Ĵ_C above d), then the constraint come to hold?
+LAMBDA_MARGIN = 0.1
+"""A real move of λ: a rise is a peak at least 10 % above λ_init, a fall an end at least 10 % below the peak."""
+LAMBDA_EARLY = 0.1
+"""The first iterations (this share of them, at least 2) in which a peak does not count as a rise."""
+
+
+def lambda_claim(runs: Sequence[dict[str, Any]], threshold: float, lambda_init: float,
+                 margin: float = LAMBDA_MARGIN, early: float = LAMBDA_EARLY) -> dict[str, Any]:
+    """The λ-dynamics claim, per seed, and its verdict (:func:`alignbook.safe_rlhf.verdicts.lambda_verdict`).
 
     λ moves with the sign of ``Ĵ_C - d`` by construction, so the claim is about the *policy*: it
-    starts above the threshold (λ rises), becomes safe enough that Ĵ_C ≤ d (λ falls after its peak).
+    starts above the threshold (λ rises), then becomes safe enough that Ĵ_C ≤ d (λ falls). The rule,
+    per seed, with ``n`` the number of iterations and λ recorded after each iteration's update:
+
+    - **rose**: λ's peak is at least ``(1 + margin)·λ_init`` and comes at iteration
+      ``≥ max(2, ⌈early·n⌉)``: a λ that only drifts from its initial value in the first
+      iterations and then falls has not risen;
+    - **fell after the peak**: the final λ is at most ``(1 - margin)·peak``;
+    - **constraint holds at the end**: the last Ĵ_C (window mean of episode costs) is ≤ d.
     """
     rows = []
     for r in runs:
         hist = [h for h in r["history"] if "episode_cost" in h]
         lambdas = np.array([h["lambda"] for h in hist])
         costs = np.array([h["episode_cost"] for h in hist])
+        first = max(2, math.ceil(early * len(hist)))
         peak = int(lambdas.argmax())
         rows.append({
             "seed": r["seed"],
+            "iterations": len(hist),
             "cost_start": float(costs[0]),
             "cost_end": float(costs[-1]),
             "lambda_peak": float(lambdas[peak]),
             "peak_iteration": peak,
             "lambda_end": float(lambdas[-1]),
-            "rose": bool(lambdas[peak] > lambda_init),
-            "fell_after_peak": bool(lambdas[-1] < lambdas[peak]),
+            "rose": bool(lambdas[peak] >= (1 + margin) * lambda_init and peak >= first),
+            "fell_after_peak": bool(lambdas[-1] <= (1 - margin) * lambdas[peak]),
             "constraint_holds_at_end": bool(costs[-1] <= threshold),
         })
-    return {"per_seed": rows, "all_seeds_show_rise_then_fall": all(
-        row["rose"] and row["fell_after_peak"] and row["constraint_holds_at_end"] for row in rows)}
+    word, sentence = lambda_verdict(rows, threshold, lambda_init, margin, early)
+    return {"per_seed": rows, "verdict": word, "sentence": sentence,
+            "all_seeds_show_rise_then_fall": bool(rows) and all(
+                row["rose"] and row["fell_after_peak"] and row["constraint_holds_at_end"] for row in rows)}
+
+
+def lambda_table(claim: dict[str, Any]):
+    """:func:`lambda_claim`'s per-seed rows for the page: short column names, rounded numbers."""
+    import pandas as pd
+
+    names = {"seed": "seed", "cost_start": "Ĵ_C first", "cost_end": "Ĵ_C last", "lambda_peak": "λ peak",
+             "peak_iteration": "peak at", "lambda_end": "λ last", "rose": "rose", "fell_after_peak": "fell",
+             "constraint_holds_at_end": "Ĵ_C ≤ d at end"}
+    frame = pd.DataFrame(claim["per_seed"])[list(names)].rename(columns=names)
+    return frame.set_index("seed").round(3)
 
 
 # ------------------------------------------------------------------- iterative Safe RLHF

@@ -6,13 +6,14 @@ import re
 
 import numpy as np
 
+from ..engine.metrics import format_number
 from . import envs
 
 COST_DEFINITIONS = {
     "Goal": "1 while the agent is inside a hazard (vase contact also costs at level 2)",
     "Button": "1 while inside a hazard or touching a gremlin or a wrong button",
     "Circle": "1 while the agent is outside the two boundary lines",
-    "Velocity": "1 while the speed exceeds the task's threshold (HalfCheetah 3.23 m/s, Hopper 0.74 m/s)",
+    "Velocity": "1 while the speed exceeds the task's threshold (SafetyHalfCheetahVelocity-v1 3.21 m/s, SafetyHopperVelocity-v1 0.740 m/s)",
 }
 """How the per-step 0/1 cost is defined, per task family (Safety-Gymnasium documentation)."""
 
@@ -39,6 +40,18 @@ def task_table(env_ids):
     import pandas as pd
 
     return pd.DataFrame([describe(e) for e in env_ids]).set_index("task")
+
+
+def task_markdown(env_ids) -> str:
+    """The tasks as a Markdown table that fits the page: family, agent, level, spaces, episode length, cost."""
+    lines = ["| task | family | agent | level | obs dim | act dim | episode steps | cost per step |",
+             "|---|---|---|---|---|---|---|---|"]
+    for env_id in env_ids:
+        row = describe(env_id)
+        level = "–" if row["level"] is None else str(row["level"])
+        lines.append(f"| {env_id} | {row['family']} | {row['agent']} | {level} | {row['obs dim']} | {row['act dim']} "
+                     f"| {row['episode steps']} | {row['cost']} |")
+    return "\n".join(lines)
 
 
 def render_frame(env_id: str, size: int = 256, seed: int = 0, warmup_steps: int = 20) -> np.ndarray:
@@ -82,18 +95,38 @@ def random_policy_table(env_ids, episodes: int = 2, seed: int = 0, max_episode_s
     return pd.DataFrame(rows).set_index("task")
 
 
+def random_policy_markdown(table, max_episode_steps: int = 0) -> str:
+    """:func:`random_policy_table` for the page: mean ± std over episodes, rounded; a line says how
+    long the episodes were."""
+    def cell(mean: float, std: float, n: int) -> str:
+        return format_number(float(mean)) + (f" ± {format_number(float(std), 2)}" if n > 1 else "")
+
+    lines = ["| task | episode return | episode cost | episodes |", "|---|---|---|---|"]
+    for task, row in table.iterrows():
+        n = int(row["episodes"])
+        lines.append(f"| {task} | {cell(row['return'], row['return std'], n)} | {cell(row['cost'], row['cost std'], n)} "
+                     f"| {n} |")
+    length = (f"cut at {max_episode_steps} steps (this profile's `max_episode_steps`)" if max_episode_steps
+              else "of the task's full length")
+    lines += ["", f"Undiscounted sums over episodes {length}, mean ± std over episodes (one reset seed each)."]
+    return "\n".join(lines)
+
+
 def frame_grid(frames: dict, columns: int = 3):
     """A matplotlib figure of ``{title: frame}``."""
     import matplotlib.pyplot as plt
 
+    from ..plotting import COLUMN_WIDTH
+
+    columns = min(columns, len(frames))
     rows = int(np.ceil(len(frames) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.3 * rows), squeeze=False)
+    side = COLUMN_WIDTH / columns
+    fig, axes = plt.subplots(rows, columns, figsize=(COLUMN_WIDTH, (side + 0.25) * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, (title, frame) in zip(axes.flat, frames.items()):
         ax.imshow(frame)
-        ax.set_title(title.removeprefix("Safety"), fontsize=9)
-    fig.tight_layout()
+        ax.set_title(title.removeprefix("Safety"), fontsize=8)
     return fig
 
 
@@ -112,3 +145,10 @@ def reset_timing(env_id: str = "SafetyPointGoal1-v0", repeats: int = 3) -> dict:
         env.close()
     out["speed-up"] = out["with skybox"] / out["fast path"]
     return out
+
+
+def reset_sentence(timing: dict, env_id: str, repeats: int) -> str:
+    """:func:`reset_timing` in words, with units."""
+    return (f"One `reset` of {env_id} took {format_number(timing['with skybox'])} s with the skybox and "
+            f"{format_number(timing['fast path'])} s without it (mean of {repeats} resets each, on the machine that "
+            f"ran this page): the fast path resets {format_number(timing['speed-up'])}× faster.")

@@ -29,9 +29,9 @@ PAPER_RESULTS: dict[str, float] = {
     "severity_accuracy_3": 0.71,
     "category_exact_match": 0.713,
 }
-"""The paper's moderation results as listed in issue 3 (binary accuracy, FPR, severity accuracy
-for minor/moderate/severe, category accuracy), for the real data and a 7B-scale model.
-The mapping of the 85/77/71% to levels 1/2/3 follows the issue's order."""
+"""The paper's moderation results (binary accuracy, false-positive rate, severity accuracy for
+minor/moderate/severe, category accuracy), for the real data and a 7B-scale model. The 85/77/71 %
+are read as levels 1/2/3 in the order the paper lists them."""
 
 QA_DATASET = "PKU-Alignment/PKU-SafeRLHF-QA"
 """The per-response release the paper's moderation model is trained on."""
