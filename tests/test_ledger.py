@@ -50,7 +50,7 @@ def test_evaluate_and_tally_never_use_a_notebook_without_a_valid_result():
     rows = claims.evaluate(Module, {"ch/02_y": {"n": {"value": "contrary", "profile": "smoke"},
                                                  "n_number": {"value": -0.1234, "spread": 0.05, "seeds": 3}}})
     assert rows[1]["ours"] == "diff -0.123 ± 0.050 (3 seeds)"
-    assert "| **contrary** |" in claims.markdown_table(rows)
+    assert "| **contrary** (smoke) |" in claims.markdown_table(rows)
 
 
 def test_numbers_are_rounded_and_say_their_seeds_and_units():

@@ -154,13 +154,14 @@ def tally(rows: list[dict[str, str]]) -> str:
 
 
 def markdown_table(rows: list[dict[str, str]], link: Any = None) -> str:
-    """The chapter's claims as a table (claim, paper, criterion, ours, profile, verdict); ``link(notebook)``
+    """The chapter's claims as a table (claim, paper, criterion, ours, verdict with its profile); ``link(notebook)``
     gives the Markdown link to the notebook that decides each claim."""
-    lines = ["| claim | the paper | shown when | ours | profile | verdict |", "|---|---|---|---|---|---|"]
+    lines = ["| claim | the paper | shown when | ours | verdict |", "|---|---|---|---|---|"]
     for row in rows:
         where = f" ({link(row['notebook'])})" if link else ""
+        profile = f" ({row['profile']})" if row["profile"] != "–" else ""
         lines.append(f"| {_cell(row['claim'])}{where} | {_cell(row['paper'])} | {_cell(row['criterion'])} | "
-                     f"{_cell(row['ours'])} | {row['profile']} | **{row['verdict']}** |")
+                     f"{_cell(row['ours'])} | **{row['verdict']}**{profile} |")
     return "\n".join(lines)
 
 
