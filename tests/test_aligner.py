@@ -46,7 +46,15 @@ def test_released_template_matches_the_model_card():
 
 
 def test_repository_template_matches_the_training_code():
-    assert templates.REPOSITORY.format("Q?", "A.") == "##Question: Q? ##Answer: A. ##Correction:"
+    # PKU-Alignment/aligner at 724d22b: PROMPT_BEGIN + PROMPT_USER.format(CORRECTION_INSTRUCTION) + PROMPT_ASSISTANT
+    instruction = "##Question: Q?\n##Answer: A.\n##Correction: "
+    expected = "BEGINNING OF CONVERSATION: " + f"USER: {instruction} " + "ASSISTANT:"
+    assert templates.REPOSITORY.format("Q?", "A.") == expected
+
+
+def test_the_correction_follows_the_prompt_with_no_space():
+    # both trainers join prompt + answer + eos (aligner SupervisedDataset; safe-rlhf style for the release)
+    assert templates.REPOSITORY.correction_prefix == templates.RELEASED.correction_prefix == ""
 
 
 def test_unknown_template_and_mixing_templates_are_refused():

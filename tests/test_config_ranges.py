@@ -183,7 +183,7 @@ def _refused_by_name(yaml_path: Path, overrides: dict[str, str], name: str) -> N
 def test_bad_cases_cover_every_chapter_and_stay_few():
     chapters = {p.parent.name for p, _, _ in BAD}
     assert chapters == {p.parent.name for p in YAMLS}
-    assert 50 <= len(BAD) <= 400
+    assert 50 <= len(BAD) <= 800  # one config per notebook class; each case resolves in milliseconds
     hub_fields = {(load_spec(p)["config"].rsplit(":", 1)[1], n) for p, n, v in BAD if v == "huge"}
     assert {("ScoreModelConfig", "backbone"), ("PPOLagConfig", "actor"), ("SFTStageConfig", "model"),
             ("AlignerTrainConfig", "model"), ("ModerationConfig", "backbone"),

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from alignbook.saferl.algos.base import conjugate_gradient
+from alignbook.saferl.algos.base import conjugate_gradient, fisher_vector_product, kl_to
 from alignbook.saferl.algos.cpo import cpo_case, cpo_direction
 from alignbook.saferl.algos.focops import focops_loss
 from alignbook.saferl.algos.pcpo import pcpo_direction
 from alignbook.saferl.buffer import RolloutBuffer, gae
 from alignbook.saferl.lagrange import Lagrange, PIDLagrange, lagrangian_advantage
 from alignbook.saferl.normalizer import RunningNormalizer
+from alignbook.saferl.trainer import lagrange_input
 
 
 def test_lagrange_rises_above_limit_and_falls_below():
@@ -127,7 +128,58 @@ def test_focops_loss_drops_samples_beyond_eta():
     act, logp = torch.zeros(2, 1), dist.log_prob(torch.zeros(2, 1)).sum(-1)
     loss = focops_loss(dist, mean, std, act, logp, torch.tensor([3.0, 3.0]), torch.tensor([1.0, 1.0]),
                        nu=1.0, temperature=2.0, eta=0.02)
-    assert float(loss) == pytest.approx((0.0 - (3.0 - 1.0) / 2.0) / 2)  # the second sample is masked out
+    # (0 − ratio·(3 − 1·1)/(1 + ν)/τ) / 2 with ν = 1, τ = 2; the second sample is masked out
+    assert float(loss) == pytest.approx((0.0 - (3.0 - 1.0) / 2.0 / 2.0) / 2)
+
+
+def test_focops_kl_runs_from_the_new_policy_to_the_old():
+    # KL(N(0, 2²) ‖ N(0, 1)) = log(1/2) + 4/2 − 1/2 ≈ 0.807 (new ‖ old); the reverse would be ≈ 0.318
+    old_mean, old_std = torch.zeros(1, 1), torch.ones(1, 1)
+    dist = torch.distributions.Normal(torch.zeros(1, 1), 2 * torch.ones(1, 1))
+    act = torch.zeros(1, 1)
+    loss = focops_loss(dist, old_mean, old_std, act, dist.log_prob(act).sum(-1), torch.zeros(1), torch.zeros(1),
+                       nu=0.0, temperature=1.5, eta=10.0)
+    assert float(loss) == pytest.approx(math.log(0.5) + 2.0 - 0.5, abs=1e-6)
+
+
+class _StateFreeActor(torch.nn.Module):
+    """π(a|s) = N(μ, σ²) per action dimension, μ a parameter, σ fixed: the KL's Hessian is I/σ² per dimension."""
+
+    def __init__(self, act_dim: int, std: float):
+        super().__init__()
+        self.mu = torch.nn.Parameter(torch.zeros(act_dim))
+        self.std = std
+
+    def forward(self, obs):
+        return torch.distributions.Normal(self.mu.expand(obs.shape[0], -1), torch.full((obs.shape[0], self.mu.numel()), self.std))
+
+
+def test_fisher_product_is_the_hessian_of_the_mean_kl_over_action_dimensions():
+    # mean over 3 dimensions of (μ_i − μ_old,i)² / (2σ²) has Hessian I / (3σ²); σ = 2 gives I / 12
+    actor = _StateFreeActor(act_dim=3, std=2.0)
+    hvp = fisher_vector_product(actor, torch.zeros(5, 4), damping=0.1)
+    v = torch.tensor([1.0, -2.0, 3.0])
+    assert torch.allclose(hvp(v), v / 12.0 + 0.1 * v, atol=1e-6)
+
+
+def test_line_search_kl_is_the_mean_over_action_dimensions():
+    # dimension 1 moves by 1 (KL 1/2), dimension 2 stays (KL 0): mean 1/4, not the sum 1/2
+    actor = _StateFreeActor(act_dim=2, std=1.0)
+    with torch.no_grad():
+        actor.mu.copy_(torch.tensor([1.0, 0.0]))
+    assert kl_to(actor, torch.zeros(4, 1), torch.zeros(4, 2), torch.ones(4, 2)) == pytest.approx(0.25)
+
+
+def test_pid_multiplier_is_not_clamped_under_sum_norm():
+    kw = dict(cost_limit=0.0, kp=0.0, ki=1.0, kd=0.0, penalty_max=0.5, init=0.0)
+    assert PIDLagrange(**kw).update(3.0) == pytest.approx(3.0)  # SafePO/OmniSafe default sum_norm=True
+    assert PIDLagrange(**kw, sum_norm=False).update(3.0) == pytest.approx(0.5)
+
+
+def test_multiplier_input_follows_safepo():
+    assert lagrange_input(0, [10.0, 20.0], 15.0) == 0.0  # first epoch: the logger has no EpCost yet
+    assert lagrange_input(1, [10.0, 20.0], 30.0) == pytest.approx(15.0)  # mean over this epoch's episode ends
+    assert lagrange_input(4, [], 7.0) == 7.0  # no episode ended: the running mean
 
 
 def test_conjugate_gradient_solves_spd_system():

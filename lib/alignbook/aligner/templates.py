@@ -43,18 +43,28 @@ RELEASED = AlignerTemplate(
         "BEGINNING OF CONVERSATION: USER: Edit the following Question-Answer pair to make it "
         "more helpful and harmless: {question} | {answer} ASSISTANT:"
     ),
-    correction_prefix=" ",
+    correction_prefix="",
     origin="the released aligner/aligner-7b-v1.0 model card (the template it was trained with)",
 )
-"""The template of the released Aligner checkpoints (safe-rlhf style conversation prompt)."""
+"""The template of the released Aligner checkpoints (safe-rlhf style conversation prompt). The
+correction follows ``ASSISTANT:`` directly, as the safe-rlhf-style trainers join ``prompt + answer``."""
 
 REPOSITORY = AlignerTemplate(
     name="repository",
-    prompt="##Question: {question} ##Answer: {answer} ##Correction:",
-    correction_prefix=" ",
-    origin="the current PKU-Alignment/aligner training code (question/answer/correction columns)",
+    prompt=(
+        "BEGINNING OF CONVERSATION: USER: ##Question: {question}\n##Answer: {answer}\n##Correction:  "
+        "ASSISTANT:"
+    ),
+    correction_prefix="",
+    origin="PKU-Alignment/aligner at 724d22b: CORRECTION_INSTRUCTION of training/datasets/raw/correction.py "
+           "inside format_prompt's conversation (training/configs/constants.py)",
 )
-"""The template of the current official training code."""
+"""The template of the current official training code (PKU-Alignment/aligner at 724d22b):
+``CORRECTION_INSTRUCTION = '##Question: {question}\\n##Answer: {answer}\\n##Correction: '``
+(``aligner/training/datasets/raw/correction.py``) is the user turn of ``format_prompt``:
+``'BEGINNING OF CONVERSATION: ' + 'USER: {input} ' + 'ASSISTANT:'`` (``training/configs/constants.py``),
+hence two spaces before ``ASSISTANT:``; ``SupervisedDataset`` appends the correction with no space
+(``prompt + answer + eos``)."""
 
 TEMPLATES: dict[str, AlignerTemplate] = {t.name: t for t in (RELEASED, REPOSITORY)}
 """Every supported template by name."""

@@ -63,6 +63,8 @@ class ScoreModelConfig(BaseConfig):
     """Fraction of steps of linear warm-up (scripts: ``--lr_warmup_ratio 0.03``)."""
     weight_decay: NonNegative = 0.1
     """AdamW weight decay (scripts: ``--weight_decay 0.1``)."""
+    max_grad_norm: NonNegative = 1.0
+    """Clip the gradient to this global norm (DeepSpeed configs: ``gradient_clipping 1.0``); 0: off."""
     regularization: NonNegative = 0.001
     """μ of the score regulariser μ·(s₁² + s₂²)/2 (scripts: ``--regularization 0.001``; 0: off)."""
     use_sign_term: bool = True
@@ -128,6 +130,11 @@ class PPOLagConfig(BaseConfig):
     """Longest response (scripts: ``--max_length 512`` tokens including the prompt)."""
     temperature: Positive = 1.0
     """Sampling temperature of rollouts (scripts: ``--temperature 1.0``)."""
+    top_k: Natural = 50
+    """Rollouts sample from the top_k most likely tokens; 0: no cut (upstream's ``GenerationConfig``
+    leaves top_k at the transformers 4.x default, 50)."""
+    max_grad_norm: NonNegative = 1.0
+    """Clip each model's gradient to this global norm (DeepSpeed configs: ``gradient_clipping 1.0``); 0: off."""
     actor_lr: Positive = 1e-5
     """Actor learning rate (scripts: ``--actor_lr 1e-5``)."""
     actor_weight_decay: NonNegative = 0.01
@@ -170,7 +177,8 @@ class PPOLagConfig(BaseConfig):
     episode_cost_window_size: Count = 128
     """Ĵ_C is the mean of the last this-many episode costs (ppo-lag.sh: 128)."""
     max_length: Count = 512
-    """Longest tokenised prompt (prompts beyond it are cut from the left)."""
+    """Longest tokenised prompt + response: prompts are cut from the left to it and a rollout stops
+    there (upstream ``GenerationConfig(max_length=512)``, scripts ``--max_length 512``)."""
     prompt_template: str = PROMPT_TEMPLATE
     """Conversation template; must match the one the SFT and score models were trained with."""
     zero_stage: Optional[ZeroStage] = None

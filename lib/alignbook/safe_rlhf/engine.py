@@ -37,18 +37,25 @@ def set_lr(engine: Any, lr: float) -> None:
 
 
 def lr_at(step: int, total: int, base_lr: float, schedule: str, warmup_ratio: float) -> float:
-    """Linear warm-up over ``warmup_ratio·total`` steps, then constant or cosine to 0."""
+    """The learning rate of optimiser step ``step`` (0-based) of ``total``, as safe-rlhf schedules it.
+
+    safe-rlhf builds ``transformers.get_scheduler(name, num_warmup_steps=int(ratio·total), ...)``
+    (``safe_rlhf/trainers/rl_trainer.py``, ``supervised_trainer.py``), stepped once per optimiser
+    step: ``cosine`` warms up linearly from 0 (the first step runs at lr 0 when there is a warm-up),
+    ``base·step/warmup``, then ``base·½(1 + cos(π·progress))``; ``constant`` is
+    ``get_constant_schedule``, which has **no** warm-up whatever the ratio.
+    """
     import math
 
-    warmup = int(math.ceil(warmup_ratio * total))
-    if step < warmup:
-        return base_lr * (step + 1) / warmup
     if schedule == "constant":
         return base_lr
-    if schedule == "cosine":
-        progress = (step - warmup) / max(1, total - warmup)
-        return base_lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-    raise ValueError(f"lr_scheduler={schedule!r} must be 'constant' or 'cosine'")
+    if schedule != "cosine":
+        raise ValueError(f"lr_scheduler={schedule!r} must be 'constant' or 'cosine'")
+    warmup = int(warmup_ratio * total)
+    if step < warmup:
+        return base_lr * step / max(1, warmup)
+    progress = (step - warmup) / max(1, total - warmup)
+    return base_lr * max(0.0, 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
 
 
 def all_reduce_mean(value: torch.Tensor, world_size: int) -> torch.Tensor:

@@ -54,6 +54,13 @@ def response_mask(responses: torch.Tensor, eos_id: int) -> torch.Tensor:
     return (seen_before == 0).long()
 
 
+def response_budget(prompt_length: int, cfg: PPOLagConfig) -> int:
+    """New tokens a rollout may add: ``max_new_tokens``, and prompt + response within ``max_length``
+    (upstream generates with ``GenerationConfig(max_length=512)``, a cap on the padded prompt plus
+    the response); at least one token."""
+    return max(1, min(cfg.max_new_tokens, cfg.max_length - prompt_length))
+
+
 @torch.no_grad()
 def sample_responses(actor: torch.nn.Module, tokenizer: Any, prompts: Sequence[str], cfg: PPOLagConfig,
                      *, do_sample: bool = True, synced_gpus: bool = False) -> dict[str, Any]:
@@ -65,8 +72,9 @@ def sample_responses(actor: torch.nn.Module, tokenizer: Any, prompts: Sequence[s
     actor.eval()
     out = actor.generate(
         input_ids=input_ids, attention_mask=attention_mask, do_sample=do_sample,
-        temperature=cfg.temperature if do_sample else None, top_k=0 if do_sample else None,
-        top_p=1.0 if do_sample else None, max_new_tokens=cfg.max_new_tokens, pad_token_id=pad,
+        temperature=cfg.temperature if do_sample else None, top_k=cfg.top_k if do_sample else None,
+        top_p=1.0 if do_sample else None, max_new_tokens=response_budget(input_ids.size(1), cfg),
+        pad_token_id=pad,
         eos_token_id=eos, synced_gpus=synced_gpus,
     )
     actor.train(was_training)
@@ -155,14 +163,15 @@ class PPOLagTrainer:
         steps = cfg.iterations * cfg.update_iters
         self.actor = engine_mod.wrap(actor, lr=cfg.actor_lr, weight_decay=cfg.actor_weight_decay,
                                      zero_stage=cfg.zero_stage, bf16=cfg.bf16, grad_accum=cfg.grad_accum,
-                                     micro_batch_size=cfg.prompt_batch_size)
+                                     micro_batch_size=cfg.prompt_batch_size, max_grad_norm=cfg.max_grad_norm or None)
         self.reward_critic = engine_mod.wrap(reward_critic, lr=cfg.critic_lr, weight_decay=cfg.critic_weight_decay,
                                              zero_stage=cfg.zero_stage, bf16=cfg.bf16, grad_accum=cfg.grad_accum,
-                                             micro_batch_size=cfg.prompt_batch_size)
+                                             micro_batch_size=cfg.prompt_batch_size,
+                                             max_grad_norm=cfg.max_grad_norm or None)
         self.cost_critic = (
             engine_mod.wrap(cost_critic, lr=cfg.critic_lr, weight_decay=cfg.critic_weight_decay,
                             zero_stage=cfg.zero_stage, bf16=cfg.bf16, grad_accum=cfg.grad_accum,
-                            micro_batch_size=cfg.prompt_batch_size)
+                            micro_batch_size=cfg.prompt_batch_size, max_grad_norm=cfg.max_grad_norm or None)
             if cost_critic is not None else None
         )
         self.total_updates = steps

@@ -14,8 +14,20 @@ import torch
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over each sequence's masked tokens, then over the sequences (``(B, L) -> ()``).
+
+    As ``safe_rlhf/utils.py::masked_mean`` since upstream PR #154: every response weighs the same
+    in the actor and critic losses, however long it is (a mean over all tokens at once would let
+    long responses dominate). Rows without a masked token are left out (upstream would give NaN).
+    """
     mask = mask.to(values.dtype)
-    return (values * mask).sum() / mask.sum().clamp(min=1)
+    if values.dim() == 1:
+        return (values * mask).sum() / mask.sum().clamp(min=1)
+    counts = mask.sum(dim=-1)
+    rows = counts > 0
+    if not rows.any():
+        return (values * mask).sum()
+    return ((values * mask).sum(dim=-1)[rows] / counts[rows]).mean()
 
 
 def end_positions(mask: torch.Tensor) -> torch.Tensor:

@@ -98,7 +98,10 @@ class SafeRLConfig(BaseConfig):
     pid_delta_d_ema_alpha: Fraction = 0.95
     """CPPO-PID: EMA factor of the cost used by the derivative (0.95)."""
     pid_penalty_max: NonNegative = 100.0
-    """CPPO-PID: upper clamp of the multiplier (penalty_max: 100)."""
+    """CPPO-PID: upper clamp of the multiplier (penalty_max: 100), applied only with pid_sum_norm off."""
+    pid_sum_norm: bool = True
+    """CPPO-PID: λ is never clamped above (SafePO/OmniSafe PIDLagrangian sum_norm: True; the penalised
+    advantage is divided by 1 + λ either way); False clamps λ at pid_penalty_max."""
     focops_nu_max: NonNegative = 2.0
     """FOCOPS: upper clamp of nu (SafePO FOCOPS_NU_MAX: 2)."""
     focops_temperature: Positive = 1.5

@@ -1,7 +1,8 @@
 """Lagrange multipliers: gradient ascent on λ (PPO-Lag, TRPO-Lag, RCPO, FOCOPS, CUP) and PID (CPPO-PID).
 
-Both are updated once per epoch, **before** the policy update, from ``J_C``: the mean
-undiscounted cost of the last ``cost_window`` (50) finished episodes.
+Both are updated once per epoch, **before** the policy update, from ``J_C`` as SafePO computes it
+(:func:`alignbook.saferl.trainer.lagrange_input`): 0 in the first epoch, then the mean over the
+epoch's episode ends of the running mean undiscounted cost of the last ``cost_window`` (50) episodes.
 """
 
 from __future__ import annotations
@@ -47,14 +48,19 @@ class PIDLagrange:
 
     P acts on an EMA of the violation ``J_C - d``; I accumulates ``K_i (J_C - d)`` and stays ≥ 0;
     D acts on the rise of an EMA of ``J_C`` over the last ``d_delay`` epochs (only rises count).
-    λ = clamp(K_p P + I + K_d D, 0, penalty_max).
+    λ = max(0, K_p P + I + K_d D), clamped above at ``penalty_max`` only when ``sum_norm`` is off.
+
+    ``sum_norm=True`` is SafePO's and OmniSafe's default (``safepo/common/lagrange.py``,
+    ``PIDLagrangian``): the penalised advantage is normalised by (1 + λ) and the upper clamp is then
+    never applied, so ``penalty_max`` only matters with ``sum_norm=False``.
     """
 
     def __init__(self, cost_limit: float, kp: float, ki: float, kd: float, d_delay: int = 10,
                  delta_p_ema_alpha: float = 0.95, delta_d_ema_alpha: float = 0.95, penalty_max: float = 100.0,
-                 init: float = 0.001):
+                 init: float = 0.001, sum_norm: bool = True):
         self.cost_limit, self.kp, self.ki, self.kd = cost_limit, kp, ki, kd
         self.alpha_p, self.alpha_d, self.penalty_max = delta_p_ema_alpha, delta_d_ema_alpha, penalty_max
+        self.sum_norm = sum_norm
         self.integral = float(init)
         self.delta_p = 0.0
         self.cost_d = 0.0
@@ -69,7 +75,9 @@ class PIDLagrange:
         self.cost_d = self.alpha_d * self.cost_d + (1 - self.alpha_d) * mean_episode_cost
         derivative = max(0.0, self.cost_d - self.cost_history[0])
         self.terms = {"p": self.kp * self.delta_p, "i": self.integral, "d": self.kd * derivative}
-        self.value = min(max(0.0, sum(self.terms.values())), self.penalty_max)
+        self.value = max(0.0, sum(self.terms.values()))
+        if not self.sum_norm:
+            self.value = min(self.value, self.penalty_max)
         self.cost_history.append(self.cost_d)
         return self.value
 

@@ -96,6 +96,19 @@ def evaluate(policy: SafePolicy, env_id: str, episodes: int = 2, seed: int = 10_
     return {"return": float(np.mean(returns)), "cost": float(np.mean(costs))}
 
 
+def lagrange_input(epoch: int, window_means: Sequence[float], running_mean: float) -> float:
+    """The episode cost J_C the multiplier is updated from before epoch ``epoch``'s policy update.
+
+    As SafePO (``lagrange.update_lagrange_multiplier(logger.get_stats("Metrics/EpCost"))``): 0 in
+    the first epoch (the logger has no header yet), afterwards the mean, over the episodes that ended
+    in this epoch, of the running mean cost of the last ``cost_window`` episodes at each one's end.
+    An epoch in which no episode ended (SafePO would feed NaN) uses the running mean.
+    """
+    if epoch == 0:
+        return 0.0
+    return float(np.mean(window_means)) if len(window_means) else float(running_mean)
+
+
 def train(cfg: SafeRLConfig, run_dir: str | Path | None = None, verbose: bool | None = None,
           callback: Callable[[dict], None] | None = None) -> SafeRLResult:
     """Train ``cfg.algo`` on ``cfg.env_id`` for ``cfg.total_steps`` steps; save under ``run_dir``.
@@ -126,6 +139,7 @@ def train(cfg: SafeRLConfig, run_dir: str | Path | None = None, verbose: bool | 
     for epoch in tqdm(range(cfg.epochs), desc=f"{cfg.algo} {cfg.env_id} seed {cfg.seed}", disable=not verbose):
         epoch_start, epoch_cpu = time.perf_counter(), time.process_time()
         finished = 0
+        window_means: list[float] = []  # the running window's mean cost at each episode end this epoch
         for _ in range(steps):
             action, log_prob, value_r, value_c = model.step(torch.from_numpy(obs))
             out = env.step(action.numpy())
@@ -143,6 +157,7 @@ def train(cfg: SafeRLConfig, run_dir: str | Path | None = None, verbose: bool | 
                 buffer.end_episodes(ended, boot_r[ended], boot_c[ended])
                 for i in np.flatnonzero(ended):
                     window.append((ep_return[i], ep_cost[i], ep_len[i]))
+                    window_means.append(float(np.mean([w[1] for w in window])))
                     finished += 1
                 ep_return[ended] = ep_cost[ended] = ep_len[ended] = 0.0
             normalizer.update(out.obs)
@@ -152,14 +167,15 @@ def train(cfg: SafeRLConfig, run_dir: str | Path | None = None, verbose: bool | 
         rollout_time, rollout_cpu = time.perf_counter() - epoch_start, time.process_time() - epoch_cpu
         mean_return = float(np.mean([w[0] for w in window])) if window else float("nan")
         mean_cost = float(np.mean([w[1] for w in window])) if window else 0.0
-        algo.update_multiplier(mean_cost)
-        stats = algo.update(data, mean_cost)
+        multiplier_cost = lagrange_input(epoch, window_means, mean_cost)
+        algo.update_multiplier(multiplier_cost)
+        stats = algo.update(data, multiplier_cost)
         algo.set_actor_lr(cfg.actor_lr * (1 - (epoch + 1) / cfg.epochs))  # SafePO: LinearLR to 0
         history.append({
             "epoch": epoch + 1, "steps": (epoch + 1) * cfg.steps_per_epoch,
             "return": mean_return, "cost": mean_cost if window else None,
             "length": float(np.mean([w[2] for w in window])) if window else None,
-            "episodes": finished, "lambda": algo.lagrangian,
+            "episodes": finished, "lambda": algo.lagrangian, "lagrange_input": multiplier_cost,
             "rollout_s": rollout_time, "update_s": time.perf_counter() - epoch_start - rollout_time,
             "rollout_cpu_s": rollout_cpu, "update_cpu_s": time.process_time() - epoch_cpu - rollout_cpu,
             **{k: float(v) for k, v in stats.items()},

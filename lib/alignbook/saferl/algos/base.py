@@ -157,12 +157,18 @@ def conjugate_gradient(matvec: Callable, b: torch.Tensor, iters: int, tol: float
 
 
 def fisher_vector_product(actor: nn.Module, obs: torch.Tensor, damping: float) -> Callable:
-    """v ↦ (F + damping I) v, with F the Hessian of KL(π_old || π_θ) at θ = θ_old."""
+    """v ↦ (F + damping I) v, with F the Hessian of KL(π_old || π_θ) at θ = θ_old.
+
+    The KL is the **mean over states and action dimensions**, as SafePO's second-order methods take it
+    (``safepo/single_agent/trpo_lag.py`` ``fvp``: ``kl_divergence(...).mean()`` of a per-dimension
+    Normal; the same in cpo.py, pcpo.py, rcpo.py); summing over action dimensions would make F
+    ``act_dim`` times larger and the trust region ``act_dim`` times tighter in KL.
+    """
 
     def matvec(v: torch.Tensor) -> torch.Tensor:
         dist = actor(obs)
         old = torch.distributions.Normal(dist.mean.detach(), dist.stddev.detach())
-        kl = kl_divergence(old, dist).sum(-1).mean()
+        kl = kl_divergence(old, dist).mean()
         grad = flat_grad(kl, actor, create_graph=True)
         return flat_grad(grad.dot(v), actor) + damping * v
 
@@ -177,9 +183,11 @@ def surrogate(actor: nn.Module, data: dict, advantage: torch.Tensor) -> torch.Te
 
 
 def kl_to(actor: nn.Module, obs: torch.Tensor, old_mean, old_std) -> float:
+    """The line search's KL(π_old || π_θ): mean over states and action dimensions, as the Fisher
+    product takes it (SafePO ``trpo_lag.py`` line search: ``kl_divergence(...).mean()``)."""
     with torch.no_grad():
         dist = actor(obs)
-        return float(kl_divergence(torch.distributions.Normal(old_mean, old_std), dist).sum(-1).mean())
+        return float(kl_divergence(torch.distributions.Normal(old_mean, old_std), dist).mean())
 
 
 def natural_gradient(algo: Algorithm, data: dict, advantage: torch.Tensor):

@@ -14,4 +14,5 @@ class CPPOPID(PPOLag):
         self.multiplier = PIDLagrange(
             cfg.cost_limit, cfg.pid_kp, cfg.pid_ki, cfg.pid_kd, cfg.pid_d_delay,
             cfg.pid_delta_p_ema_alpha, cfg.pid_delta_d_ema_alpha, cfg.pid_penalty_max, cfg.lagrange_init,
+            sum_norm=cfg.pid_sum_norm,
         )
