@@ -1,0 +1,152 @@
+"""The survey chapter: exact formulas first, then the tables, then each demonstration on tiny sizes."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from alignbook.survey import assurance, distribution_shift, frame, goal_misgeneralisation, reward_hacking, rlhf_dpo
+from alignbook.survey.common import ci_bounds, mean_ci
+
+# -- exact formulas ---------------------------------------------------------------------------------
+
+
+def test_kl_bon_hand_values():
+    assert reward_hacking.kl_bon(1) == 0.0
+    assert reward_hacking.kl_bon(2) == pytest.approx(math.log(2) - 0.5, abs=1e-15)
+    assert reward_hacking.kl_bon(4) == pytest.approx(math.log(4) - 0.75, abs=1e-15)
+
+
+def test_kl_optimum_hand_case():
+    # pi_ref = (1/2, 1/2), r = (0, log 3), beta = 1  =>  pi* = (1/4, 3/4)
+    ref = np.log([[0.5, 0.5]])
+    pi = rlhf_dpo.kl_optimum(ref, np.array([[0.0, math.log(3)]]), 1.0)
+    np.testing.assert_allclose(pi, [[0.25, 0.75]], atol=1e-15)
+    # beta = 2 halves the exponent: pi* ∝ (1, sqrt 3)
+    pi2 = rlhf_dpo.kl_optimum(ref, np.array([[0.0, math.log(3)]]), 2.0)
+    np.testing.assert_allclose(pi2, [[1 / (1 + math.sqrt(3)), math.sqrt(3) / (1 + math.sqrt(3))]], atol=1e-15)
+
+
+def test_kl_optimum_maximises_the_regularised_objective():
+    rng = np.random.default_rng(0)
+    ref = np.log(np.full((1, 5), 0.2))
+    r = rng.standard_normal((1, 5))
+    beta = 0.7
+    best = rlhf_dpo.kl_optimum(ref, r, beta)
+
+    def objective(p):
+        return float((p * r).sum() - beta * (p * (np.log(p) - ref)).sum())
+
+    for _ in range(50):
+        other = rng.dirichlet(np.ones(5))[None]
+        assert objective(best) >= objective(other) - 1e-12
+
+
+def test_dpo_loss_hand_case():
+    # log pi(y_w) = log 0.6, log pi(y_l) = log 0.2, reference 0.5 / 0.5, beta = 0.5:
+    # -log sigmoid(0.5 * (log 1.2 - log 0.4)) = -log sigmoid(0.5 log 3) = log(1 + 1/sqrt 3)
+    def t(v):
+        return torch.tensor(v, dtype=torch.float64)
+    loss = rlhf_dpo.dpo_loss(t(math.log(0.6)), t(math.log(0.2)), t(math.log(0.5)), t(math.log(0.5)), 0.5)
+    assert float(loss) == pytest.approx(math.log(1 + 1 / math.sqrt(3)), abs=1e-12)
+    # equal log-ratios: log 2
+    assert float(rlhf_dpo.dpo_loss(t(0.0), t(0.0), t(0.0), t(0.0), 3.0)) == pytest.approx(math.log(2))
+
+
+def test_t_interval_by_hand():
+    m, half = mean_ci([1.0, 2.0, 3.0])
+    assert m == 2.0 and half == pytest.approx(4.303 * 1.0 / math.sqrt(3))
+    assert mean_ci([5.0]) == (5.0, None) and ci_bounds([5.0]) is None
+
+
+def test_group_dro_and_vrex_by_hand():
+    q = distribution_shift.group_dro_weights(torch.full((2,), 0.5), torch.tensor([0.0, math.log(3)]), 1.0)
+    np.testing.assert_allclose(q.numpy(), [0.25, 0.75], atol=1e-7)
+    assert float(distribution_shift.vrex_loss(torch.tensor([1.0, 3.0]), 2.0)) == pytest.approx(2.0 + 2.0 * 1.0)
+
+
+def test_gold_reward_and_gao_fit():
+    x = np.array([[1.0, 2.0, 0.0]])
+    assert reward_hacking.gold_reward(x, 1.0)[0] == pytest.approx(1 + 2 - 4)
+    kl = np.array([0.0, 1.0, 4.0, 9.0])
+    d = np.sqrt(kl)
+    alpha, beta = reward_hacking.gao_fit(kl, d * (2.0 - 0.5 * d))
+    assert alpha == pytest.approx(2.0) and beta == pytest.approx(0.5)
+
+
+# -- the tables ------------------------------------------------------------------------------------
+
+
+def test_relation_table_rows_and_marks():
+    rel = frame.relations()
+    assert len(rel) == 24
+    m = frame.relation_matrix(rel)
+    assert int((m == 2).sum()) == 42 and int((m == 1).sum()) == 18
+    by = {r["method"]: r for r in rel}
+    assert [by["RLHF"][p] for p in frame.RICE] == ["weaker", "", "strong", "strong"]
+    assert [by["CIRL"][p] for p in frame.RICE] == ["weaker", "weaker", "strong", "weaker"]
+    assert [by["Red Teaming"][p] for p in frame.RICE] == ["strong", "", "weaker", "strong"]
+    assert all(r[p] == "strong" for r in rel if r["category"] == "Governance" for p in frame.RICE)
+    assert {r["category"] for r in rel} == {"Learning from Feedback", "Learning under Distribution Shift", "Assurance", "Governance"}
+    assert all(r["verified"] == "yes" for r in rel)
+
+
+def test_dataset_table_rows():
+    data = frame.datasets()
+    assert len(data) == 25
+    counts = {t: sum(d["target"] == t for d in data) for t in {d["target"] for d in data}}
+    assert counts == {"Bias": 11, "Toxicity": 6, "Power Seeking": 2, "Situation Awareness": 2, "Hallucination": 4}
+    beaver = [d for d in data if d["dataset"] == "BeaverTails"]
+    assert len(beaver) == 2 and all(d["release"] == "23/06" and d["institution"] == "PKU" for d in beaver)
+    assert frame.release_year("18/05") == pytest.approx(2018 + 4 / 12) and frame.release_year("-") is None
+
+
+# -- the demonstrations, tiny ------------------------------------------------------------------------
+
+
+def test_reward_hacking_tiny_runs_and_reproduces(tmp_path):
+    cfg = reward_hacking.RewardHackingConfig(run_dir=str(tmp_path / "a"), pairs=100, fit_steps=20, max_log2_n=4,
+                                             trials=10, seeds=2)
+    a = reward_hacking.run(cfg)
+    b = reward_hacking.run(reward_hacking.RewardHackingConfig(**{**cfg.to_dict(), "run_dir": str(tmp_path / "b")}))
+    assert a.metrics == b.metrics
+    assert reward_hacking.verdict(a)[0] in ("shown", "not shown", "contrary")
+    w = reward_hacking.fit_proxy(cfg, "correct", np.random.default_rng(0))
+    assert np.isfinite(w).all() and np.abs(w).sum() > 0
+
+
+def test_goal_policy_trains(tmp_path):
+    cfg = goal_misgeneralisation.GoalConfig(run_dir=str(tmp_path), iterations=3, batch=8, test_episodes=20, seeds=1,
+                                            shares=(0.0, 1.0))
+    torch.manual_seed(0)
+    before = [p.detach().clone() for p in goal_misgeneralisation.make_policy(cfg).parameters()]
+    policy, log = goal_misgeneralisation.train(cfg, 1.0, 0)
+    assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))
+    ev = goal_misgeneralisation.evaluate(policy, cfg, 1.0, 0)
+    assert all(0.0 <= v <= 1.0 for v in ev.values())
+    result = goal_misgeneralisation.run(cfg)
+    assert goal_misgeneralisation.verdict(result)[0] == "not testable"  # one seed
+
+
+def test_bandit_population_dpo_equals_rlhf(tmp_path):
+    cfg = rlhf_dpo.BanditConfig(run_dir=str(tmp_path), contexts=2, actions=3, betas=(0.5,), steps=100, seeds=1)
+    b = rlhf_dpo.make_bandit(cfg, np.random.default_rng(0))
+    pop = rlhf_dpo.population(b)
+    dpo = rlhf_dpo.fit_dpo(pop, b["ref_logp"], 0.5, 100)
+    oracle = rlhf_dpo.kl_optimum(b["ref_logp"], b["reward"], 0.5)
+    assert rlhf_dpo.tv(dpo, oracle) < 1e-5
+    rm = rlhf_dpo.fit_reward_model(pop, (2, 3), 0.0, 100)
+    assert rlhf_dpo.tv(rlhf_dpo.kl_optimum(b["ref_logp"], rm, 0.5), oracle) < 1e-5
+
+
+def test_distribution_shift_and_loop_tiny(tmp_path):
+    cfg = distribution_shift.ShiftConfig(run_dir=str(tmp_path / "s"), n_train=100, n_test=200, steps=10, seeds=2)
+    r = distribution_shift.run(cfg)
+    assert all(0 <= row["worst_group_acc"] <= row["test_acc"] + 1e-9 or row["worst_group_acc"] <= 1 for row in r.metrics["runs"])
+    assert distribution_shift.verdict(r, "group_dro")[0] in ("shown", "not shown", "contrary")
+    lc = assurance.LoopConfig(run_dir=str(tmp_path / "l"), n_initial=40, rounds=1, candidates=100, budget=5, steps=10,
+                              n_eval=200, seeds=2)
+    loop = assurance.run(lc)
+    assert len(loop.history) == 2 * 2 * 2
+    assert all(0.0 <= h["failure"] <= 1.0 for h in loop.history)
