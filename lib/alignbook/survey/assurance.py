@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
 
 import numpy as np
 import torch
 
-from ..engine.config import BaseConfig, Count, Natural, Positive, Range
+from ..engine.config import BaseConfig, Count, Natural, Positive
 from ..engine.results import TrainResult
 from .common import ci_text, mean_ci, seed_list, side
 

@@ -16,7 +16,6 @@ policy is the closed form KL_BoN = log n - (n - 1)/n (Stiennon et al. 2020, Gao 
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
