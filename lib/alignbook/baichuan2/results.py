@@ -1,0 +1,12 @@
+"""Notebook 5: the chapter's claims (:mod:`.claims`) judged from the recorded metrics by the book's ledger."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..engine.config import BaseConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class ResultsConfig(BaseConfig):
+    """Notebook 5: each claim of the paper beside this chapter's measurement and verdict."""
