@@ -22,7 +22,7 @@ import torch
 
 from ..engine.config import BaseConfig, Count, Natural, Positive
 from ..engine.results import TrainResult
-from .common import ci_text, mean_ci, seed_list, side
+from .common import ci_cell, ci_text, table_note, mean_ci, seed_list, side
 
 ARMS = ("red_team", "random")
 """What each round adds: the red team's failures, or as many random deployment inputs."""
@@ -179,9 +179,9 @@ def summary_markdown(result: LoopResult) -> str:
     lines = ["| round | failure rate, red-team arm | failure rate, random arm | over-refusal, red-team arm | over-refusal, random arm |",
              "|---|---|---|---|---|"]
     for rnd in range(result.config["rounds"] + 1):
-        cells = [ci_text(values(result, a, rnd, k)) for k in ("failure", "over_refusal") for a in ARMS]
+        cells = [ci_cell(values(result, a, rnd, k)) for k in ("failure", "over_refusal") for a in ARMS]
         lines.append(f"| {rnd} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + table_note(result.config["seeds"])
 
 
 def plot(result: LoopResult):

@@ -42,6 +42,21 @@ def ci_text(values: Sequence[float], digits: int = 3, unit: str = "") -> str:
     return f"{format_number(mean, digits)} ± {format_number(half, 2)}{unit} (95% CI, {n} seeds)"
 
 
+def ci_cell(values: Sequence[float], digits: int = 3) -> str:
+    """A table cell: ``0.41 ± 0.05``, the seed count and interval named once by :func:`table_note`."""
+    mean, half = mean_ci(values)
+    if half is None:
+        return f"{format_number(mean, digits)} (1 seed)"
+    return f"{format_number(mean, digits)} ± {format_number(half, 2)}"
+
+
+def table_note(seeds: int) -> str:
+    """The line under a table of :func:`ci_cell` values."""
+    if seeds < 2:
+        return "One seed: no interval."
+    return f"Mean over {seeds} seeds ± the half-width of its 95% Student t interval."
+
+
 def side(values: Sequence[float], threshold: float = 0.0) -> str:
     """Where the 95% interval lies relative to ``threshold``: ``above``, ``below``, ``across`` or ``unknown`` (< 2 seeds)."""
     b = ci_bounds(values)

@@ -21,7 +21,7 @@ import torch
 
 from ..engine.config import BaseConfig, Count, Fraction, NonNegative, Positive, Range
 from ..engine.results import TrainResult
-from .common import ci_text, mean_ci, seed_list, side
+from .common import ci_cell, ci_text, table_note, mean_ci, seed_list, side
 
 METHODS = ("erm", "group_dro", "vrex")
 """Training objectives compared."""
@@ -171,9 +171,9 @@ def summary_markdown(result: ShiftResult) -> str:
     lines = ["| method | test accuracy (rho = 0.5) | worst-group accuracy | abs(w_spurious) / abs(w_core) |", "|---|---|---|---|"]
     names = {"erm": "ERM", "group_dro": "group DRO", "vrex": "V-REx"}
     for m in METHODS:
-        lines.append(f"| {names[m]} | " + " | ".join(ci_text(values(result, m, k)) for k in
+        lines.append(f"| {names[m]} | " + " | ".join(ci_cell(values(result, m, k)) for k in
                                                      ("test_acc", "worst_group_acc", "spurious_over_core")) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + table_note(result.config["seeds"])
 
 
 def plot(result: ShiftResult):

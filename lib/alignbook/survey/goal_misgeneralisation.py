@@ -22,7 +22,7 @@ import torch
 
 from ..engine.config import BaseConfig, Count, Fraction, Positive, Range
 from ..engine.results import TrainResult
-from .common import ci_text, mean_ci, seed_list, side
+from .common import ci_cell, ci_text, table_note, mean_ci, seed_list, side
 
 MOVES = np.array([[0, 1], [0, -1], [-1, 0], [1, 0]])
 """Actions: up, down, left, right, as (dx, dy)."""
@@ -203,9 +203,9 @@ def summary_markdown(result: GoalResult) -> str:
     lines = ["| share p of random coins in training | success, training distribution | success at test (random coin) "
              "| reaches the top-right corner at test |", "|---|---|---|---|"]
     for share in result.config["shares"]:
-        cells = [ci_text(values(result, share, k)) for k in ("train_success", "test_success", "test_corner")]
+        cells = [ci_cell(values(result, share, k)) for k in ("train_success", "test_success", "test_corner")]
         lines.append(f"| {share:g} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + table_note(result.config["seeds"])
 
 
 def plot(result: GoalResult):

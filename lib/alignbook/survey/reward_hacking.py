@@ -23,7 +23,7 @@ import numpy as np
 
 from ..engine.config import BaseConfig, ConfigError, Count, Positive, Range
 from ..engine.results import TrainResult
-from .common import ci_text, mean_ci, seed_list, side
+from .common import ci_cell, ci_text, table_note, mean_ci, seed_list, side
 
 LABELS = ("correct", "misspecified")
 """The two proxies: fitted to gold labels, or to a labeller who rewards length without limit."""
@@ -226,10 +226,10 @@ def summary_markdown(result: RewardHackingResult) -> str:
     lines = ["| proxy fitted to | gold slope, early | gold slope, late | proxy slope, late | KL at the gold peak (nats) "
              "| gold peak − gold at the largest n |", "|---|---|---|---|---|---|"]
     for labels in LABELS:
-        cells = [ci_text(column(result, f"{labels}_{k}")) for k in
+        cells = [ci_cell(column(result, f"{labels}_{k}")) for k in
                  ("early_slope", "late_slope", "proxy_late_slope", "peak_kl", "gold_peak_minus_end")]
         lines.append(f"| {labels} labels | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + table_note(result.config["seeds"])
 
 
 def plot(result: RewardHackingResult):

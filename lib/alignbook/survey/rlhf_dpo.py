@@ -26,7 +26,7 @@ import torch
 
 from ..engine.config import BaseConfig, Count, NonNegative, Positive, Range
 from ..engine.results import TrainResult
-from .common import ci_text, mean_ci, seed_list, side
+from .common import ci_cell, ci_text, table_note, mean_ci, seed_list, side
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,11 +244,11 @@ def summary_markdown(result: BanditResult) -> str:
              "| TV(RLHF, DPO), population | TV(RLHF, DPO), finite |", "|---|---|---|---|---|---|---|---|---|"]
     for beta in result.config["betas"]:
         keys = ("oracle_gold", "finite_rlhf_gold", "finite_dpo_gold", "oracle_kl", "finite_rlhf_kl", "finite_dpo_kl")
-        cells = [ci_text(values(result, k, beta)) for k in keys]
+        cells = [ci_cell(values(result, k, beta)) for k in keys]
         pop = max(values(result, "population_tv_rlhf_dpo", beta))
-        cells += [f"{pop:.1e} (largest over seeds)", ci_text(values(result, "finite_tv_rlhf_dpo", beta))]
+        cells += [f"{pop:.1e} (largest over seeds)", ci_cell(values(result, "finite_tv_rlhf_dpo", beta))]
         lines.append(f"| {beta:g} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + table_note(result.config["seeds"])
 
 
 def plot(result: BanditResult):
