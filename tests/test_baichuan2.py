@@ -133,3 +133,19 @@ def test_train_few_steps_reproduces(norm_head, z):
     fresh = m.TinyDecoder(50, 16, 1, 2, 48, norm_head=norm_head)
     assert not torch.equal(fresh.head.weight, a["model"].head.weight)  # parameters moved
     assert a["metrics"]["flops"] == 6.0 * a["metrics"]["non_embedding"] * 6 * 4 * 16
+
+
+def test_bf16_autocast_trains_and_a_missing_gpu_is_refused():
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 50, 4000).astype(np.uint16)
+    kw = dict(vocab=50, hidden=16, layers=1, heads=2, ffn=48, steps=4, batch=4, seq_len=16, lr=1e-2, warmup=2,
+              seed=3, eval_windows_n=4)
+    fp32, bf16 = train_lm(tokens, tokens, **kw), train_lm(tokens, tokens, bf16=True, **kw)
+    assert bf16["metrics"]["finite"] and math.isfinite(bf16["metrics"]["loss"])
+    assert bf16["metrics"]["loss"] != fp32["metrics"]["loss"]  # autocast really changed the arithmetic
+    from alignbook.baichuan2.training import resolve_device
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert resolve_device("auto").type == "cpu"
+        with pytest.raises(RuntimeError, match="device=auto"):
+            resolve_device("cuda")

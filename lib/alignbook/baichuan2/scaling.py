@@ -23,7 +23,7 @@ from typing import Annotated, Any, Sequence
 
 import numpy as np
 
-from ..engine.config import BaseConfig, ConfigError, Count, Positive, Range
+from ..engine.config import BaseConfig, ConfigError, Count, OneOf, Positive, Range
 from ..plotting import figure, legend_outside
 from .common import MIN_SEEDS, markdown_table, num, spread_text, std
 from .data import brown_tokens
@@ -63,6 +63,10 @@ class ScalingConfig(BaseConfig):
     """Linear warm-up steps (Baichuan 2-7B: 2,000)."""
     eval_windows: Count = 96
     """Validation windows of ``seq_len`` tokens (fixed for every model)."""
+    device: Annotated[str, OneOf(("cpu", "cuda", "auto"))] = "cpu"
+    """Where the models train: cpu (exactly reproducible), cuda, or auto (cuda when a GPU is visible)."""
+    bf16: bool = False
+    """Train under bfloat16 autocast (logits and losses in fp32), as Baichuan 2 trains; CPU runs stay fp32."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -160,7 +164,7 @@ def run_scaling(cfg: ScalingConfig, verbose: bool = False) -> dict[str, Any]:
             r = train_lm(data["train"], data["val"], vocab=vocab, hidden=h, layers=l, heads=n,
                          ffn=ffn_size(h, "table10"), steps=cfg.steps, batch=cfg.batch_size, seq_len=cfg.seq_len,
                          lr=cfg.lr, warmup=cfg.warmup, seed=cfg.seed + s, eval_windows_n=cfg.eval_windows,
-                         log_every=max(1, cfg.steps // 50))
+                         log_every=max(1, cfg.steps // 50), device=cfg.device, bf16=cfg.bf16)
             runs.append({"metrics": r["metrics"], "history": r["history"]})
             if verbose:
                 print(f"hidden {h} seed {cfg.seed + s}: loss {r['metrics']['loss']:.3f}")

@@ -67,6 +67,10 @@ class StabilityConfig(BaseConfig):
     """A spike: loss above the rolling mean by more than this many rolling std."""
     eval_windows: Count = 64
     """Validation windows for the final loss, max logit and penalty KL."""
+    device: Annotated[str, OneOf(("cpu", "cuda", "auto"))] = "cpu"
+    """Where the models train: cpu (exactly reproducible), cuda, or auto (cuda when a GPU is visible)."""
+    bf16: bool = False
+    """Train under bfloat16 autocast (logits and losses in fp32), as Baichuan 2 trains; CPU runs stay fp32."""
     log_every: Count = 1
     """Record the training loss every this many steps (spikes need every step: 1)."""
 
@@ -100,7 +104,8 @@ def run_stability(cfg: StabilityConfig, verbose: bool = False) -> dict[str, Any]
                          heads=cfg.heads, ffn=ffn_size(cfg.hidden, cfg.ffn_rule), steps=cfg.steps,
                          batch=cfg.batch_size, seq_len=cfg.seq_len, lr=cfg.lr, warmup=cfg.warmup, seed=cfg.seed + s,
                          norm_head=norm_head, z_weight=cfg.z_weight if maxz else 0.0,
-                         eval_windows_n=cfg.eval_windows, penalty=cfg.penalty, log_every=cfg.log_every)
+                         eval_windows_n=cfg.eval_windows, penalty=cfg.penalty, log_every=cfg.log_every,
+                         device=cfg.device, bf16=cfg.bf16)
             losses = [h["loss"] for h in r["history"]]
             spikes = count_spikes(losses, cfg.spike_window, cfg.spike_sigma, start=cfg.warmup // cfg.log_every)
             arms[arm].append({"metrics": r["metrics"], "history": r["history"], "spikes": spikes})

@@ -38,15 +38,34 @@ def lr_at(step: int, peak: float, warmup: int, total: int, min_ratio: float = 0.
     return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
+def resolve_device(device: str) -> torch.device:
+    """``cpu``, ``cuda``, or ``auto`` (cuda when a GPU is visible, else cpu)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' but no GPU is visible; use -p device=cpu or device=auto")
+    return torch.device(device)
+
+
+def _autocast(device: torch.device, bf16: bool):
+    """bfloat16 autocast on ``device`` when ``bf16`` (weights and optimiser state stay fp32)."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
 @torch.no_grad()
-def evaluate(model: TinyDecoder, windows: np.ndarray, batch: int = 32, penalty: float | None = None) -> dict[str, float]:
+def evaluate(model: TinyDecoder, windows: np.ndarray, batch: int = 32, penalty: float | None = None,
+             bf16: bool = False) -> dict[str, float]:
     """Mean cross-entropy (nats/token), mean and largest max-logit on ``windows``; with ``penalty``
-    also the mean KL between next-token distributions without and with the repetition penalty."""
+    also the mean KL between next-token distributions without and with the repetition penalty.
+    Runs on the model's device; logits are compared in fp32."""
     model.eval()
+    device = next(model.parameters()).device
     ce, zs, zmax, kls, n = 0.0, 0.0, -math.inf, 0.0, 0
     for i in range(0, len(windows), batch):
-        w = torch.from_numpy(windows[i:i + batch])
-        logits = model(w[:, :-1])
+        w = torch.from_numpy(windows[i:i + batch]).to(device)
+        with _autocast(device, bf16):
+            logits = model(w[:, :-1])
+        logits = logits.float()
         ce += F.cross_entropy(logits.flatten(0, 1), w[:, 1:].flatten(), reduction="sum").item()
         z = logits.max(-1).values
         zs += z.sum().item()
@@ -64,15 +83,19 @@ def evaluate(model: TinyDecoder, windows: np.ndarray, batch: int = 32, penalty: 
 def train_lm(train: np.ndarray, val: np.ndarray, *, vocab: int, hidden: int, layers: int, heads: int, ffn: int,
              steps: int, batch: int, seq_len: int, lr: float, warmup: int, seed: int, norm_head: bool = False,
              z_weight: float = 0.0, eval_windows_n: int = 64, penalty: float | None = None, min_lr_ratio: float = 0.1,
-             log_every: int = 1) -> dict[str, Any]:
+             log_every: int = 1, device: str = "cpu", bf16: bool = False) -> dict[str, Any]:
     """Train one :class:`~.model.TinyDecoder` and return ``metrics`` (final validation numbers,
     parameter counts, tokens, FLOPs C = 6·N·D with N the non-embedding parameters, wall time) and
-    ``history`` (per-step training cross-entropy, max logit, gradient norm, learning rate)."""
+    ``history`` (per-step training cross-entropy, max logit, gradient norm, learning rate).
+
+    ``device`` is ``cpu``, ``cuda`` or ``auto``; ``bf16`` trains under bfloat16 autocast (the
+    logits and the losses are computed in fp32). Seeded CPU runs reproduce exactly; GPU runs need not."""
+    dev = resolve_device(device)
     start = time.perf_counter()
     with torch_threads(1):
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
-        model = TinyDecoder(vocab, hidden, layers, heads, ffn, norm_head=norm_head)
+        model = TinyDecoder(vocab, hidden, layers, heads, ffn, norm_head=norm_head).to(dev)
         decay = [p for p in model.parameters() if p.dim() >= 2]
         no_decay = [p for p in model.parameters() if p.dim() < 2]
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": WEIGHT_DECAY},
@@ -81,8 +104,10 @@ def train_lm(train: np.ndarray, val: np.ndarray, *, vocab: int, hidden: int, lay
         for step in range(steps):
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, lr, warmup, steps, min_lr_ratio)
-            w = torch.from_numpy(random_windows(train, batch, seq_len, rng))
-            logits = model(w[:, :-1])
+            w = torch.from_numpy(random_windows(train, batch, seq_len, rng)).to(dev)
+            with _autocast(dev, bf16):
+                logits = model(w[:, :-1])
+            logits = logits.float()
             ce = F.cross_entropy(logits.flatten(0, 1), w[:, 1:].flatten())
             loss = ce + (max_z_loss(logits, z_weight) if z_weight > 0 else 0.0)
             opt.zero_grad(set_to_none=True)
@@ -92,7 +117,7 @@ def train_lm(train: np.ndarray, val: np.ndarray, *, vocab: int, hidden: int, lay
             if step % log_every == 0 or step == steps - 1:
                 history.append({"step": step, "loss": ce.item(), "max_logit": logits.detach().max(-1).values.mean().item(),
                                 "grad_norm": grad, "lr": opt.param_groups[0]["lr"]})
-        metrics = evaluate(model, eval_windows(val, seq_len, eval_windows_n), penalty=penalty)
+        metrics = evaluate(model, eval_windows(val, seq_len, eval_windows_n), penalty=penalty, bf16=bf16)
     counts = parameter_counts(model)
     tokens = steps * batch * seq_len
     metrics.update(params=counts["total"], non_embedding=counts["non_embedding"], tokens=tokens,
