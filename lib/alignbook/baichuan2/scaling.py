@@ -182,13 +182,13 @@ def run_scaling(cfg: ScalingConfig, verbose: bool = False) -> dict[str, Any]:
 
 
 def models_markdown(result: dict[str, Any]) -> str:
-    """One row per model: shape, parameters, C, measured and fitted/predicted loss."""
+    """One row per model: shape, non-embedding parameters, C, measured and fitted/predicted loss."""
     rows = []
     for m in result["models"]:
-        rows.append([m["hidden"], m["ffn"], m["layers"], m["heads"], num(m["non_embedding"]), num(m["params"]),
+        rows.append([f"{m['hidden']} / {m['ffn']}", f"{m['layers']} × {m['heads']}", num(m["non_embedding"]),
                      num(m["flops"]), spread_text(m["losses"]), num(m["predicted"]),
-                     "held out (predicted)" if m["held_out"] else "fitted"])
-    return markdown_table(["hidden", "FFN", "layers", "heads", "N (non-embedding)", "parameters (all)", "C = 6ND",
+                     "held out" if m["held_out"] else "fitted"])
+    return markdown_table(["hidden / FFN", "layers × heads", "N (non-embedding)", "C = 6ND",
                            "validation loss (nats/token)", "fit L(C)", "role"], rows)
 
 
@@ -254,7 +254,7 @@ def plot_fit(result: dict[str, Any]) -> Any:
     ax.set_xlabel("training compute C = 6·N·D (FLOPs)")
     ax.set_ylabel("validation loss (nats/token)")
     ax.set_title("Scaling-law fit on Brown")
-    legend_outside(fig, ax)
+    legend_outside(fig, ax, ncol=2)
     return fig
 
 

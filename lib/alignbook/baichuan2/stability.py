@@ -60,7 +60,7 @@ class StabilityConfig(BaseConfig):
     z_weight: NonNegative = Z_LOSS_WEIGHT
     """Max-z coefficient in the max-z arms (paper: 2e-4; released config ``z_loss_weight``: 0)."""
     penalty: Annotated[float, Range(1.0, 10.0)] = 1.2
-    """Repetition penalty for the sensitivity measurement (HF convention; 1.2 as in the issue)."""
+    """Repetition penalty for the sensitivity measurement (HF convention; 1.2, the value CTRL proposed)."""
     spike_window: Annotated[int, Range(3, 1000)] = 20
     """Previous steps whose mean and std define a spike."""
     spike_sigma: Positive = 3.0

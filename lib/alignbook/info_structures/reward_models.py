@@ -299,6 +299,11 @@ def summary_markdown(result: TrainResult) -> str:
     return "\n".join(lines)
 
 
+def _at_n(ns: list[int]) -> str:
+    """``n = 256, 1024`` or ``no n``."""
+    return "n = " + ", ".join(str(n) for n in ns) if ns else "no n"
+
+
 def verdict(result: TrainResult, min_points: int) -> tuple[str, str]:
     """Tree RM better: variance ratio (far pairs) interval above 1 at >= ``min_points`` n, AND at every n the
     paired 95% intervals of tree − chain accuracy (far and near) and best-of-N_max gold are not wholly below 0.
@@ -314,7 +319,7 @@ def verdict(result: TrainResult, min_points: int) -> tuple[str, str]:
     worse = [(r["n"], key) for r in rows for key in ("acc_far_gain", "acc_near_gain", "bon_gain") if side(r[key]) == "below"]
     better = [(r["n"], key) for r in rows for key in ("acc_far_gain", "acc_near_gain", "bon_gain") if side(r[key]) == "above"]
     last = rows[-1]
-    text = (f"Variance ratio (far pairs) above 1 at n = {above or 'none'} (needed {min_points} n), below 1 at n = {below or 'none'}; "
+    text = (f"Variance ratio (far pairs) wholly above 1 at {_at_n(above)} (at least {min_points} needed), wholly below 1 at {_at_n(below)}; "
             f"tree − chain at n = {last['n']}: accuracy far {ci_text(last['acc_far_gain'])}, near {ci_text(last['acc_near_gain'])}, "
             f"best-of-N gold {ci_text(last['bon_gain'])}; intervals wholly below 0 (tree worse): {len(worse)}, wholly above 0: {len(better)} "
             f"of {3 * len(rows)}.")
@@ -379,5 +384,5 @@ def plot(result: TrainResult) -> Any:
     axes[1].set_xlabel("best-of-N")
     axes[1].set_ylabel("gold reward of the pick (std units)")
     axes[1].set_title(f"Best-of-N at n = {n}")
-    legend_outside(fig)
+    legend_outside(fig, ncol=2)
     return fig
