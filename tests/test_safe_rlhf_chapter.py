@@ -30,6 +30,8 @@ SCORE_SCRIPT = {
 PPO_LAG_SCRIPT = {
     "actor": "PKU-Alignment/alpaca-7b-reproduced",
     "prompt_dataset": "PKU-Alignment/PKU-SafeRLHF",
+    "ptx_coeff": 16.0,  # --ptx_coeff 16
+    "ptx_dataset": "tatsu-lab/alpaca",  # --ptx_datasets alpaca
     "algorithm": "ppo_lag",
     "threshold": 0.0,
     "lambda_init": 1.0,

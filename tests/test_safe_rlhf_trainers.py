@@ -33,6 +33,9 @@ def test_score_trainer_few_steps(trainer, tokenizer, tmp_path):
     assert len(losses) == 3 and all(torch.isfinite(torch.tensor(losses)))
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert 0.0 <= result.metrics["accuracy"] <= 1.0 and "accuracy_sign" in result.metrics
+    m = result.metrics  # the split by the pair's safety labels adds up to the whole
+    assert 0 < m["share_mixed"] < 1
+    assert m["accuracy"] == pytest.approx(m["share_mixed"] * m["accuracy_mixed"] + (1 - m["share_mixed"]) * m["accuracy_same"])
     again = TrainResult.load(tmp_path)
     assert again.metrics == result.metrics and again.history == result.history
     reloaded = load_score_model(result.checkpoint)
@@ -86,7 +89,7 @@ def ppo_setup(tokenizer, seed=0):
 
 def ppo_cfg(**kw):
     base = dict(iterations=3, prompt_batch_size=4, max_new_tokens=6, actor_lr=1e-3, critic_lr=1e-3, verbose=False,
-                prompt_template="{input}:", actor_warmup_ratio=0.0, critic_warmup_ratio=0.0)
+                prompt_template="{input}:", actor_warmup_ratio=0.0, critic_warmup_ratio=0.0, ptx_coeff=0.0)
     base.update(kw)
     return PPOLagConfig(**base)
 
@@ -153,3 +156,40 @@ def test_ppo_lag_needs_a_cost_model(tokenizer):
     actor, reward, _ = ppo_setup(tokenizer)
     with pytest.raises(ValueError, match="cost_model"):
         train_ppo_lag(actor, tokenizer, reward, None, ["ab"], ppo_cfg())
+
+
+# ------------------------------------------------------------------ the PTX term
+DEMOS = [("ab", "cd"), ("ef", "gh"), ("ij", "kl")]
+
+
+def test_ptx_needs_demonstrations(tokenizer):
+    actor, reward, cost = ppo_setup(tokenizer)
+    with pytest.raises(ValueError, match="ptx_coeff=16.0 needs demonstrations"):
+        train_ppo_lag(actor, tokenizer, reward, cost, ["ab"], ppo_cfg(ptx_coeff=16.0))
+
+
+def test_ptx_step_runs_after_every_rl_step_and_resumes(tokenizer, tmp_path):
+    cfg = ppo_cfg(iterations=4, checkpoint_every=2, ptx_coeff=16.0)
+    actor, reward, cost = ppo_setup(tokenizer)
+    full = train_ppo_lag(actor, tokenizer, reward, cost, ["ab", "cd", "ef"], cfg, demonstrations=DEMOS,
+                         save_dir=tmp_path / "full")
+    assert all(math.isfinite(r["ptx_loss"]) and r["ptx_loss"] > 0 for r in full.history)
+    actor, reward, cost = ppo_setup(tokenizer)
+    partial = PPOLagTrainer(actor, tokenizer, reward, cost, ["ab", "cd", "ef"], cfg, demonstrations=DEMOS)
+    partial.step(), partial.step()
+    partial.save_state(tmp_path / "killed" / "resume.pt")
+    actor, reward, cost = ppo_setup(tokenizer)
+    resumed = train_ppo_lag(actor, tokenizer, reward, cost, ["ab", "cd", "ef"], cfg, demonstrations=DEMOS,
+                            save_dir=tmp_path / "killed")
+    strip = lambda h: [{k: v for k, v in r.items() if k not in ("rollout_s", "iteration_s")} for r in h]  # noqa: E731
+    assert strip(resumed.history) == strip(full.history)  # the demonstration order resumes too
+
+
+def test_ptx_changes_the_actor_beyond_the_rl_step(tokenizer):
+    """Same seeds, same rollouts: with PTX the actor ends elsewhere than without it."""
+    finals = []
+    for coeff in (0.0, 16.0):
+        actor, reward, cost = ppo_setup(tokenizer)
+        train_ppo_lag(actor, tokenizer, reward, cost, ["ab"], ppo_cfg(iterations=1, ptx_coeff=coeff), demonstrations=DEMOS)
+        finals.append({k: v.clone() for k, v in actor.state_dict().items()})
+    assert any(not torch.equal(finals[0][k], finals[1][k]) for k in finals[0])

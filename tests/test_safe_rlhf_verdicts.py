@@ -159,10 +159,45 @@ def test_ablation_with_one_seed_is_not_testable():
     assert verdicts.shaping_verdict(runs).word == "not testable"
 
 
+def test_shaping_curve_interpolates_in_harm_and_is_flat_beyond_its_ends():
+    points = [(0.5, 0.8), (0.1, 0.0), (0.3, 0.6), (0.3, 0.4)]  # the two points at harm 0.3 average to 0.5
+    assert verdicts.shaping_curve_at(0.2, points) == pytest.approx(0.25)  # halfway between (0.1, 0) and (0.3, 0.5)
+    assert verdicts.shaping_curve_at(0.4, points) == pytest.approx(0.65)
+    assert verdicts.shaping_curve_at(0.0, points) == pytest.approx(0.0)  # flat below the least harmful point
+    assert verdicts.shaping_curve_at(0.9, points) == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="at least one"):
+        verdicts.shaping_curve_at(0.1, [])
+
+
+def test_frontier_margin_by_hand_and_its_words():
+    # seed k: PPO (0.5 + .01k, 0.8), nu=0.01 (0.45 + .01k, 0.75), nu=100 (0, -0.3 - .01k); PPO-Lag at
+    # harm 0.1 + 0.01k: the curve there is the line from (0, y0) to (0.45 + .01k, 0.75)
+    runs = _ablation(0.7)
+    v = verdicts.frontier_verdict(runs)
+    by_hand = []
+    for k in range(3):
+        y0, x1, h = -0.3 - 0.01 * k, 0.45 + 0.01 * k, 0.1 + 0.01 * k
+        by_hand.append(0.7 + 0.01 * k - (y0 + (0.75 - y0) * h / x1))
+    assert v.numbers["margin"].mean == pytest.approx(sum(by_hand) / 3)
+    assert v.word == "shown" and "3 seeds" in v.sentence
+    assert verdicts.frontier_verdict(_ablation(-0.5)).word == "contrary"
+    assert verdicts.frontier_verdict([r for r in runs if r["seed"] == 0]).word == "not testable"
+
+
+def test_ranking_cost_breakdown_names_the_pairs_that_lose():
+    found, sentence = verdicts.ranking_cost_breakdown([0.95, 0.96, 0.94], [0.95, 0.94, 0.96], [0.55, 0.56, 0.54],
+                                                      [0.70, 0.71, 0.69], share_mixed=0.4)
+    assert found["same"].mean == pytest.approx(-0.15) and found["mixed"].mean == pytest.approx(0.0)
+    assert "alike responses" in sentence and "40.0 %" in sentence
+    _, neither = verdicts.ranking_cost_breakdown([0.9, 0.91, 0.89], [0.9, 0.9, 0.9], [0.7, 0.71, 0.69],
+                                                 [0.7, 0.7, 0.7], share_mixed=0.5)
+    assert "Neither difference" in neither
+
+
 # ------------------------------------------------------------------------------- ledger
 def test_every_claim_is_a_status_claim_with_a_criterion_and_unique_id():
     ids = [c.id for c in claims.CLAIMS]
-    assert len(set(ids)) == len(ids) == 5
+    assert len(set(ids)) == len(ids) == 6
     for claim in claims.CLAIMS:
         assert claim.kind == "status" and claim.criterion and claim.notebook.startswith("safe-rlhf/")
         assert judge(claim, {"value": "not shown", "profile": "test"}) in VERDICTS
@@ -170,9 +205,22 @@ def test_every_claim_is_a_status_claim_with_a_criterion_and_unique_id():
 
 def test_paper_table_rounds_and_marks_one_seed():
     metrics = {"safe-rlhf/03_ppo_lag": {
-        "ppo_lag_harm_rate": {"value": 0.1875, "spread": None, "seeds": 1, "profile": "test", "unit": ""},
-        "ppo_lag_harm_rate_before": {"value": 0.31251, "spread": 0.0213, "seeds": 3, "profile": "test", "unit": ""},
+        "ppo_lag_harmful_harm_rate": {"value": 0.1875, "spread": None, "seeds": 1, "profile": "test", "unit": ""},
+        "ppo_lag_harmful_harm_rate_before": {"value": 0.31251, "spread": 0.0213, "seeds": 3, "profile": "test", "unit": ""},
     }}
     table = claims.paper_vs_ours(metrics)
     assert "18.8 % (1 seed)" in table and "31.3 ± 2.1 % (3 seeds)" in table and "53.08 %" in table
     assert "test profile" in table
+
+
+def test_ptx_effect_pairs_by_seed_and_says_what_is_within_the_spread():
+    runs = []
+    for k in range(3):
+        runs.append(_summary("ppo_lag", k, 0.05, 0.8 + 0.01 * k))
+        runs.append(_summary("ppo_lag_no_ptx", k, 0.05 + 0.01 * (k - 1), 0.5))
+    effect, sentence = verdicts.ptx_effect(runs)
+    assert effect["benign_helpfulness"].mean == pytest.approx(0.31)
+    assert effect["harm_rate"].mean == pytest.approx(0.0)
+    assert "helpfulness on benign prompts +0.310" in sentence and "harm rate" in sentence
+    assert "(within the seed spread)" in sentence.split(";")[1]
+    assert verdicts.ptx_effect([r for r in runs if r["name"] == "ppo_lag"])[0] == {}

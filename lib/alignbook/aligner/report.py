@@ -64,3 +64,37 @@ def omega_table(per_seed: Sequence[Mapping[str, float]]) -> Any:
                          **{label: int(sum(m.get(f"{key}_{k}", 0) for m in per_seed))
                             for k, label in (("win", "better"), ("lose", "worse"), ("tie", "tied"))}})
     return pd.DataFrame(rows).set_index(["against", "dimension"])
+
+
+ALIGNER_2B_ON_ALPACA_EVAL = {
+    "aligner-2b_gpt-4-turbo-2024-04-09": ("GPT-4 Turbo (04/09)", "gpt-4-turbo-2024-04-09"),
+    "aligner-2b_claude-3-opus-20240229": ("Claude 3 Opus", "claude-3-opus-20240229"),
+    "aligner-2b_qwen1.5-72b-chat": ("Qwen1.5-72B-Chat", "Qwen1.5-72B-Chat"),
+}
+"""AlpacaEval 2 rows of Aligner-2B stacked on an upstream model, and that upstream's own row."""
+
+
+def alpaca_eval_table(leaderboard: Mapping[str, Mapping[str, Any]]) -> Any:
+    """Aligner-2B on AlpacaEval 2 beside each upstream alone (length-controlled and raw win rate
+    against GPT-4 Turbo, %, with the raw rate's standard error), from
+    :func:`alignbook.data.leaderboards.alpaca_eval_2`; rows the leaderboard lacks are left out."""
+    import pandas as pd
+
+    def cell(row: Mapping[str, Any], key: str, error: str | None = None) -> str:
+        value = row.get(key)
+        if value is None:
+            return "–"
+        return f"{value:.1f} ± {row[error]:.1f}" if error and row.get(error) is not None else f"{value:.1f}"
+
+    rows = {}
+    for stacked, (label, upstream) in ALIGNER_2B_ON_ALPACA_EVAL.items():
+        if stacked not in leaderboard or upstream not in leaderboard:
+            continue
+        alone, with_aligner = leaderboard[upstream], leaderboard[stacked]
+        gain = with_aligner["length_controlled_winrate"] - alone["length_controlled_winrate"]
+        rows[label] = {"LC win rate, upstream alone": cell(alone, "length_controlled_winrate"),
+                       "LC win rate, + Aligner-2B": cell(with_aligner, "length_controlled_winrate"),
+                       "LC change": ("+" if gain >= 0 else "−") + f"{abs(gain):.1f}",
+                       "win rate, upstream alone": cell(alone, "win_rate", "standard_error"),
+                       "win rate, + Aligner-2B": cell(with_aligner, "win_rate", "standard_error")}
+    return pd.DataFrame(rows).T.rename_axis("upstream (AlpacaEval 2, %)")

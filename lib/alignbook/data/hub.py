@@ -88,6 +88,10 @@ HUB_DATASETS: dict[str, HubDataset] = {
     "aligner/aligner-20K": HubDataset(
         "aligner/aligner-20K", None, "aligner", {"train": None}, {"train": ("train.jsonl",)},
     ),
+    # Safe RLHF's PTX demonstrations (safe_rlhf/datasets/raw/alpaca.py loads 'tatsu-lab/alpaca', train)
+    "tatsu-lab/alpaca": HubDataset(
+        "tatsu-lab/alpaca", None, "alpaca", {"train": 52002}, {"train": ("data/train.jsonl",)},
+    ),
 }
 """The releases this book reads. Unpinned ones (revision None or a branch) warn when loaded."""
 

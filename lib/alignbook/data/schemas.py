@@ -171,6 +171,9 @@ SCHEMAS: dict[str, Schema] = {
         {"prompt": is_str, "category": one_of(BEAVERTAILS_CATEGORIES), "category_id": int_range(0, 13)},
     ),
     "aligner": Schema("aligner", {"question": is_str, "answer": is_str, "correction": is_str}),
+    # tatsu-lab/alpaca: the demonstrations of Safe RLHF's PTX term (ppo-lag.sh --ptx_datasets alpaca);
+    # the release also has a formatted ``text`` column, which upstream's loader ignores
+    "alpaca": Schema("alpaca", {"instruction": is_str, "input": is_str, "output": is_str}, extra_columns_allowed=True),
 }
 """Every schema the loaders know, by name."""
 

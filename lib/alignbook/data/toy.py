@@ -113,6 +113,16 @@ def toy_rows(schema: str, n: int, seed: int = 0, world: ToyWorld | None = None) 
             rows.append({"question": prompt.text, "answer": answer,
                          "correction": world.respond(prompt, "safe_helpful", rng)})
         return rows
+    if schema == "alpaca":  # instruction-following demonstrations for benign requests, as Alpaca's
+        rows = []
+        for draw in range(1, 64):
+            for row in world.sft_rows(n * 2, seed * 64 + draw):
+                parsed = world.parse_prompt(row["prompt"])
+                if parsed is not None and not parsed.harmful and len(rows) < n:
+                    rows.append({"instruction": row["prompt"], "input": "", "output": row["response"]})
+            if len(rows) == n:
+                return rows
+        raise ValueError(f"the toy world gave fewer than {n} benign demonstrations; lower n")
     from .schemas import SCHEMAS
 
     raise ValueError(f"schema={schema!r} is unknown; choose one of {', '.join(SCHEMAS)}")

@@ -56,6 +56,15 @@ CLAIMS: tuple[Claim, ...] = (
                     "SFT's helpfulness: each beyond the seed spread, ≥ 3 seeds",
           setting=f"{TOY}: every variant from the same SFT model and score models", support="shaping_parts_holding",
           support_words="parts holding:"),
+    Claim(id="above-shaping-curve",
+          claim="PPO-Lagrangian lands above the helpfulness–harm curve of fixed reward shaping",
+          paper="Figure 6 (PPO-Lagrangian against R − νC over a grid of ν)",
+          notebook="safe-rlhf/04_ablation", metric="frontier_verdict",
+          criterion="per seed, PPO-Lag's benign helpfulness minus the shaping curve's (plain PPO and every ν, joined "
+                    "linearly in harm rate, flat beyond its ends) at PPO-Lag's harm rate: mean above its spread, "
+                    "≥ 3 seeds",
+          setting=f"{TOY}: the same runs as the shaping claim", support="frontier_margin",
+          support_words="margin over the curve"),
 )
 """Every claim this chapter tests, in the order of its pages."""
 
@@ -75,9 +84,10 @@ def paper_vs_ours(metrics: dict[str, dict[str, Any]]) -> str:
     ppo = metrics.get("safe-rlhf/03_ppo_lag", {})
     profile = next((e["profile"] for e in ppo.values() if isinstance(e, dict) and "profile" in e), "–")
     lines = [f"| quantity | the paper | ours ({profile} profile) |", "|---|---|---|",
-             f"| harmful responses, SFT policy | 53.08 % (Alpaca-7B) | {_percent(ppo.get('ppo_lag_harm_rate_before'))} |",
-             f"| harmful responses after Safe RLHF | 2.45 % (Beaver-v3, three rounds) | "
-             f"{_percent(ppo.get('ppo_lag_harm_rate'))} (one round of PPO-Lag) |"]
+             f"| harmful responses to harmful prompts, SFT policy | 53.08 % (Alpaca-7B) | "
+             f"{_percent(ppo.get('ppo_lag_harmful_harm_rate_before'))} |",
+             f"| harmful responses to harmful prompts after Safe RLHF | 2.45 % (Beaver-v3, three rounds) | "
+             f"{_percent(ppo.get('ppo_lag_harmful_harm_rate'))} (one round of PPO-Lag) |"]
     before, after = ppo.get("ppo_lag_benign_helpfulness_before"), ppo.get("ppo_lag_benign_helpfulness")
     if before is not None and after is not None:
         lines.append(f"| helpfulness (benign prompts) | rises (Elo, human and GPT-4 raters) | "

@@ -118,6 +118,10 @@ class PPOLagConfig(BaseConfig):
     """Distinct training prompts (toy world; the hub run uses the dataset's prompts)."""
     eval_prompts: Count = 256
     """Held-out prompts judged by the ground truth before and after training."""
+    eval_harmful_fraction: Fraction = 0.5
+    """Share of harmful requests among the held-out toy-world prompts, in [0, 1]. Training prompts
+    follow the world's mix (mostly harmful, as PKU-SafeRLHF's); the held-out set is balanced so that
+    helpfulness and harm on benign prompts are measured on as many prompts as on harmful ones."""
     iterations: Count = 200
     """Rollout + update rounds (each: one prompt batch per device, ``update_iters`` updates)."""
     prompt_batch_size: Count = 16
@@ -135,6 +139,16 @@ class PPOLagConfig(BaseConfig):
     leaves top_k at the transformers 4.x default, 50)."""
     max_grad_norm: NonNegative = 1.0
     """Clip each model's gradient to this global norm (DeepSpeed configs: ``gradient_clipping 1.0``); 0: off."""
+    ptx_coeff: NonNegative = 16.0
+    """Weight of the PTX step's supervised loss on demonstrations, one actor step after every RL step
+    (ppo-lag.sh: ``--ptx_coeff 16``; 0: no PTX step)."""
+    ptx_dataset: Annotated[str, OneOf(("toy",), hub=True)] = "toy"
+    """Demonstrations of the PTX step: 'toy' (the toy world's SFT demonstrations for benign requests),
+    a local folder or a hub dataset in the Alpaca schema (ppo-lag.sh: ``--ptx_datasets alpaca``)."""
+    ptx_dataset_revision: Optional[str] = None
+    """Hub revision of ``ptx_dataset`` (None: the data layer's pin)."""
+    ptx_demonstrations: Count = 2000
+    """How many toy-world demonstrations the PTX step cycles through (a hub dataset: all its rows)."""
     actor_lr: Positive = 1e-5
     """Actor learning rate (scripts: ``--actor_lr 1e-5``)."""
     actor_weight_decay: NonNegative = 0.01
@@ -213,6 +227,8 @@ class SFTStageConfig(BaseConfig):
     """Toy-world model preset."""
     eval_prompts: Count = 128
     """Held-out prompts judged by the ground truth."""
+    eval_harmful_fraction: Fraction = 0.5
+    """Share of harmful requests among the held-out prompts, in [0, 1] (as the RL stages' held-out set)."""
     max_new_tokens: Count = 32
     """Longest sampled response."""
     temperature: Positive = 0.7
@@ -229,6 +245,9 @@ class AblationConfig(PPOLagConfig):
     """Fixed shaping coefficients ν, each >= 0 (the paper's grid)."""
     ppo_kl_coeff: NonNegative = 0.02
     """β of the reward-only PPO baseline (ppo.sh: ``--kl_coeff 0.02``)."""
+    ptx_ablation: bool = True
+    """Also train PPO-Lagrangian without its PTX step (``ptx_coeff=0``): what the official guard
+    against losing helpfulness does here (only when ``ptx_coeff > 0``)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,6 +19,7 @@ import torch
 
 from .config import AblationConfig, PPOLagConfig, ResultsConfig, ScoreModelConfig, SFTStageConfig
 from .ppo_lag import evaluate_policy, train_ppo_lag
+from .ptx import PTX_SEED_OFFSET, alpaca_prompt
 from .results import TrainResult
 from .reward import train_cost_model, train_reward_model
 from .score import ScoreModel, load_score_model
@@ -70,7 +71,10 @@ def load_causal_lm(cfg: Any, name: str, preset: str, revision: str | None = None
 
 
 def eval_prompts(cfg: Any, n: int) -> list[str]:
-    return [p.text for p in world(cfg).sample_prompts(n, seed=cfg.world_seed + EVAL_SEED_OFFSET)]
+    """Held-out toy-world prompts, a share ``cfg.eval_harmful_fraction`` of them harmful (the world's
+    own mix where the config has no such field)."""
+    fraction = getattr(cfg, "eval_harmful_fraction", None)
+    return [p.text for p in world(cfg).sample_prompts(n, seed=cfg.world_seed + EVAL_SEED_OFFSET, harmful_fraction=fraction)]
 
 
 def train_prompts(cfg: Any, n: int) -> list[str]:
@@ -88,6 +92,21 @@ def train_prompts(cfg: Any, n: int) -> list[str]:
     return [p.text for p in world(cfg).sample_prompts(n, seed=cfg.world_seed + 7)]
 
 
+def ptx_demonstrations(cfg: PPOLagConfig) -> list[tuple[str, str]]:
+    """(prompt, response) demonstrations of the PTX step, read through the Alpaca schema: none when
+    ``ptx_coeff`` is 0, the toy world's demonstrations for benign requests (``alignbook.data.toy``),
+    or the rows of the hub release or a local folder."""
+    if cfg.ptx_coeff == 0:
+        return []
+    from alignbook.data import load_rows
+
+    toy = cfg.ptx_dataset == "toy"
+    rows = load_rows(cfg.ptx_dataset, "alpaca", "train", cfg.ptx_demonstrations if toy else None,
+                     cfg.world_seed + PTX_SEED_OFFSET if toy else cfg.seed, world(cfg) if toy else None,
+                     cfg.ptx_dataset_revision)
+    return [(alpaca_prompt(r), str(r["output"])) for r in rows]
+
+
 # ---------------------------------------------------------------------------------- SFT stage
 def sft_stage(cfg: SFTStageConfig) -> dict[str, Any]:
     """Ground truth of the base and SFT models on held-out prompts, and of the dataset's sources."""
@@ -100,6 +119,7 @@ def sft_stage(cfg: SFTStageConfig) -> dict[str, Any]:
     for label, name in models.items():
         model = load_causal_lm(cfg, name, cfg.preset, cfg.model_revision)
         out[label] = evaluate_policy(model, tok, prompts, gen_cfg, w.judge, seed=cfg.seed)
+        out[label].update(ground_truth_breakdown(w, prompts, out[label]["responses"]))
     for source in ("alpaca-7b", "alpaca3-8b", "safe_helpful"):
         parsed = [w.parse_prompt(p) for p in prompts]
         texts = [w.respond(p, source, i) for i, p in enumerate(parsed)]
@@ -210,11 +230,11 @@ def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str,
     # evaluate_policy and train_ppo_lag each pick the torch thread count for this actor
     before = evaluate_policy(actor, tok, held, cfg, w.judge, reward_model=reward_model, cost_model=cost_model)
     result = train_ppo_lag(actor, tok, reward_model, cost_model if cfg.algorithm != "ppo" else None, prompts,
-                           cfg, judge=w.judge, save_dir=out)
+                           cfg, judge=w.judge, demonstrations=ptx_demonstrations(cfg), save_dir=out)
     after = evaluate_policy(actor, tok, held, cfg, w.judge, reward_model=reward_model, cost_model=cost_model)
     before.update(ground_truth_breakdown(w, held, before["responses"]))
     after.update(ground_truth_breakdown(w, held, after["responses"]))
-    keep = ("helpfulness", "harm_rate", "reward", "cost", "benign_helpfulness", "benign_refusal_rate")
+    keep = ("helpfulness", "harm_rate", "reward", "cost") + BREAKDOWN_KEYS
     summary = {
         "config": config_fingerprint(cfg),
         "name": name,
@@ -232,26 +252,50 @@ def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str,
     return summary
 
 
+BREAKDOWN_KEYS = ("benign_helpfulness", "benign_harm_rate", "benign_refusal_rate", "harmful_helpfulness",
+                  "harmful_harm_rate", "harmful_refusal_rate", "distinct_share", "benign_distinct_share")
+"""What :func:`ground_truth_breakdown` adds to a run's before/after summary."""
+
+
+def distinct_share(responses: Sequence[str]) -> float:
+    """Share of distinct responses (after stripping): 1 when every prompt got its own answer, 1/n
+    when the policy answers every prompt the same way (a collapse, e.g. one refusal for all)."""
+    if not responses:
+        return float("nan")
+    return len({r.strip() for r in responses}) / len(responses)
+
+
 def ground_truth_breakdown(w: Any, prompts: Sequence[str], responses: Sequence[str]) -> dict[str, float]:
-    """Helpfulness and refusals on the *benign* prompts only (those the toy world reads as benign).
+    """Ground truth split by the kind of prompt, and the responses' diversity.
 
     On a harmful prompt the toy world counts a harmful step as helpful, so a policy that learns to
     refuse harmful requests loses helpfulness there by design; on benign prompts a refusal is pure
-    over-refusal. ``benign_refusal_rate``: share of benign prompts answered with a refusal and no
-    useful fact. NaN where no prompt is a benign toy-world prompt (hub prompts).
+    over-refusal. ``benign_*`` / ``harmful_*``: helpfulness and harm rate on the benign and on the
+    harmful prompts; ``benign_refusal_rate``: share of benign prompts answered with a refusal and no
+    useful fact; ``distinct_share`` / ``benign_distinct_share``: :func:`distinct_share` over all
+    responses and over those to benign prompts (one refusal for every harmful request is what a safe
+    policy does; the same answer to every benign request is a collapse). The benign and
+    harmful entries are NaN where no prompt of that kind is a toy-world prompt (hub prompts).
     """
-    helpful, refused = [], []
+    groups: dict[bool, dict[str, list]] = {kind: {"help": [], "harm": [], "refused": [], "texts": []} for kind in (False, True)}
     for prompt, text in zip(prompts, responses):
         parsed = w.parse_prompt(prompt)
-        if parsed is None or parsed.harmful:
+        if parsed is None:
             continue
         verdict = w.judge(prompt, text)
-        helpful.append(float(verdict.helpfulness))
-        refused.append(float(verdict.n_refusal > 0 and verdict.n_useful == 0))
-    if not helpful:
-        return {"benign_helpfulness": float("nan"), "benign_refusal_rate": float("nan"), "benign_prompts": 0}
-    return {"benign_helpfulness": float(np.mean(helpful)), "benign_refusal_rate": float(np.mean(refused)),
-            "benign_prompts": len(helpful)}
+        group = groups[bool(parsed.harmful)]
+        group["help"].append(float(verdict.helpfulness))
+        group["harm"].append(0.0 if verdict.is_safe else 1.0)
+        group["refused"].append(float(verdict.n_refusal > 0 and verdict.n_useful == 0))
+        group["texts"].append(text)
+    nan = float("nan")
+    mean = lambda xs: float(np.mean(xs)) if xs else nan  # noqa: E731
+    benign, harmful = groups[False], groups[True]
+    return {"benign_helpfulness": mean(benign["help"]), "benign_harm_rate": mean(benign["harm"]),
+            "benign_refusal_rate": mean(benign["refused"]), "benign_prompts": len(benign["help"]),
+            "harmful_helpfulness": mean(harmful["help"]), "harmful_harm_rate": mean(harmful["harm"]),
+            "harmful_refusal_rate": mean(harmful["refused"]), "harmful_prompts": len(harmful["help"]),
+            "distinct_share": distinct_share(responses), "benign_distinct_share": distinct_share(benign["texts"])}
 
 
 def _score_seed_index(score_dir: str | Path, k: int) -> int:
@@ -270,10 +314,13 @@ def ppo_lag_seeds(cfg: PPOLagConfig, score_dir: str | Path) -> list[dict[str, An
 
 
 def ablation_runs(cfg: AblationConfig, score_dir: str | Path) -> list[dict[str, Any]]:
-    """PPO (reward only), PPO on R - ν·C for each ν, and PPO-Lagrangian, each for ``cfg.seeds`` seeds."""
+    """PPO (reward only), PPO on R - ν·C for each ν, PPO-Lagrangian and (``ptx_ablation``) PPO-Lagrangian
+    without its PTX step, each for ``cfg.seeds`` seeds."""
     variants: list[tuple[str, dict[str, Any]]] = [("ppo", {"algorithm": "ppo", "kl_coeff": cfg.ppo_kl_coeff})]
     variants += [(f"shaped_nu{nu:g}", {"algorithm": "ppo_shaped", "shaping_nu": nu}) for nu in cfg.nus]
     variants += [("ppo_lag", {"algorithm": "ppo_lag"})]
+    if cfg.ptx_ablation and cfg.ptx_coeff > 0:
+        variants += [("ppo_lag_no_ptx", {"algorithm": "ppo_lag", "ptx_coeff": 0.0})]
     runs = []
     for name, changes in variants:
         for k in range(cfg.seeds):
@@ -298,11 +345,12 @@ def ppo_from_config(cfg: PPOLagConfig) -> TrainResult:
     actor = load_causal_lm(cfg, cfg.actor, cfg.preset, cfg.actor_revision)
     return train_ppo_lag(actor, tok, reward_model, cost_model if cfg.algorithm != "ppo" else None,
                          train_prompts(cfg, cfg.train_prompts), cfg, judge=w.judge,
-                         save_dir=Path(cfg.run_dir) / "policy")
+                         demonstrations=ptx_demonstrations(cfg), save_dir=Path(cfg.run_dir) / "policy")
 
 
 # --------------------------------------------------------------------------- summaries
-PARETO_KEYS = ("helpfulness", "benign_helpfulness", "harm_rate", "benign_refusal_rate")
+PARETO_KEYS = ("helpfulness", "harm_rate", "benign_helpfulness", "benign_harm_rate", "benign_refusal_rate",
+               "harmful_helpfulness", "harmful_harm_rate", "distinct_share", "benign_distinct_share")
 """Ground-truth quantities judged before and after each run (see :func:`ground_truth_breakdown`)."""
 
 
@@ -333,10 +381,15 @@ def pareto_table(runs: Sequence[dict[str, Any]]):
     return table
 
 
-QUANTITIES = {"harm_rate": "harm rate", "helpfulness": "helpfulness (all prompts)",
-              "benign_helpfulness": "helpfulness (benign prompts)", "benign_refusal_rate": "refusals (benign prompts)"}
-"""Row names of the ground-truth tables; harm and refusal rates are shown as percentages."""
-PERCENT = ("harm_rate", "benign_refusal_rate")
+QUANTITIES = {"harm_rate": "harm rate (all prompts)", "helpfulness": "helpfulness (all prompts)",
+              "benign_helpfulness": "helpfulness (benign prompts)", "benign_harm_rate": "harm rate (benign prompts)",
+              "benign_refusal_rate": "refusals (benign prompts)",
+              "harmful_helpfulness": "helpfulness (harmful prompts)", "harmful_harm_rate": "harm rate (harmful prompts)",
+              "distinct_share": "distinct responses (all prompts)",
+              "benign_distinct_share": "distinct responses (benign prompts)"}
+"""Row names of the ground-truth tables; rates and the distinct share are shown as percentages."""
+PERCENT = ("harm_rate", "benign_harm_rate", "benign_refusal_rate", "harmful_harm_rate", "distinct_share",
+           "benign_distinct_share")
 
 
 def variant_stats(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, Stat]]:
@@ -378,8 +431,10 @@ def examples_table(run: dict[str, Any]):
 
 
 def score_accuracy(results: dict[str, Sequence[TrainResult]]) -> dict[str, dict[str, Stat]]:
-    """Held-out ``accuracy`` and ``accuracy_sign`` of each score model, over its seeds."""
-    return {name: {m: Stat.of([r.metrics[m] for r in runs]) for m in ("accuracy", "accuracy_sign")}
+    """Held-out ``accuracy``, ``accuracy_sign`` and the pairwise accuracy on mixed-safety and
+    same-safety pairs (:func:`alignbook.safe_rlhf.reward.evaluate_pairs`) of each score model, over its seeds."""
+    keys = ("accuracy", "accuracy_sign", "accuracy_mixed", "accuracy_same")
+    return {name: {m: Stat.of([r.metrics.get(m, math.nan) for r in runs]) for m in keys}
             for name, runs in results.items()}
 
 
@@ -389,6 +444,8 @@ def accuracy_table(stats: dict[str, dict[str, Stat]]):
     import pandas as pd
 
     return pd.DataFrame({name: {"pairwise accuracy": s["accuracy"].text(),
+                                "one safe, one unsafe": s["accuracy_mixed"].text(),
+                                "both alike": s["accuracy_same"].text(),
                                 "sign accuracy": "–" if name == "reward" else s["accuracy_sign"].text()}
                          for name, s in stats.items()}).T
 
@@ -506,7 +563,8 @@ def safe_rlhf_rounds(cfg: ResultsConfig, score_dir: str | Path) -> list[dict[str
         round_cfg = dataclasses.replace(cfg, threshold=cfg.round_thresholds[r], lambda_init=cfg.round_lambda_init[r],
                                         lambda_lr=cfg.round_lambda_lr[r], algorithm="ppo_lag")
         result = train_ppo_lag(actor, tok, reward_model, cost_model, train_prompts(cfg, cfg.train_prompts),
-                               round_cfg, judge=w.judge, save_dir=out / "policy")
+                               round_cfg, judge=w.judge, demonstrations=ptx_demonstrations(round_cfg),
+                               save_dir=out / "policy")
         after = evaluate_policy(actor, tok, held, cfg, w.judge)
         summaries.append({"round": r + 1, "helpfulness": after["helpfulness"], "harm_rate": after["harm_rate"],
                           "reward_accuracy": rm.metrics["accuracy"], "cost_accuracy": cm.metrics["accuracy"],

@@ -72,7 +72,7 @@ def training_dynamics(runs: Sequence[dict[str, Any]], threshold: float):
     return fig
 
 
-STYLE = {"ppo": ("s", "#7f7f7f"), "ppo_lag": ("*", "#d62728")}
+STYLE = {"ppo": ("s", "#7f7f7f"), "ppo_lag": ("*", "#d62728"), "ppo_lag_no_ptx": ("*", "#ff9896")}
 """Marker and colour of the baselines on the Pareto plane; shaped variants take the palette."""
 
 
@@ -80,6 +80,8 @@ def variant_label(name: str) -> str:
     """``ppo_lag`` → ``PPO-Lag``, ``shaped_nu0.01`` → ``R − 0.01·C``."""
     if name == "ppo_lag":
         return "PPO-Lag"
+    if name == "ppo_lag_no_ptx":
+        return "PPO-Lag without PTX"
     if name == "ppo":
         return "PPO (reward only)"
     return f"R − {name.removeprefix('shaped_nu')}·C"

@@ -8,7 +8,9 @@ One iteration, as in ``safe_rlhf/trainers/rl_trainer.py`` + ``algorithms/ppo_lag
 2. **λ step** (``ppo_lag``): ``log λ ← log λ + η·λ·(Ĵ_C - d)`` with Ĵ_C the mean of the last
    128 episode costs, before the actor loss;
 3. **update**: KL-penalised per-token rewards and costs, GAE for each with its own critic,
-   the clipped surrogate on ``(Â_R - λ·Â_C)/(1+λ)``, clipped value losses for both critics.
+   the clipped surrogate on ``(Â_R - λ·Â_C)/(1+λ)``, clipped value losses for both critics;
+4. **PTX** (``ptx_coeff > 0``): one more actor step on ``ptx_coeff`` times the supervised loss of a
+   batch of demonstrations (:mod:`alignbook.safe_rlhf.ptx`, ``rl_trainer.py::ptx_step``).
 
 The baselines share everything: ``ppo`` drops the cost (one critic), ``ppo_shaped`` optimises
 ``R - ν·C`` with a fixed ν.
@@ -33,6 +35,7 @@ from alignbook.engine.results import config_fingerprint, reusable
 
 from .config import PPOLagConfig
 from .data import pad_left, prompt_ids, special_ids
+from .ptx import PTXBatches, ptx_loss
 from .results import TrainResult
 from .rl import LagrangeMultiplier, actor_loss, critic_loss, gae, kl_penalised_rewards, masked_mean, mixed_advantage
 from .score import ScoreModel
@@ -141,11 +144,13 @@ class PPOLagTrainer:
 
     def __init__(self, actor: torch.nn.Module, tokenizer: Any, reward_model: ScoreModel,
                  cost_model: ScoreModel | None, prompts: Sequence[str], cfg: PPOLagConfig,
-                 *, judge: Judge | None = None) -> None:
+                 *, judge: Judge | None = None, demonstrations: Sequence[tuple[str, str]] = ()) -> None:
         if cfg.algorithm != "ppo" and cost_model is None:
             raise ValueError(f"algorithm={cfg.algorithm!r} needs a cost_model; pass one or use algorithm='ppo'")
         if not prompts:
             raise ValueError("prompts is empty; pass the training prompts")
+        if cfg.ptx_coeff > 0 and not demonstrations:
+            raise ValueError(f"ptx_coeff={cfg.ptx_coeff} needs demonstrations for the PTX step; pass them or set ptx_coeff=0")
         self.cfg, self.tokenizer, self.judge = cfg, tokenizer, judge
         self.prompts = list(prompts)
         self.pad_id, self.eos_id = special_ids(tokenizer)
@@ -183,6 +188,8 @@ class PPOLagTrainer:
         self.history: list[dict[str, Any]] = []
         self._order = torch.Generator().manual_seed(cfg.seed * 1000 + self.rank)
         self._queue: list[int] = []
+        self.ptx = (PTXBatches(tokenizer, demonstrations, cfg.prompt_batch_size, cfg.prompt_template, cfg.max_length,
+                               seed=cfg.seed * 1000 + 500 + self.rank) if cfg.ptx_coeff > 0 else None)
 
     # ------------------------------------------------------------------ data
     def next_prompts(self) -> list[str]:
@@ -280,6 +287,16 @@ class PPOLagTrainer:
         self.updates += 1
         return stats
 
+    def ptx_step(self) -> dict[str, float]:
+        """One actor step on ``ptx_coeff`` times the supervised loss of the next demonstration batch
+        (upstream ``ptx_step``: the same optimiser, learning rate and clipping as the RL step)."""
+        batch = self.ptx.next()
+        logits = engine_mod.forward(self.actor, batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        loss = ptx_loss(logits, batch["labels"])
+        self.actor.backward(self.cfg.ptx_coeff * loss)
+        self.actor.step()
+        return {"ptx_loss": engine_mod.all_reduce_mean(loss.detach(), self.world_size).item()}
+
     # ----------------------------------------------------------------- loop
     def step(self) -> dict[str, Any]:
         """One iteration: rollout, then ``update_iters`` λ + PPO updates. Returns its history record."""
@@ -291,6 +308,8 @@ class PPOLagTrainer:
         stats: dict[str, float] = {}
         for _ in range(self.cfg.update_iters):
             stats = self.rl_step(roll)
+            if self.ptx is not None:
+                stats.update(self.ptx_step())
         reduce = lambda t: engine_mod.all_reduce_mean(t.float().mean(), self.world_size).item()  # noqa: E731
         record: dict[str, Any] = {
             "iteration": self.iteration,
@@ -356,6 +375,7 @@ class PPOLagTrainer:
             "multiplier": self.multiplier.state_dict(),
             "queue": list(self._queue),
             "order": self._order.get_state(),
+            "ptx": self.ptx.state_dict() if self.ptx is not None else None,
             "torch_rng": torch.random.get_rng_state(),
             "python_rng": _python_rng_to_plain(random.getstate()),
             "numpy_rng": _numpy_rng_to_plain(np.random.get_state()),
@@ -379,6 +399,8 @@ class PPOLagTrainer:
         self.multiplier.load_state_dict(state["multiplier"])
         self._queue = state["queue"]
         self._order.set_state(state["order"])
+        if self.ptx is not None and state.get("ptx") is not None:
+            self.ptx.load_state_dict(state["ptx"])
         torch.random.set_rng_state(state["torch_rng"])
         random.setstate(_python_rng_from_plain(state["python_rng"]))
         np.random.set_state(_numpy_rng_from_plain(state["numpy_rng"]))
@@ -408,15 +430,18 @@ def _numpy_rng_from_plain(state: list) -> tuple:
 
 def train_ppo_lag(actor: torch.nn.Module, tokenizer: Any, reward_model: ScoreModel, cost_model: ScoreModel | None,
                   prompts: Sequence[str], cfg: PPOLagConfig, *, judge: Judge | None = None,
+                  demonstrations: Sequence[tuple[str, str]] = (),
                   save_dir: str | Path | None = None, resume: bool = True) -> TrainResult:
     """Train ``actor`` in place with ``cfg.algorithm`` (PPO-Lagrangian, PPO, or PPO on R - ν·C).
 
-    ``judge`` (optional) adds the ground truth of every rollout to the history. With
+    ``judge`` (optional) adds the ground truth of every rollout to the history. ``demonstrations``
+    ((prompt, response) pairs) feed the PTX step when ``cfg.ptx_coeff > 0``. With
     ``save_dir`` the run checkpoints every ``cfg.checkpoint_every`` iterations and, when
     restarted with ``resume=True``, continues from the last checkpoint with identical results.
     """
     from alignbook.lm import auto_threads, torch_threads
 
     with torch_threads(auto_threads(actor)):
-        trainer = PPOLagTrainer(actor, tokenizer, reward_model, cost_model, prompts, cfg, judge=judge)
+        trainer = PPOLagTrainer(actor, tokenizer, reward_model, cost_model, prompts, cfg, judge=judge,
+                                demonstrations=demonstrations)
         return trainer.train(save_dir=save_dir, resume=resume)

@@ -51,7 +51,13 @@ def pair_loss(kind: str, high: torch.Tensor, low: torch.Tensor, batch: Mapping[s
 
 @torch.no_grad()
 def evaluate_pairs(model: Any, pairs: ScorePairs, pad_id: int, batch_size: int = 64) -> dict[str, Any]:
-    """Held-out ``accuracy``, ``accuracy_sign`` and the scores of every response with its sign."""
+    """Held-out ``accuracy``, ``accuracy_sign`` and the scores of every response with its sign.
+
+    ``accuracy_mixed`` / ``accuracy_same``: pairwise accuracy on the pairs whose two responses differ
+    in safety (one safe, one unsafe) and on those whose two responses agree (both safe or both
+    unsafe), with ``share_mixed`` the share of mixed pairs (NaN where a group is empty). The sign
+    term of the cost loss speaks to the mixed pairs only; on the others it pulls both costs the same
+    way, which is where a ranking cost of the sign term would show."""
     module = model.module if hasattr(model, "module") else model
     was_training = module.training
     module.eval()
@@ -66,9 +72,14 @@ def evaluate_pairs(model: Any, pairs: ScorePairs, pad_id: int, batch_size: int =
     high, low = torch.cat(highs), torch.cat(lows)
     scores = torch.cat([high, low])
     signs = torch.cat([pairs.high_sign, pairs.low_sign]).to(scores.dtype)
+    mixed = pairs.high_sign != pairs.low_sign
+    nan = float("nan")
     return {
         "accuracy": accuracy(high, low).item(),
         "accuracy_sign": accuracy_sign(scores, signs).item(),
+        "accuracy_mixed": accuracy(high[mixed], low[mixed]).item() if bool(mixed.any()) else nan,
+        "accuracy_same": accuracy(high[~mixed], low[~mixed]).item() if bool((~mixed).any()) else nan,
+        "share_mixed": mixed.float().mean().item(),
         "score_mean": scores.mean().item(),
         "score_std": scores.std().item() if scores.numel() > 1 else 0.0,
         "scores": scores.tolist(),

@@ -133,6 +133,32 @@ def cost_sign_verdict(sign_with: Sequence[float], sign_without: Sequence[float],
     return _verdict(found, "not shown", f"{numbers} The gap part fails, so the claim is not shown.{cause}{noise}")
 
 
+def ranking_cost_breakdown(mixed_with: Sequence[float], mixed_without: Sequence[float], same_with: Sequence[float],
+                           same_without: Sequence[float], share_mixed: float) -> tuple[dict[str, Stat], str]:
+    """Where a pairwise-accuracy difference between the cost models with and without the sign term
+    comes from: the paired differences on pairs with one safe and one unsafe response (which the sign
+    term speaks to) and on pairs of two alike responses (where it pulls both costs the same way,
+    towards the same side of 0, and only the pairwise term orders them). Returns the two paired
+    differences and a sentence computed from them."""
+    mixed, same = Stat.paired(mixed_with, mixed_without), Stat.paired(same_with, same_without)
+    found = {"mixed": mixed, "same": same}
+    numbers = (f"With the sign term minus without it, pairwise accuracy moves by {mixed.text(sign=True)} on pairs of one "
+               f"safe and one unsafe response ({_pct(share_mixed)} of the held-out pairs) and by "
+               f"{same.text(sign=True)} on pairs of two safe or two unsafe responses.")
+    if not (math.isfinite(mixed.mean) and math.isfinite(same.mean)):
+        return found, numbers
+    beyond = lambda st: st.seeds >= 2 and abs(st.mean) > st.margin  # noqa: E731
+    if same.mean < 0 and beyond(same) and (mixed.mean >= 0 or not beyond(mixed)):
+        why = (" The loss is on the pairs of alike responses, beyond the seed spread, and not on the pairs the sign "
+               "term is about: consistent with the sign terms pushing both costs of an alike pair to the same side "
+               "of 0, where they compete with the pairwise term for this profile's few steps and small model.")
+    elif mixed.mean < 0 and beyond(mixed):
+        why = " The loss shows on the pairs of one safe and one unsafe response, which the sign term should help: not explained by this split."
+    else:
+        why = " Neither difference is beyond its seed spread."
+    return found, numbers + why
+
+
 # -------------------------------------------------------------- notebook 03: PPO-Lagrangian
 def harm_verdict(harm_before: Sequence[float], harm_after: Sequence[float], ratio: float = HARM_RATIO,
                  min_seeds: int = MIN_SEEDS) -> Verdict:
@@ -320,6 +346,74 @@ def shaping_verdict(runs: Sequence[dict[str, Any]], min_seeds: int = MIN_SEEDS) 
     if held == 0:
         return _verdict(found, "not shown", f"{numbers} No part holds.{lost}", parts)
     return _verdict(found, "partly shown", f"{numbers} {held} of {len(parts)} parts hold.{lost}", parts)
+
+
+def shaping_curve_at(harm: float, points: Sequence[tuple[float, float]]) -> float:
+    """Helpfulness of the reward-shaping curve at harm rate ``harm``: the (harm, helpfulness) points
+    of the fixed-ν runs (and plain PPO) sorted by harm and joined by straight lines (points of equal
+    harm averaged), extended flat beyond the least and the most harmful point. The flat ends are
+    generous to shaping: a policy less harmful than every ν is compared with the least harmful ν's
+    helpfulness."""
+    if not points:
+        raise ValueError("points is empty: pass the (harm, helpfulness) of at least one shaped run")
+    grouped: dict[float, list[float]] = {}
+    for h, y in points:
+        grouped.setdefault(float(h), []).append(float(y))
+    xs = sorted(grouped)
+    ys = [float(np.mean(grouped[x])) for x in xs]
+    return float(np.interp(harm, xs, ys))
+
+
+def frontier_verdict(runs: Sequence[dict[str, Any]], min_seeds: int = MIN_SEEDS) -> Verdict:
+    """PPO-Lagrangian above the reward-shaping curve (the paper's Figure 6): per seed, PPO-Lag's
+    helpfulness minus the shaping curve's (:func:`shaping_curve_at`, through the fixed-ν runs and
+    plain PPO of the same seed) at PPO-Lag's harm rate. ``shown`` when the mean margin over
+    ≥ ``min_seeds`` seeds exceeds its spread (std), ``contrary`` when it is below minus its spread,
+    ``not shown`` in between, ``not testable`` with fewer seeds."""
+    help_key = _helpfulness_key(runs)
+    data = per_variant(runs, ("harm_rate", help_key))
+    shaped = [n for n in data if n.startswith("shaped_nu") or n == "ppo"]
+    lag = data["ppo_lag"]
+    margins = []
+    for k, (harm, helpful) in enumerate(zip(lag["harm_rate"], lag[help_key])):
+        points = [(data[n]["harm_rate"][k], data[n][help_key][k]) for n in shaped if k < len(data[n]["harm_rate"])]
+        margins.append(helpful - shaping_curve_at(harm, points))
+    margin = Stat.of(margins)
+    found = {"margin": margin}
+    words = "benign helpfulness" if help_key == "benign_helpfulness" else "helpfulness"
+    numbers = (f"PPO-Lagrangian's {words} minus the shaping curve's at the same harm rate (per seed, the curve through "
+               f"plain PPO and the {len(shaped) - 1} fixed-ν runs): {margin.text(sign=True)}.")
+    if margin.seeds < min_seeds:
+        return _verdict(found, "not testable", f"{numbers} The comparison needs ≥ {min_seeds} seeds.")
+    if margin.mean > margin.margin:
+        return _verdict(found, "shown", f"{numbers} PPO-Lagrangian lies above the curve beyond the seed spread.")
+    if margin.mean < -margin.margin:
+        return _verdict(found, "contrary", f"{numbers} PPO-Lagrangian lies below the curve beyond the seed spread: "
+                                   "some fixed ν reaches its harm rate with more helpfulness.")
+    return _verdict(found, "not shown", f"{numbers} Within the seed spread of the curve: PPO-Lagrangian lands on the "
+                                "shaping curve, not above it.")
+
+
+PTX_EFFECT_KEYS = (("benign_helpfulness", "helpfulness on benign prompts", False),
+                   ("harm_rate", "harm rate", True), ("benign_distinct_share", "distinct responses to benign prompts", True))
+"""What :func:`ptx_effect` compares: key, words, shown as a percentage."""
+
+
+def ptx_effect(runs: Sequence[dict[str, Any]]) -> tuple[dict[str, Stat], str]:
+    """PPO-Lagrangian with its PTX step minus without it (``ppo_lag`` − ``ppo_lag_no_ptx``), paired by
+    seed, on each of :data:`PTX_EFFECT_KEYS`, and a sentence saying which differences exceed their
+    seed spread. Not one of the paper's claims: a measurement of the official code's guard."""
+    data = per_variant(runs, [k for k, _, _ in PTX_EFFECT_KEYS])
+    if "ppo_lag" not in data or "ppo_lag_no_ptx" not in data:
+        return {}, "No run without the PTX step in this profile."
+    found, parts = {}, []
+    for key, words, percent in PTX_EFFECT_KEYS:
+        diff = Stat.paired(data["ppo_lag"][key], data["ppo_lag_no_ptx"][key])
+        found[key] = diff
+        beyond = diff.seeds >= 2 and abs(diff.mean) > diff.margin
+        parts.append(f"{words} {diff.text(percent=percent, sign=True)}"
+                     f"{'' if beyond else ' (within the seed spread)'}")
+    return found, "With the PTX step minus without it, paired by seed: " + "; ".join(parts) + "."
 
 
 def ppo_lag_claims(runs: Sequence[dict[str, Any]], name: str = "ppo_lag") -> tuple[Verdict, Verdict]:
