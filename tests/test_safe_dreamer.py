@@ -15,7 +15,8 @@ from alignbook.safe_dreamer import claims, verdicts
 from alignbook.safe_dreamer.actor_critic import ACSettings, ActorCritic
 from alignbook.safe_dreamer.config import SafeDreamerConfig
 from alignbook.safe_dreamer.data import Replay
-from alignbook.safe_dreamer.maths import (AugmentedLagrangian, auroc, bins, lambda_return, resolve_device, symexp,
+from alignbook.engine.devices import resolve_device
+from alignbook.safe_dreamer.maths import (AugmentedLagrangian, auroc, bins, lambda_return, symexp,
                                           symlog, twohot, twohot_mean, weighted_cost_loss)
 from alignbook.safe_dreamer.planner import Planner, PlannerSettings, pid_for_planner, select_elites
 from alignbook.safe_dreamer.training import make_optimizer, prediction_quality, train_steps

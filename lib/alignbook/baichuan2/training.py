@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..engine.devices import resolve_device
 from ..lm.runtime import torch_threads
 from .data import eval_windows, random_windows
 from .model import TinyDecoder, max_z_loss, parameter_counts, penalty_kl
@@ -36,15 +37,6 @@ def lr_at(step: int, peak: float, warmup: int, total: int, min_ratio: float = 0.
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
-
-
-def resolve_device(device: str) -> torch.device:
-    """``cpu``, ``cuda``, or ``auto`` (cuda when a GPU is visible, else cpu)."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' but no GPU is visible; use -p device=cpu or device=auto")
-    return torch.device(device)
 
 
 def _autocast(device: torch.device, bf16: bool):

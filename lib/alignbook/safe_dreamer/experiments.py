@@ -18,7 +18,7 @@ from .actor_critic import ACSettings, ActorCritic
 from .agent import run_with_actor, run_with_planner
 from .config import SafeDreamerConfig
 from .data import HeldRandom, Replay, RepeatEnv, episode_stats, run_episode
-from .maths import resolve_device
+from ..engine.devices import resolve_device
 from .planner import PlannerSettings
 from .training import make_optimizer, prediction_quality, train_steps
 from .world_model import ModelSizes, WorldModel, load_model, save_model

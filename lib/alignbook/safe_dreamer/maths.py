@@ -9,7 +9,6 @@ Each mirrors a piece of the official JAX code (PKU-Alignment/SafeDreamer, ``jaxu
 - :func:`lambda_return`: the λ-return of ``VFunction.score`` (bootstrapped at the horizon).
 - :func:`weighted_cost_loss`: the cost-head loss weighted ×``cost_weight`` where the cost is ≥ 1.
 - :class:`AugmentedLagrangian`: BSRP-Lag's penalty, Nocedal & Wright (2006) eq. 17.65.
-- :func:`resolve_device`: ``cpu``, ``cuda`` or ``auto``.
 """
 
 from __future__ import annotations
@@ -22,15 +21,6 @@ BINS = 255
 """Two-hot bins of the reward, cost and critic heads (configs.yaml: bins 255)."""
 LOW, HIGH = -20.0, 20.0
 """Range of the bins in symlog space (jaxutils.DiscDist: low -20, high 20)."""
-
-
-def resolve_device(device: str) -> torch.device:
-    """``cpu``, ``cuda``, or ``auto`` (cuda when a GPU is visible, else cpu)."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' but no GPU is visible; use -p device=cpu or device=auto")
-    return torch.device(device)
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
