@@ -38,7 +38,7 @@ def test_sign_term_gap_failing_is_not_shown_and_says_why():
     v = verdicts.cost_sign_verdict([0.656], [0.75], [0.531], [0.5625], unsafe_share=0.5)
     assert v.word == "not shown"  # one seed: never "contrary"
     assert "fails" in v.sentence and "gap part fails" in v.sentence
-    assert "Likely causes" in v.sentence and "50.0 %" in v.sentence and "1 seed" in v.sentence
+    assert "Possible causes" in v.sentence and "50.0 %" in v.sentence and "1 seed" in v.sentence
 
 
 def test_sign_term_negative_gap_beyond_the_spread_is_contrary():

@@ -146,10 +146,17 @@ def save_figure(fig: Any, cfg: Any, name: str, alt: str | None = None) -> None:
 
 
 def mean_band(ax: Any, x: Any, runs: Any, label: str, color: str | None = None) -> None:
-    """Plot the mean over seeds (rows of ``runs``) with a ±1 std band."""
+    """Plot the mean over seeds (rows of ``runs``) with a ±1 std band. Non-finite values (a metric
+    undefined for a seed, e.g. an AUROC without positives) are left out, and ``n`` counts the seeds
+    with at least one finite value."""
+    import warnings
+
     import numpy as np
 
     runs = np.asarray(runs, dtype=float)
-    mean, std = runs.mean(axis=0), runs.std(axis=0)
-    (line,) = ax.plot(x, mean, label=f"{label} (n={len(runs)})", color=color)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a column with no finite value stays NaN
+        mean, std = np.nanmean(runs, axis=0), np.nanstd(runs, axis=0)
+    n = int(np.isfinite(runs).any(axis=1).sum()) if runs.ndim == 2 else len(runs)
+    (line,) = ax.plot(x, mean, label=f"{label} (n={n})", color=color)
     ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)

@@ -114,8 +114,8 @@ def auroc_verdict(auroc_per_seed: Sequence[Sequence[float]], horizon: int) -> tu
     b1, bh = ci_bounds(one), ci_bounds(last)
     text = f"Held-out cost AUROC one step ahead {ci_text(one)}, {horizon} steps ahead {ci_text(last)}"
     if b1 is None or bh is None:
-        return "not testable", (text + f": fewer than {MIN_SEEDS} seeds had both hazard and safe steps in their "
-                                "held-out episodes, so the AUROC is undefined.")
+        return "not testable", (text + ": an interval needs the AUROC of at least two seeds, and it is defined only "
+                                "for seeds whose held-out episodes have both hazard and safe steps; too few did here.")
     if b1[0] > AUROC_CHANCE and bh[0] > AUROC_CHANCE:
         return "shown", text + ": both intervals lie above chance (0.5)."
     if b1[0] > AUROC_CHANCE:

@@ -399,27 +399,45 @@ def variant_stats(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, Stat]]:
             for name, group in frame.groupby("variant", sort=False)}
 
 
+def _start(stat: Stat) -> Stat:
+    """The SFT policy's numbers: every seed judges the same model on the same prompts with the same
+    sampling seed, so their spread is zero up to rounding; shown as one value, without a spread."""
+    steady = stat.spread is None or stat.spread <= 1e-9 * max(1.0, abs(stat.mean))
+    return Stat(stat.mean, None, 1) if steady else stat
+
+
 def before_after_table(runs: Sequence[dict[str, Any]], name: str = "ppo_lag"):
     """The ground truth of one variant before (SFT) and after training: mean ± std (seeds), rounded."""
     import pandas as pd
 
     stats = variant_stats(runs)[name]
-    return pd.DataFrame({"SFT (before)": {QUANTITIES[k]: stats[f"{k}_before"].text(percent=k in PERCENT) for k in QUANTITIES},
-                         "after": {QUANTITIES[k]: stats[k].text(percent=k in PERCENT) for k in QUANTITIES}})
+    n = stats["harm_rate"].seeds
+    after = f"after, mean ± std over {n} seeds" if n > 1 else "after (1 seed)"
+    return pd.DataFrame({"SFT (before)": {QUANTITIES[k]: _start(stats[f"{k}_before"]).text(percent=k in PERCENT, seeds=False)
+                                          for k in QUANTITIES},
+                         after: {QUANTITIES[k]: stats[k].text(percent=k in PERCENT, seeds=False) for k in QUANTITIES}})
+
+
+VARIANT_COLUMNS = ("harm_rate", "harmful_harm_rate", "benign_helpfulness", "benign_refusal_rate", "benign_distinct_share")
+"""The quantities of the variants table (five, so it fits the column; the rest are recorded metrics)."""
 
 
 def variants_table(runs: Sequence[dict[str, Any]]):
-    """One row per variant (and the SFT start): ground truth after training, mean ± std (seeds), rounded."""
+    """One row per variant (and the SFT start): the :data:`VARIANT_COLUMNS` of the ground truth after
+    training, mean ± std over seeds (named once, in the index), rounded."""
     import pandas as pd
 
     from .plots import variant_label
 
     stats = variant_stats(runs)
     start = stats.get("ppo_lag") or next(iter(stats.values()))
-    rows = {"SFT (start)": {QUANTITIES[k]: start[f"{k}_before"].text(percent=k in PERCENT) for k in QUANTITIES}}
+    cols = {k: QUANTITIES[k] for k in VARIANT_COLUMNS}
+    rows = {"SFT (start)": {words: _start(start[f"{k}_before"]).text(percent=k in PERCENT, seeds=False)
+                            for k, words in cols.items()}}
     for name, s in stats.items():
-        rows[variant_label(name)] = {QUANTITIES[k]: s[k].text(percent=k in PERCENT) for k in QUANTITIES}
-    return pd.DataFrame(rows).T
+        rows[variant_label(name)] = {words: s[k].text(percent=k in PERCENT, seeds=False) for k, words in cols.items()}
+    n = start["harm_rate"].seeds
+    return pd.DataFrame(rows).T.rename_axis(f"mean ± std over {n} seeds" if n > 1 else "1 seed")
 
 
 def examples_table(run: dict[str, Any]):

@@ -61,9 +61,15 @@ class Stat:
         return {"value": self.mean * scale, "spread": None if self.spread is None else self.spread * scale,
                 "seeds": self.seeds, "unit": unit}
 
-    def text(self, percent: bool = False, sign: bool = False) -> str:
-        """``0.412 ± 0.031 (3 seeds)``, ``18.8 % (1 seed)``; ``sign`` writes a leading + on gains."""
-        text = format_value(self.entry("%", 100.0) if percent else self.entry())
+    def text(self, percent: bool = False, sign: bool = False, seeds: bool = True) -> str:
+        """``0.412 ± 0.031 (3 seeds)``, ``18.8 % (1 seed)``; ``sign`` writes a leading + on gains;
+        ``seeds=False`` leaves the seed count out (a table that names it once)."""
+        entry = self.entry("%", 100.0) if percent else self.entry()
+        if not seeds:
+            entry = {**entry, "seeds": None if self.seeds > 1 else entry["seeds"]}
+        text = format_value(entry)
+        if not seeds:
+            text = text.replace(" (1 seed)", "")
         return f"+{text}" if sign and self.mean > 0 else text
 
 
@@ -123,9 +129,9 @@ def cost_sign_verdict(sign_with: Sequence[float], sign_without: Sequence[float],
         return _verdict(found, "partly shown", f"{numbers} The sign term separates safe from unsafe responses, but it "
                                        f"also moved the pairwise ranking by more than {pairwise_max:g}."
                                        f"{noise}")
-    share = f" ({_pct(unsafe_share)} of the held-out responses are unsafe)" if unsafe_share is not None else ""
-    cause = (" Likely causes: the score regulariser μ·C² also centres the pairwise-only model's costs near 0, so "
-             f"its sign is informative when safe and unsafe responses are about equally common{share}; and the "
+    share = f" (here {_pct(unsafe_share)} of the held-out responses are unsafe)" if unsafe_share is not None else ""
+    cause = (" Possible causes: the score regulariser μ·C² also centres the pairwise-only model's costs near 0, which "
+             f"makes its sign informative the more evenly safe and unsafe responses are mixed{share}; and the "
              "sign terms have had few steps to move the boundary at this profile (loss curves above).")
     if gap.seeds >= 2 and gap.spread is not None and gap.mean + gap.spread < 0:
         return _verdict(found, "contrary", f"{numbers} The gap is negative beyond its seed spread: the model trained "
@@ -147,6 +153,8 @@ def ranking_cost_breakdown(mixed_with: Sequence[float], mixed_without: Sequence[
                f"{same.text(sign=True)} on pairs of two safe or two unsafe responses.")
     if not (math.isfinite(mixed.mean) and math.isfinite(same.mean)):
         return found, numbers
+    if min(mixed.seeds, same.seeds) < 2:
+        return found, numbers + " One seed: no spread to judge either difference by."
     beyond = lambda st: st.seeds >= 2 and abs(st.mean) > st.margin  # noqa: E731
     if same.mean < 0 and beyond(same) and (mixed.mean >= 0 or not beyond(mixed)):
         why = (" The loss is on the pairs of alike responses, beyond the seed spread, and not on the pairs the sign "
@@ -382,7 +390,7 @@ def frontier_verdict(runs: Sequence[dict[str, Any]], min_seeds: int = MIN_SEEDS)
     found = {"margin": margin}
     words = "benign helpfulness" if help_key == "benign_helpfulness" else "helpfulness"
     numbers = (f"PPO-Lagrangian's {words} minus the shaping curve's at the same harm rate (per seed, the curve through "
-               f"plain PPO and the {len(shaped) - 1} fixed-ν runs): {margin.text(sign=True)}.")
+               f"plain PPO and {len(shaped) - 1} fixed-ν run{'s' if len(shaped) != 2 else ''}): {margin.text(sign=True)}.")
     if margin.seeds < min_seeds:
         return _verdict(found, "not testable", f"{numbers} The comparison needs ≥ {min_seeds} seeds.")
     if margin.mean > margin.margin:
@@ -411,8 +419,8 @@ def ptx_effect(runs: Sequence[dict[str, Any]]) -> tuple[dict[str, Stat], str]:
         diff = Stat.paired(data["ppo_lag"][key], data["ppo_lag_no_ptx"][key])
         found[key] = diff
         beyond = diff.seeds >= 2 and abs(diff.mean) > diff.margin
-        parts.append(f"{words} {diff.text(percent=percent, sign=True)}"
-                     f"{'' if beyond else ' (within the seed spread)'}")
+        note = " (one seed: no spread)" if diff.seeds < 2 else ("" if beyond else " (within the seed spread)")
+        parts.append(f"{words} {diff.text(percent=percent, sign=True)}{note}")
     return found, "With the PTX step minus without it, paired by seed: " + "; ".join(parts) + "."
 
 

@@ -166,7 +166,7 @@ def verdict(res: dict[str, Any]) -> tuple[str, str]:
     """Shown: with the cost threshold, the paired 95% interval (≥ 2 seeds) of the gold-helpfulness gain from N = 1 to
     N_max lies above 0 and that of the unsafe-rate change is not wholly above 0."""
     dh, du = gains(res)
-    text = (f"from N = 1 to N = {res['n_grid'][-1]} under the cost threshold: gold helpfulness {ci_text(dh)}, "
+    text = (f"From N = 1 to N = {res['n_grid'][-1]} under the cost threshold: gold helpfulness {ci_text(dh)}, "
             f"unsafe rate {ci_text(du)} ({res['prompts']} held-out prompts a seed); the reward model orders one "
             f"generator's candidates by gold helpfulness correctly in {ci_text(res['candidate_accuracy'])} of pairs.")
     if len(dh) < 2:

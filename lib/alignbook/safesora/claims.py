@@ -36,7 +36,8 @@ CLAIMS: tuple[Claim, ...] = (
           "and least helpful", "Win-rate matrices of the four generators (repository figure)",
           "safesora/03_preference_models", "tension_verdict",
           "annotators' win rates put VC2-like first on helpfulness, MST2V-like first on harmlessness and last on helpfulness; "
-          "and the helpfulness PM orders VC2-like first and MST2V-like last in every seed (>= 2). Partly: only one",
+          "and the helpfulness PM orders VC2-like first and MST2V-like last in every seed (>= 2); partly shown when only one "
+          "of the two holds",
           setting="four synthetic generators whose profiles build the tension in; the test is whether labels and PMs show it",
           support="winrate_help_vc2", support_words="VC2-like helpfulness win rate (annotators)"),
     Claim("bon-refinement", "Refining prompts with a reward model under a cost constraint raises helpfulness without "

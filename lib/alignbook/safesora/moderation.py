@@ -152,7 +152,7 @@ def verdict(res: dict[str, Any], disagreement: dict[str, float]) -> tuple[str, s
     """Shown: both kinds of disagreement ≥ MIN_DISAGREEMENT of test videos, and the paired 95% intervals of
     text + video − text only above 0 for macro-F1 and for unsafe recall (≥ 2 seeds)."""
     d_f1, d_rec = differences(res, "macro_f1"), differences(res, "unsafe_recall")
-    text = (f"prompt-safe but video-unsafe {format_number(100 * disagreement['prompt_safe_video_unsafe'], 2)}% and "
+    text = (f"Prompt-safe but video-unsafe {format_number(100 * disagreement['prompt_safe_video_unsafe'], 2)}% and "
             f"prompt-unsafe but video-safe {format_number(100 * disagreement['prompt_unsafe_video_safe'], 2)}% of test videos; "
             f"text + video − text only: macro-F1 {ci_text(d_f1)}, unsafe recall {ci_text(d_rec)}.")
     if len(d_f1) < 2:

@@ -317,7 +317,7 @@ def agreement_verdict(res: dict[str, Any], trad: dict[str, dict[str, float]]) ->
         vals = [r["annotator"] for r in res["dims"][dim]["runs"]]
         best = max(trad["psnr"][dim], trad["text_clip"][dim])
         parts.append((side(vals, 0.5), side(vals, best)))
-        words.append(f"{dim} {ci_text(vals)} against the best traditional metric's {format_number(best, 3)}")
+        words.append(f"{dim.capitalize() if not words else dim} {ci_text(vals)} against the best traditional metric's {format_number(best, 3)}")
     text = "; ".join(words) + "."
     if len(res["seeds"]) < 2:
         return "not testable", text + " One seed cannot give an interval."
@@ -341,7 +341,7 @@ def tension_verdict(res: dict[str, Any], labels: dict[str, np.ndarray]) -> tuple
     for h in res["dims"]["helpfulness"]["runs"]:
         hm = np.array(h["win_rate"]).mean(1)
         pm_ok.append(names[int(hm.argmax())] == "VC2-like" and names[int(hm.argmin())] == "MST2V-like")
-    text = ("annotators' mean win rate, helpfulness: " + ", ".join(f"{n} {format_number(float(x), 2)}" for n, x in zip(names, hl))
+    text = ("Annotators' mean win rate, helpfulness: " + ", ".join(f"{n} {format_number(float(x), 2)}" for n, x in zip(names, hl))
             + "; harmlessness: " + ", ".join(f"{n} {format_number(float(x), 2)}" for n, x in zip(names, sl))
             + f"; the helpfulness PM orders VC2-like first and MST2V-like last in {sum(pm_ok)} of {len(pm_ok)} seeds.")
     if len(pm_ok) < 2:
