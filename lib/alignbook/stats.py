@@ -59,11 +59,19 @@ def side(values: Sequence[float], threshold: float = 0.0) -> str:
     return "above" if bounds[0] > threshold else "below" if bounds[1] < threshold else "across"
 
 
-def ci_text(values: Sequence[float], digits: int = 3, unit: str = "") -> str:
-    """``0.41 ± 0.05 (95% CI, 5 seeds)`` or ``0.41 (1 seed)``, rounded for a page."""
+def ci_text(values: Sequence[float], digits: int = 3, unit: str = "", seeds: bool = True) -> str:
+    """``0.41 ± 0.05 (95% CI, 5 seeds)`` or ``0.41 (1 seed)``, rounded for a page; ``seeds=False``
+    gives ``0.41 ± 0.05`` / ``0.41``, for a table that says once what the ± is (:func:`interval_note`)."""
     from .engine.metrics import format_number
 
     mean, half = mean_ci(values)
     if half is None:
-        return f"{format_number(mean, digits)}{unit} (1 seed)"
-    return f"{format_number(mean, digits)} ± {format_number(half, 2)}{unit} (95% CI, {len(_finite(values))} seeds)"
+        return f"{format_number(mean, digits)}{unit}" + (" (1 seed)" if seeds else "")
+    text = f"{format_number(mean, digits)} ± {format_number(half, 2)}{unit}"
+    return text + (f" (95% CI, {len(_finite(values))} seeds)" if seeds else "")
+
+
+def interval_note(values: Sequence[float]) -> str:
+    """The line under a table of :func:`ci_text` cells written with ``seeds=False``."""
+    n = len(_finite(values))
+    return f"Mean ± 95% interval over {n} seeds (t distribution)." if n > 1 else "One seed: no interval."

@@ -9,7 +9,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..engine.metrics import format_number
 from ..plotting import figure, legend_outside, mean_band
-from ..stats import ci_text
+from ..stats import ci_text, interval_note
 from .verdicts import per_1000, seed_means
 
 LABELS = {"cem": "CEM (unconstrained)", "osrp": "OSRP", "osrp_lag": "OSRP-Lag", "ppo_lag": "PPO-Lag",
@@ -54,12 +54,16 @@ def method_table(rows: dict[str, list[list[dict]]], repeat: int, seconds: dict[s
     for method, per_seed in rows.items():
         safe = seed_means(per_seed, "safe_fraction") if "safe_fraction" in per_seed[0][0] else None
         sec = format_number(seconds[method], 2) if seconds and method in seconds else "–"
-        lines.append(f"| {LABELS.get(method, method)} | {ci_text(seed_means(per_seed, 'return'))} | "
-                     f"{ci_text(seed_means(per_seed, 'cost', repeat))} | {ci_text(safe) if safe else '–'} | {sec} |")
+        lines.append(f"| {LABELS.get(method, method)} | {ci_text(seed_means(per_seed, 'return'), seeds=False)} | "
+                     f"{ci_text(seed_means(per_seed, 'cost', repeat), seeds=False)} | "
+                     f"{ci_text(safe, seeds=False) if safe else '–'} | {sec} |")
     for name, finals in (extra or {}).items():
         if finals:
-            lines.append(f"| {LABELS.get(name, name)} | {ci_text([r['return'] for r in finals])} | "
-                         f"{ci_text([r['cost_1000'] for r in finals])} | – | – |")
+            lines.append(f"| {LABELS.get(name, name)} ({len(finals)} seed{'s' if len(finals) != 1 else ''}) | "
+                         f"{ci_text([r['return'] for r in finals], seeds=False)} | "
+                         f"{ci_text([r['cost_1000'] for r in finals], seeds=False)} | – | – |")
+    first = next(iter(rows.values()))
+    lines += ["", interval_note(seed_means(first, "return"))]
     return "\n".join(lines)
 
 

@@ -23,7 +23,7 @@ import torch
 from ..engine.config import BaseConfig, ConfigError, Count, Fraction, OneOf, Positive, Range
 from ..engine.metrics import format_number
 from ..lm.runtime import torch_threads
-from ..stats import ci_text, mean_ci, side
+from ..stats import ci_text, interval_note, mean_ci, side
 from . import world
 from .models import Moderator, ScoreModel
 from .schema import HARM_CATEGORIES
@@ -157,8 +157,10 @@ def table_markdown(res: dict[str, Any]) -> str:
     lines = ["| N | gold helpfulness (cost threshold) | unsafe rate (cost threshold) | gold helpfulness (reward only) | unsafe rate (reward only) |",
              "|---|---|---|---|---|"]
     for i, n in enumerate(res["n_grid"]):
-        cells = [ci_text([r[m][i] for r in res[k]]) for k in ("constrained", "reward_only") for m in ("helpful", "unsafe")]
+        cells = [ci_text([r[m][i] for r in res[k]], seeds=False) for k in ("constrained", "reward_only")
+                 for m in ("helpful", "unsafe")]
         lines.append(f"| {n} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
+    lines += ["", interval_note([r["helpful"][0] for r in res["constrained"]])]
     return "\n".join(lines)
 
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from ..engine.config import BaseConfig, Count, NonNegative, Positive
 from ..engine.metrics import format_number
 from ..lm.runtime import torch_threads
-from ..stats import ci_text, mean_ci, seed_list, side
+from ..stats import ci_text, interval_note, mean_ci, seed_list, side
 from .models import Moderator
 from .schema import HARM_CATEGORIES, videos_of
 
@@ -128,8 +128,9 @@ def table_markdown(res: dict[str, Any]) -> str:
     """Macro-F1, unsafe recall and precision for both moderators (mean ± 95% CI over seeds), and the paired difference."""
     lines = ["| metric | text only | text + video | text + video − text only |", "|---|---|---|---|"]
     for key, name in (("macro_f1", "macro-F1"), ("unsafe_recall", "unsafe recall"), ("unsafe_precision", "unsafe precision")):
-        lines.append(f"| {name} | {ci_text([r[key] for r in res['text']])} | {ci_text([r[key] for r in res['video']])} | "
-                     f"{ci_text(differences(res, key))} |")
+        lines.append(f"| {name} | {ci_text([r[key] for r in res['text']], seeds=False)} | "
+                     f"{ci_text([r[key] for r in res['video']], seeds=False)} | {ci_text(differences(res, key), seeds=False)} |")
+    lines += ["", interval_note(differences(res, "macro_f1"))]
     return "\n".join(lines)
 
 

@@ -28,7 +28,7 @@ import torch
 from ..engine.config import BaseConfig, ConfigError, Count, Fraction, NonNegative, OneOf, Positive, Range
 from ..engine.metrics import format_number
 from ..lm.runtime import torch_threads
-from ..stats import ci_text, mean_ci, seed_list, side
+from ..stats import ci_text, interval_note, mean_ci, seed_list, side
 from . import world
 from .models import ScoreModel, preference_loss
 from .schema import DIMENSIONS, OFFICIAL_COMMIT, preferred
@@ -294,9 +294,12 @@ def agreement_markdown(res: dict[str, Any], trad: dict[str, dict[str, float]]) -
     lines = ["| dimension | PM vs held-out annotators | PM vs gold | annotators vs gold | PSNR vs annotators | text–clip vs annotators |",
              "|---|---|---|---|---|---|"]
     for dim, d in res["dims"].items():
-        lines.append(f"| {dim} | {ci_text([r['annotator'] for r in d['runs']])} | {ci_text([r['gold'] for r in d['runs']])} | "
+        lines.append(f"| {dim} | {ci_text([r['annotator'] for r in d['runs']], seeds=False)} | "
+                     f"{ci_text([r['gold'] for r in d['runs']], seeds=False)} | "
                      f"{format_number(d['ceiling'], 3)} | {format_number(trad['psnr'][dim], 3)} | "
                      f"{format_number(trad['text_clip'][dim], 3)} |")
+    first = next(iter(res["dims"].values()))
+    lines += ["", interval_note([r["annotator"] for r in first["runs"]]) + " The last three columns are single numbers."]
     return "\n".join(lines)
 
 
