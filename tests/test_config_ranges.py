@@ -159,7 +159,7 @@ BAD = _bad_cases()
 
 CROSS_FIELD = [  # rules between fields, in the same name=value shape
     ("safe-rlhf/03_ppo_lag", {"lambda_max": "0.5"}, "lambda_max"),
-    ("safe-rlhf/05_results", {"rounds": "4"}, "rounds"),
+    ("safe-rlhf/06_results", {"rounds": "4"}, "rounds"),
     ("safe-rlhf/04_ablation", {"nus": "[1.0, -2.0]"}, "nus"),
     ("safety-gymnasium/02_ppo_vs_ppolag", {"steps_per_epoch": "121"}, "steps_per_epoch"),
     ("safety-gymnasium/02_ppo_vs_ppolag", {"env_workers": "3"}, "env_workers"),

@@ -197,7 +197,7 @@ def test_ranking_cost_breakdown_names_the_pairs_that_lose():
 # ------------------------------------------------------------------------------- ledger
 def test_every_claim_is_a_status_claim_with_a_criterion_and_unique_id():
     ids = [c.id for c in claims.CLAIMS]
-    assert len(set(ids)) == len(ids) == 6
+    assert len(set(ids)) == len(ids) == 8  # six on the toy world, two on the real model
     for claim in claims.CLAIMS:
         assert claim.kind == "status" and claim.criterion and claim.notebook.startswith("safe-rlhf/")
         assert judge(claim, {"value": "not shown", "profile": "test"}) in VERDICTS

@@ -57,7 +57,7 @@ import itertools
 import json
 import math
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Literal, Sequence
 
 import yaml
 
@@ -258,6 +258,25 @@ def load_prompts(name: str, split: str = "all", eval_fraction: float = 0.5) -> l
     if split != "all":
         rows = [r for r in rows if split_of(r["text"], eval_fraction) == split]
     return rows
+
+
+def draw_prompts(sets: Sequence[str], n: int, split: str = "eval") -> list[dict[str, str]]:
+    """``n`` prompts from ``split`` of each set in ``sets``, in equal shares (the first sets take the
+    remainder), spread evenly over each set's file order (so over its categories), in a fixed order."""
+    if not sets:
+        raise ConfigError("name at least one prompt set to draw from")
+    per_set = [load_prompts(name, split) for name in sets]
+    share, extra = divmod(n, len(sets))
+    drawn: list[dict[str, str]] = []
+    for i, rows in enumerate(per_set):
+        want = share + (1 if i < extra else 0)
+        if want > len(rows):
+            raise ConfigError(f"n={n} asks for {want} prompts of {sets[i]}, which has {len(rows)} in its "
+                              f"{split} half; ask for fewer")
+        if want:
+            step = len(rows) / want
+            drawn += [rows[int(k * step)] for k in range(want)]
+    return drawn
 
 
 # -- human labels --------------------------------------------------------------------------------

@@ -72,34 +72,15 @@ class UpstreamResult(TrainResult):
 
 def _draw(sets: tuple[str, ...], n: int) -> list[dict]:
     """``n`` prompts from the held-out halves of ``sets``, in equal shares, in a fixed order."""
-    from ..data.prompts import load_prompts
+    from ..data.prompts import draw_prompts
 
-    per_set = [load_prompts(name, "eval") for name in sets]
-    share, extra = divmod(n, len(sets))
-    drawn = []
-    for i, rows in enumerate(per_set):
-        want = share + (1 if i < extra else 0)
-        if want > len(rows):
-            raise ConfigError(f"n={n} asks for {want} prompts of {sets[i]}, which has {len(rows)} held out; ask for fewer")
-        step = len(rows) / want
-        drawn += [rows[int(k * step)] for k in range(want)]  # spread over the set's categories
-    return drawn
+    return draw_prompts(sets, n, "eval")
 
 
 def _judges(cfg: RealModelConfig, embedder: Any) -> tuple[dict, dict]:
-    from ..data.prompts import load_human_labels
-    from ..pretrained.judge import cached_features, evaluate_judge
+    from ..pretrained.judge import fit_judges
 
-    judges, reports = {}, {}
-    for kind in ("refusal", "harm"):
-        rows = [r for r in load_human_labels(kind) if r["prompt"].strip() and r["response"].strip()]
-        if cfg.judge_rows:
-            step = max(1, len(rows) // cfg.judge_rows)
-            rows = rows[::step][: cfg.judge_rows]
-        x = cached_features(embedder, rows, kind)
-        judges[kind], report = evaluate_judge(rows, x, kind, cfg.judge_eval_fraction, cfg.seed, cfg.bootstrap)
-        reports[kind] = report.as_dict()
-    return judges, reports
+    return fit_judges(embedder, cfg.judge_rows, cfg.judge_eval_fraction, cfg.seed, cfg.bootstrap)
 
 
 def _train_step_seconds(cfg: RealModelConfig, mode: str) -> float:

@@ -136,10 +136,14 @@ class LinearJudge:
         opt.step(closure)
         return cls(w.detach(), float(b.detach()), kind)
 
+    def logit(self, x):
+        """``w · x + b``, the log-odds of label 1 (a ``(rows,)`` tensor)."""
+        return x @ self.weight + self.bias
+
     def probability(self, x) -> list[float]:
         import torch
 
-        return torch.sigmoid(x @ self.weight + self.bias).tolist()
+        return torch.sigmoid(self.logit(x)).tolist()
 
 
 @dataclasses.dataclass
@@ -224,3 +228,22 @@ def cached_features(embedder: Any, rows: Sequence[dict], name: str):
         checkpoints.save(folder / "features.pt", {"x": x})
 
     return checkpoints.load(cached(f"judge-features-{name}", key, build) / "features.pt")["x"]
+
+
+def fit_judges(embedder: Any, judge_rows: int = 0, eval_fraction: float = 0.3, seed: int = 0,
+               bootstrap: int = 1000) -> tuple[dict[str, LinearJudge], dict[str, dict[str, Any]]]:
+    """The refusal and harm judges, each fitted on its human-labelled rows and tested on the held-out
+    share (:func:`evaluate_judge`): ``({kind: judge}, {kind: report as a dict})``. ``judge_rows``
+    subsamples the labelled rows evenly (0: all of them)."""
+    from ..data.prompts import load_human_labels
+
+    judges, reports = {}, {}
+    for kind in ("refusal", "harm"):
+        rows = [r for r in load_human_labels(kind) if r["prompt"].strip() and r["response"].strip()]
+        if judge_rows:
+            step = max(1, len(rows) // judge_rows)
+            rows = rows[::step][:judge_rows]
+        x = cached_features(embedder, rows, kind)
+        judges[kind], report = evaluate_judge(rows, x, kind, eval_fraction, seed, bootstrap)
+        reports[kind] = report.as_dict()
+    return judges, reports

@@ -81,9 +81,16 @@ def pad_left(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Ten
 
 
 def prompt_ids(tokenizer: Any, prompt: str, template: str = PROMPT_TEMPLATE) -> list[int]:
-    """``bos`` (when the tokenizer has one) + the formatted prompt, as the SFT model was trained."""
+    """``bos`` (when the tokenizer has one) + the formatted prompt, as the SFT model was trained.
+
+    A chat template that already opens with the ``bos`` token (SmolLM2's ``<|im_start|>``) gets no
+    second one: the model saw one in its own training, not two.
+    """
     bos = getattr(tokenizer, "bos_token_id", None)
-    return ([int(bos)] if bos is not None else []) + encode(tokenizer, format_prompt(prompt, template))
+    ids = encode(tokenizer, format_prompt(prompt, template))
+    if bos is None or (ids and ids[0] == int(bos)):
+        return ids
+    return [int(bos)] + ids
 
 
 def check_rows(rows: Sequence[Mapping[str, Any]], where: str = "rows") -> None:

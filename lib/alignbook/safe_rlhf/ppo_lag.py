@@ -144,7 +144,8 @@ class PPOLagTrainer:
 
     def __init__(self, actor: torch.nn.Module, tokenizer: Any, reward_model: ScoreModel,
                  cost_model: ScoreModel | None, prompts: Sequence[str], cfg: PPOLagConfig,
-                 *, judge: Judge | None = None, demonstrations: Sequence[tuple[str, str]] = ()) -> None:
+                 *, judge: Judge | None = None, demonstrations: Sequence[tuple[str, str]] = (),
+                 critics: tuple[torch.nn.Module, torch.nn.Module | None] | None = None) -> None:
         if cfg.algorithm != "ppo" and cost_model is None:
             raise ValueError(f"algorithm={cfg.algorithm!r} needs a cost_model; pass one or use algorithm='ppo'")
         if not prompts:
@@ -157,10 +158,18 @@ class PPOLagTrainer:
         self.reference = _frozen(actor)
         self.reward_model = _frozen(reward_model)
         self.cost_model = _frozen(cost_model) if cost_model is not None else None
-        # The critics start from the score models: their first value estimates already predict
-        # the sequence's reward/cost, which makes the early advantages meaningful.
-        reward_critic = copy.deepcopy(reward_model).train()
-        cost_critic = copy.deepcopy(cost_model).train() if cfg.algorithm == "ppo_lag" else None
+        # The critics start from the score models (upstream): their first value estimates already
+        # predict the sequence's reward/cost, which makes the early advantages meaningful. A score
+        # model with no per-token scores (a judge on embeddings) cannot be a critic: the caller
+        # passes ``critics`` (reward critic, cost critic) instead.
+        if critics is not None:
+            reward_critic = critics[0].train()
+            cost_critic = critics[1].train() if cfg.algorithm == "ppo_lag" and critics[1] is not None else None
+            if cfg.algorithm == "ppo_lag" and cost_critic is None:
+                raise ValueError("algorithm='ppo_lag' needs a cost critic; pass critics=(reward_critic, cost_critic)")
+        else:
+            reward_critic = copy.deepcopy(reward_model).train()
+            cost_critic = copy.deepcopy(cost_model).train() if cfg.algorithm == "ppo_lag" else None
         for model in (reward_critic, cost_critic):
             if model is not None:
                 for p in model.parameters():
@@ -431,17 +440,19 @@ def _numpy_rng_from_plain(state: list) -> tuple:
 def train_ppo_lag(actor: torch.nn.Module, tokenizer: Any, reward_model: ScoreModel, cost_model: ScoreModel | None,
                   prompts: Sequence[str], cfg: PPOLagConfig, *, judge: Judge | None = None,
                   demonstrations: Sequence[tuple[str, str]] = (),
+                  critics: tuple[torch.nn.Module, torch.nn.Module | None] | None = None,
                   save_dir: str | Path | None = None, resume: bool = True) -> TrainResult:
     """Train ``actor`` in place with ``cfg.algorithm`` (PPO-Lagrangian, PPO, or PPO on R - ν·C).
 
     ``judge`` (optional) adds the ground truth of every rollout to the history. ``demonstrations``
     ((prompt, response) pairs) feed the PTX step when ``cfg.ptx_coeff > 0``. With
-    ``save_dir`` the run checkpoints every ``cfg.checkpoint_every`` iterations and, when
+    ``critics`` (reward critic, cost critic; optional) replace the default critics, copies of the
+    score models. With ``save_dir`` the run checkpoints every ``cfg.checkpoint_every`` iterations and, when
     restarted with ``resume=True``, continues from the last checkpoint with identical results.
     """
     from alignbook.lm import auto_threads, torch_threads
 
     with torch_threads(auto_threads(actor)):
         trainer = PPOLagTrainer(actor, tokenizer, reward_model, cost_model, prompts, cfg, judge=judge,
-                                demonstrations=demonstrations)
+                                demonstrations=demonstrations, critics=critics)
         return trainer.train(save_dir=save_dir, resume=resume)
