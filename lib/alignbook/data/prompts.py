@@ -260,19 +260,21 @@ def load_prompts(name: str, split: str = "all", eval_fraction: float = 0.5) -> l
     return rows
 
 
-def draw_prompts(sets: Sequence[str], n: int, split: str = "eval") -> list[dict[str, str]]:
+def draw_prompts(sets: Sequence[str], n: int, split: str = "eval", keep: Any = None,
+                 keep_words: str = "") -> list[dict[str, str]]:
     """``n`` prompts from ``split`` of each set in ``sets``, in equal shares (the first sets take the
-    remainder), spread evenly over each set's file order (so over its categories), in a fixed order."""
+    remainder), spread evenly over each set's file order (so over its categories), in a fixed order.
+    ``keep(row)`` (optional) filters the rows first; ``keep_words`` says what it keeps, for the error."""
     if not sets:
         raise ConfigError("name at least one prompt set to draw from")
-    per_set = [load_prompts(name, split) for name in sets]
+    per_set = [[r for r in load_prompts(name, split) if keep is None or keep(r)] for name in sets]
     share, extra = divmod(n, len(sets))
     drawn: list[dict[str, str]] = []
     for i, rows in enumerate(per_set):
         want = share + (1 if i < extra else 0)
         if want > len(rows):
             raise ConfigError(f"n={n} asks for {want} prompts of {sets[i]}, which has {len(rows)} in its "
-                              f"{split} half; ask for fewer")
+                              f"{split} half{keep_words}; ask for fewer")
         if want:
             step = len(rows) / want
             drawn += [rows[int(k * step)] for k in range(want)]

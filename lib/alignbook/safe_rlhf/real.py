@@ -300,21 +300,12 @@ def freeze_but_last(model: torch.nn.Module, layers: int) -> int:
 def draw(tokenizer: Any, template: str, sets: Sequence[str], n: int, split: str, max_tokens: int) -> list[dict]:
     """``n`` prompts of ``split`` from ``sets`` (equal shares, spread over each set) whose chat-formatted
     length is at most ``max_tokens``."""
-    from alignbook.data.prompts import load_prompts
+    from alignbook.data.prompts import draw_prompts
 
-    share, extra = divmod(n, len(sets))
-    drawn = []
-    for i, name in enumerate(sets):
-        want = share + (1 if i < extra else 0)
-        rows = [r for r in load_prompts(name, split)
-                if len(encode(tokenizer, format_prompt(r["text"], template))) <= max_tokens]
-        if want > len(rows):
-            raise ConfigError(f"{want} prompts of {name} wanted, but its {split} half has {len(rows)} of at most "
-                              f"max_prompt_tokens={max_tokens} tokens; ask for fewer or raise max_prompt_tokens")
-        if want:
-            step = len(rows) / want
-            drawn += [rows[int(k * step)] for k in range(want)]
-    return drawn
+    def short(row: dict) -> bool:
+        return len(encode(tokenizer, format_prompt(row["text"], template))) <= max_tokens
+
+    return draw_prompts(sets, n, split, keep=short, keep_words=f" within max_prompt_tokens={max_tokens} (or raise it)")
 
 
 # ------------------------------------------------------------------------------ evaluation
