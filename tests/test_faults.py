@@ -78,9 +78,15 @@ def cli_process(root: Path, *args: str, marker: Path | None = None, sleep: float
     env = dict(os.environ, ALIGNBOOK_ROOT=str(root), PYTHONUNBUFFERED="1", FAULT_SLEEP=str(sleep))
     if marker is not None:
         env["FAULT_MARKER"] = str(marker)
+    # SIGINT back to its default in the child: a suite started as a background job of a script inherits
+    # SIGINT ignored (POSIX), and Python keeps an ignored SIGINT ignored, so Ctrl-C would test nothing
     return subprocess.Popen([sys.executable, "-m", "alignbook.engine.cli", "run", *args, "--no-progress"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:  # runs in the child between fork and exec
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_file(path: Path, seconds: float = 90) -> None:
