@@ -310,24 +310,34 @@ def draw(tokenizer: Any, template: str, sets: Sequence[str], n: int, split: str,
 
 # ------------------------------------------------------------------------------ evaluation
 @torch.no_grad()
+def greedy_answers(actor: Any, tokenizer: Any, prompts: Sequence[str], pcfg: PPOLagConfig,
+                   batch_size: int) -> tuple[list[str], list[int]]:
+    """``(texts, new-token counts)`` of ``actor``'s greedy answers, in batches, formatted as in training."""
+    from alignbook.lm import auto_threads, torch_threads
+
+    from .ppo_lag import sample_responses
+
+    texts, lengths = [], []
+    with torch_threads(auto_threads(actor)):
+        for start in range(0, len(prompts), batch_size):
+            roll = sample_responses(actor, tokenizer, list(prompts[start:start + batch_size]), pcfg, do_sample=False)
+            texts += roll["texts"]
+            lengths += roll["lengths"].tolist()
+    return texts, lengths
+
+
+@torch.no_grad()
 def evaluate(actor: Any, tokenizer: Any, pcfg: PPOLagConfig, reward: ProxyScoreModel, cost: ProxyScoreModel,
              harm_judge: Any, harmful: Sequence[str], benign: Sequence[str], batch_size: int) -> dict[str, Any]:
     """Greedy answers to the held-out prompts and what the template, the judges and the score models say
     of them. ``harm_judge`` (human harm labels) is used by no score model: an independent check."""
-    from alignbook.lm import auto_threads, torch_threads
     from alignbook.pretrained.judge import LinearJudge, refuses
 
     from .pipeline import distinct_share
-    from .ppo_lag import sample_responses
 
     prompts = list(harmful) + list(benign)
-    texts, lengths = [], []
-    with torch_threads(auto_threads(actor)):
-        for start in range(0, len(prompts), batch_size):
-            roll = sample_responses(actor, tokenizer, prompts[start:start + batch_size], pcfg, do_sample=False)
-            texts += roll["texts"]
-            lengths += roll["lengths"].tolist()
-        x = LinearJudge.features(cost.embedder, prompts, texts)
+    texts, lengths = greedy_answers(actor, tokenizer, prompts, pcfg, batch_size)
+    x = LinearJudge.features(cost.embedder, prompts, texts)
     p_harm = harm_judge.probability(x)
     p_refusal = torch.sigmoid(reward.refusal.logit(x)).tolist()
     costs, rewards = cost.score_features(x).tolist(), reward.score_features(x).tolist()
@@ -387,16 +397,8 @@ def train_real_ppo_lag(cfg: RealPPOLagConfig) -> RealPPOLagResult:
     pcfg0 = cfg.ppo_config(cfg.seed, template)
     start = evaluate(theta0, tokenizer, pcfg0, reward, cost, judges["harm"], held_h, held_b, cfg.eval_batch_size)
     # PTX demonstrations: θ0's own greedy answers to the benign training prompts
-    from alignbook.lm import auto_threads, torch_threads
-
-    from .ppo_lag import sample_responses
-
-    demos: list[tuple[str, str]] = []
-    with torch_threads(auto_threads(theta0)):
-        for i in range(0, len(benign_train), cfg.eval_batch_size):
-            chunk = benign_train[i:i + cfg.eval_batch_size]
-            demos += list(zip(chunk, sample_responses(theta0, tokenizer, chunk, pcfg0, do_sample=False)["texts"]))
-    demos = [(p, a) for p, a in demos if a.strip()]
+    answers, _ = greedy_answers(theta0, tokenizer, benign_train, pcfg0, cfg.eval_batch_size)
+    demos = [(p, a) for p, a in zip(benign_train, answers) if a.strip()]
 
     runs, history = [], []
     for k in range(cfg.seeds):
