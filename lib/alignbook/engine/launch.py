@@ -159,8 +159,31 @@ def main(argv: list[str] | None = None) -> None:
     (launch_dir / f"rank{rank}.json").write_text(json.dumps(record))
 
 
+def _shut_down() -> None:
+    """Leave a finished rank without running C++ static destructors.
+
+    With the process group still alive at interpreter exit, torch's gloo and DeepSpeed's
+    shared-memory communicator can be torn down while one of their threads is joinable, and the
+    rank then aborts ("terminate called without an active exception", exit -6) after its work
+    is done and recorded; the launcher reports that as a failed run. Seen once in CI under load.
+    So: wait for every rank, destroy the group, flush, and leave with ``os._exit(0)``.
+    """
+    try:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+    except Exception as exc:  # a failed teardown must not hide that the work itself finished
+        print(f"alignbook.engine.launch: process-group teardown failed: {exc}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 if __name__ == "__main__":
     main()
+    _shut_down()
 
 
 def launch_as_configured(notebook: str, entry: str, cfg: Any, **kwargs: Any) -> dict[str, Any]:
