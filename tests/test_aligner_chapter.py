@@ -34,7 +34,7 @@ def test_paper_profile_resolves_to_the_official_script_values():
     assert cfg.template == "repository" and cfg.warmup_fractions == (0.2,)
 
 
-@pytest.mark.parametrize("name", ["01_data", "02_train", "03_evaluate", "04_weak_to_strong", "05_results"])
+@pytest.mark.parametrize("name", ["01_data", "02_train", "03_evaluate", "04_weak_to_strong", "05_real_model", "06_results"])
 @pytest.mark.parametrize("profile", ["test", "smoke", "gpu", "paper"])
 def test_every_profile_resolves(name, profile):
     config_mod.resolve(paths.notebooks_dir() / "aligner" / f"{name}.yaml", profile)

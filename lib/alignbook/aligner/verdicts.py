@@ -222,10 +222,11 @@ def stacking_verdict(unaligned: Mapping[str, Sequence[float]], good: Mapping[str
 
 
 def warmup_verdict(by_fraction: Mapping[float, Sequence[float]], best: float = BEST_WARMUP,
-                   min_seeds: int = MIN_SEEDS) -> Verdict:
+                   min_seeds: int = MIN_SEEDS, where: str = "both dimensions and the three upstreams") -> Verdict:
     """An identity warm-up helps, and ``best`` (20 %) is the best share (paper Figure 3).
 
-    ``by_fraction``: ``{warm-up share: per-seed mean ω over both dimensions and every upstream}``.
+    ``by_fraction``: ``{warm-up share: per-seed mean ω over both dimensions and every upstream}``
+    (``where`` names what the mean is over, for the sentence).
     ``shown``: the ``best`` share's ω exceeds the no-warm-up Aligner's by more than the seed spread of
     the paired difference and no other swept share has a higher mean; ``partly shown``: it beats no
     warm-up but another share is higher; ``contrary``: it is below no warm-up beyond the spread."""
@@ -237,7 +238,7 @@ def warmup_verdict(by_fraction: Mapping[float, Sequence[float]], best: float = B
     means = {f: Stat.of(v) for f, v in by_fraction.items()}
     top = max(means, key=lambda f: means[f].mean)
     listing = "; ".join(f"{f:.0%} warm-up {means[f].text(percent=True, seeds=False)}" for f in sorted(means))
-    numbers = (f"Mean ω over both dimensions and the three upstreams, {_over(diff.seeds)}: {listing}. "
+    numbers = (f"Mean ω over {where}, {_over(diff.seeds)}: {listing}. "
                f"{best:.0%} minus 0%: {diff.text(percent=True, sign=True, seeds=False)}, paired by seed (criterion: "
                f"above zero by more than its seed spread, and {best:.0%} the highest mean).")
     if diff.seeds < min_seeds:

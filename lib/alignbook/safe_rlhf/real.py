@@ -44,18 +44,13 @@ import torch
 
 from alignbook.engine.config import BaseConfig, ConfigError, Count, Natural, NonNegative, OneOf, Positive, Range
 from alignbook.engine.results import TrainResult, config_fingerprint, reusable
+from alignbook.pretrained.chat import chat_prompt_template, freeze_but_last, prepare_tokenizer
 from alignbook.pretrained.models import MODELS
 
 from .config import PPOLagConfig
 from .data import encode, format_prompt
 from .score import ScoreOutput
 from .verdicts import Stat
-
-PAD_TOKEN = "<|endoftext|>"
-"""SmolLM2's tokenizer pads with its end-of-turn token; the score is read at the last real token, so
-padding must differ from eos: its document-end token pads instead (never generated in a chat turn)."""
-INPUT_MARK = "\x00INPUT\x00"
-
 
 @dataclasses.dataclass(frozen=True)
 class RealPPOLagConfig(BaseConfig):
@@ -159,26 +154,6 @@ class RealPPOLagResult(TrainResult):
 
 
 # ------------------------------------------------------------------------------ the parts
-def chat_prompt_template(tokenizer: Any) -> str:
-    """The model's chat template around one user turn, with ``{input}`` where the prompt goes (braces
-    of the template itself doubled, for :func:`alignbook.safe_rlhf.data.format_prompt`)."""
-    from alignbook.pretrained.generate import chat_texts
-
-    text = chat_texts(tokenizer, [INPUT_MARK])[0]
-    if text.count(INPUT_MARK) != 1:
-        raise ValueError("the chat template did not place the user's prompt exactly once")
-    return text.replace("{", "{{").replace("}", "}}").replace(INPUT_MARK, "{input}")
-
-
-def prepare_tokenizer(tokenizer: Any) -> Any:
-    """Pad with :data:`PAD_TOKEN` (a token distinct from eos, as the score models need)."""
-    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
-        tokenizer.pad_token = PAD_TOKEN
-    if tokenizer.pad_token_id == tokenizer.eos_token_id:
-        raise ValueError(f"{PAD_TOKEN!r} is the eos token of this tokenizer; choose another padding token")
-    return tokenizer
-
-
 def split_chat(text: str) -> tuple[str, str]:
     """``(user prompt, assistant answer)`` of a decoded ChatML sequence (special tokens kept): the last
     user turn and whatever the assistant wrote after its last ``<|im_start|>assistant``."""
@@ -283,18 +258,6 @@ def build_critic(vocab_size: int, hidden: int, layers: int, seed: int) -> torch.
     critic = ScoreModel(LlamaModel(config))
     torch.random.set_rng_state(state)
     return critic
-
-
-def freeze_but_last(model: torch.nn.Module, layers: int) -> int:
-    """Freeze every weight but the last ``layers`` blocks and the final norm; return the trainable count."""
-    for p in model.parameters():
-        p.requires_grad_(False)
-    blocks = model.model.layers
-    if layers > len(blocks):
-        raise ConfigError(f"train_layers={layers}, but the model has {len(blocks)} blocks; ask for at most that")
-    for p in [*blocks[-layers:].parameters(), *model.model.norm.parameters()]:
-        p.requires_grad_(True)
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def draw(tokenizer: Any, template: str, sets: Sequence[str], n: int, split: str, max_tokens: int) -> list[dict]:
