@@ -15,7 +15,7 @@ def test_already_good_upstream_harmed_is_only_partly_shown():
     assert verdict.word == "partly shown"
     assert "part 1: both above zero by more than their seed spread, holds" in verdict.sentence
     assert "part 2: neither below zero by more than its seed spread, fails" in verdict.sentence
-    assert "-64.3" in verdict.sentence and "over 3 seeds" in verdict.sentence
+    assert "−64.3" in verdict.sentence and "over 3 seeds" in verdict.sentence
     assert "worse on helpfulness" in verdict.sentence and "unchanged" in verdict.sentence
 
 
@@ -66,7 +66,7 @@ def test_omega_negative_while_the_mean_rises_is_explained_and_decided_by_omega()
     verdict = verdicts.weak_to_strong_verdict(per_seed, "strong_before")
     assert verdict.word == "contrary"  # ω below zero beyond its spread, no dimension above: decided by ω
     sentence = verdict.sentence
-    assert "-0.0840 ± 0.0053 (its former self) → 0.270 ± 0.010" in sentence and "ω -7.60 ± 0.53 %" in sentence
+    assert "−0.0840 ± 0.0053 (its former self) → 0.270 ± 0.010" in sentence and "ω −7.60 ± 0.53 %" in sentence
     assert "The two disagree: the mean rose while more answers got worse than better" in sentence
     assert "ω counts answers, not points" in sentence and "30 answers better, 42 worse, 48 tied" in sentence
     assert "as in the paper" in sentence

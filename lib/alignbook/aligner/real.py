@@ -486,13 +486,13 @@ def omega_markdown(result: RealAlignerResult) -> str:
 def targets_markdown(result: RealAlignerResult) -> str:
     """How the correction data came out."""
     t = result.metrics["targets"]
-    warm = {float(run["warmup"]): run["warmup_triples"] for run in result.metrics["runs"]}
-    shares = ", ".join(f"{count} of them at {share:.0%}" for share, count in sorted(warm.items()))
+    warm = {float(run["warmup"]): run["warmup_triples"] for run in result.metrics["runs"] if float(run["warmup"]) > 0}
+    shares = ", ".join(f"{count} of them (the {share:.0%} share)" for share, count in sorted(warm.items())) or "none"
     return (f"{t['triples']} training triples: {t['refusal']} answers to harmful requests corrected to a human-labelled "
             f"refusal ({t['distinct_refusals']} distinct ones, from a pool of {t['pool']}), {t['harmful_identity']} "
             f"answers to harmful requests that already refused kept as they were, and "
             f"{t['identity'] - t['harmful_identity']} answers to benign requests kept as they were. The identity "
-            f"warm-up trains {shares} as Q-A-A first.")
+            f"warm-up trains {shares} as Q-A-A first, chosen by seed.")
 
 
 def judges_markdown(result: RealAlignerResult) -> str:

@@ -83,7 +83,7 @@ class Stat:
         entry = self.entry("%", 100.0) if percent else self.entry()
         if not seeds:
             entry["seeds"] = None
-        text = format_value(entry)
+        text = format_value(entry).replace("-", "−")  # a minus sign, not a hyphen
         return f"+{text}" if sign and self.mean > 0 else text
 
 
