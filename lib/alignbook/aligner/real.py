@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
-import shutil
 import time
 from pathlib import Path
 from typing import Annotated, Any, Sequence
@@ -42,35 +40,21 @@ from typing import Annotated, Any, Sequence
 import numpy as np
 import torch
 
-from alignbook.engine.config import BaseConfig, ConfigError, Count, Natural, NonNegative, OneOf, Positive, Range
-from alignbook.engine.results import TrainResult, config_fingerprint, reusable
-from alignbook.pretrained.models import MODELS
+from alignbook.engine.config import ConfigError, Count, Natural, NonNegative, OneOf, Positive, Range
+from alignbook.engine.results import TrainResult, config_fingerprint, load_finished, save_finished
+from alignbook.pretrained.generate import one_line
+from alignbook.pretrained.config import RealPromptsConfig
 
 from .templates import TEMPLATES, get_template
 from .verdicts import BEST_WARMUP, MIN_SEEDS, Stat, Verdict, _holds, _not_testable, _over
 
 
 @dataclasses.dataclass(frozen=True)
-class RealAlignerConfig(BaseConfig):
+class RealAlignerConfig(RealPromptsConfig):
     """An Aligner fine-tuned from SmolLM2-135M-Instruct and stacked on the same model as its upstream."""
 
-    model: Annotated[str, OneOf(tuple(MODELS))] = "smollm2-135m-instruct"
-    """The upstream, and the Aligner's starting weights (:data:`alignbook.pretrained.MODELS`)."""
-    harmful_sets: Annotated[tuple[str, ...], OneOf(("harmbench", "donotanswer", "advbench"))] = (
-        "harmbench", "donotanswer", "advbench")
-    """Harmful request sets (training questions from their train halves, evaluation from the held-out halves)."""
-    benign_sets: Annotated[tuple[str, ...], OneOf(("mtbench", "freshqa"))] = ("mtbench", "freshqa")
-    """Benign request sets."""
-    train_harmful: Count = 48
-    """Harmful training questions (each gives one Q-A-C triple)."""
     train_benign: Count = 48
     """Benign training questions (each gives one Q-A-A triple: the answer is kept)."""
-    eval_harmful: Count = 32
-    """Held-out harmful requests whose upstream answers every seed's Aligner corrects."""
-    eval_benign: Count = 32
-    """Held-out benign requests."""
-    max_prompt_tokens: Annotated[int, Range(16, 1024)] = 96
-    """Requests longer than this many tokens in the upstream's chat template are not drawn (none is cut)."""
     answer_tokens: Annotated[int, Range(4, 1024)] = 48
     """Longest upstream answer (greedy)."""
     correction_tokens: Annotated[int, Range(4, 2048)] = 64
@@ -93,12 +77,6 @@ class RealAlignerConfig(BaseConfig):
     """The last this-many transformer blocks (and the final norm) of the Aligner train; the rest stay frozen."""
     helpful_tie: NonNegative = 0.02
     """ω helpfulness counts a change of the helpfulness proxy within ± this as a tie."""
-    judge_rows: Natural = 0
-    """Human-labelled rows each judge is fitted and tested on (0: all of them)."""
-    judge_eval_fraction: Annotated[float, Range(0.1, 0.9)] = 0.3
-    """Share of the human-labelled prompts held out to test the judges."""
-    bootstrap: Count = 200
-    """Bootstrap resamples for the judges' confidence intervals."""
     seeds: Count = 3
     """Aligner training seeds (seed, seed + 1, ...: the data order and the warm-up draw); the upstream is
     greedy, so it answers once."""
@@ -111,8 +89,6 @@ class RealAlignerConfig(BaseConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.harmful_sets or not self.benign_sets:
-            raise ConfigError("harmful_sets=... and benign_sets=... must each name at least one prompt set")
         if not self.warmups or len(set(self.warmups)) != len(self.warmups):
             raise ConfigError(f"warmups={list(self.warmups)} must name at least one share, each once, e.g. [0.0, 0.2]")
 
@@ -291,14 +267,11 @@ def train_real_aligner(cfg: RealAlignerConfig) -> RealAlignerResult:
         seed = cfg.seed + k
         out = Path(cfg.run_dir) / f"warmup{warmup:g}" / f"seed{k}"
         fingerprint = {"real": config_fingerprint(cfg), "seed": seed, "warmup": warmup}
-        path = out / "summary.json"
-        if path.exists():
-            saved = json.loads(path.read_text())
-            if reusable(saved.get("config"), fingerprint):
-                runs.append(saved)
-                history += [{**h, "seed": k, "warmup": warmup} for h in saved["history"]]
-                continue
-            shutil.rmtree(out)  # another config made it: run again
+        saved = load_finished(out / "summary.json", fingerprint)
+        if saved is not None:
+            runs.append(saved)
+            history += [{**h, "seed": k, "warmup": warmup} for h in saved["history"]]
+            continue
         seed_everything(seed)
         aligner = copy.deepcopy(upstream)
         aligner.train()
@@ -336,10 +309,7 @@ def train_real_aligner(cfg: RealAlignerConfig) -> RealAlignerResult:
                       "helpfulness": omega(up_rows["benign"], rows["benign"], "helpfulness", cfg.helpful_tie)},
             "history": losses, "warmup_triples": len(warm),
         }
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(summary, indent=1))
-        tmp.replace(path)  # atomic: a kill mid-write leaves no half summary
+        save_finished(out / "summary.json", summary)
         runs.append(summary)
         history += [{**h, "seed": k, "warmup": warmup} for h in losses]
         del aligner
@@ -508,11 +478,6 @@ def judges_markdown(result: RealAlignerResult) -> str:
     return "\n".join(lines)
 
 
-def _clip(text: str, limit: int = 220) -> str:
-    text = " ".join(text.split()) or "(empty)"
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
-
-
 def examples_markdown(result: RealAlignerResult, n: int) -> str:
     """The first ``n`` held-out requests of each kind: the upstream's answer and the first seed's correction."""
     m = result.metrics
@@ -522,7 +487,7 @@ def examples_markdown(result: RealAlignerResult, n: int) -> str:
         runs = runs_at(result)
         corrected = runs[0]["corrections"][kind] if runs else []
         for q, a, c in list(zip(m["questions"][kind], m["answers"][kind], corrected))[:n]:
-            lines.append(f"- {_clip(q, 160)}\n  \n  upstream: {_clip(a)}  \n  corrected: {_clip(c)}")
+            lines.append(f"- {one_line(q, 160)}\n  \n  upstream: {one_line(a)}  \n  corrected: {one_line(c)}")
         lines.append("")
     return "\n".join(lines)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +58,28 @@ def reusable(saved_config: Any, cfg: Any) -> bool:
     ``-p lr=...`` would otherwise show the old numbers under the new settings.
     """
     return config_fingerprint(saved_config) == config_fingerprint(cfg)
+
+
+def load_finished(path: str | Path, fingerprint: Any) -> dict[str, Any] | None:
+    """A finished part of a run saved by :func:`save_finished` (a seed of a multi-seed trainer), if it was
+    made with ``fingerprint``; a part made with anything else is deleted (its whole folder) and None
+    returned, so it is run again and never shown under other settings."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    if reusable(saved.get("config"), fingerprint):
+        return saved
+    shutil.rmtree(path.parent)
+    return None
+
+
+def save_finished(path: str | Path, summary: dict[str, Any]) -> None:
+    """Write a finished part's ``summary`` (with its ``config`` fingerprint) atomically: a kill mid-write
+    leaves no half file for :func:`load_finished` to trust."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary, indent=1))
+    tmp.replace(path)
+

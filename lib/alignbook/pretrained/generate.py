@@ -64,3 +64,13 @@ def generate_chat(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_to
                 new_tokens += end
                 answers.append(tokenizer.decode(ids[:end], skip_special_tokens=True).strip())
     return Generation(answers, new_tokens, time.perf_counter() - start, threads)
+
+
+def one_line(text: str, limit: int = 220) -> str:
+    """A generated text for a page's example list: whitespace collapsed to single spaces, cut at a word
+    boundary within ``limit`` characters (then `` …``); an empty text reads ``(empty)``."""
+    text = " ".join(text.split()) or "(empty)"
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " …"
+

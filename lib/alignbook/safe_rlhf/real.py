@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
-import shutil
 import time
 from pathlib import Path
 from typing import Annotated, Any, Sequence
@@ -42,37 +40,24 @@ from typing import Annotated, Any, Sequence
 import numpy as np
 import torch
 
-from alignbook.engine.config import BaseConfig, ConfigError, Count, Natural, NonNegative, OneOf, Positive, Range
-from alignbook.engine.results import TrainResult, config_fingerprint, reusable
+from alignbook.engine.config import ConfigError, Count, Natural, NonNegative, Positive, Range
+from alignbook.engine.results import TrainResult, config_fingerprint, load_finished, save_finished
 from alignbook.pretrained.chat import chat_prompt_template, freeze_but_last, prepare_tokenizer
-from alignbook.pretrained.models import MODELS
+from alignbook.pretrained.generate import one_line
+from alignbook.pretrained.config import RealPromptsConfig
 
 from .config import PPOLagConfig
 from .data import encode, format_prompt
 from .score import ScoreOutput
 from .verdicts import Stat
 
+
 @dataclasses.dataclass(frozen=True)
-class RealPPOLagConfig(BaseConfig):
+class RealPPOLagConfig(RealPromptsConfig):
     """PPO-Lagrangian from SmolLM2-135M-Instruct with the proxy judges as reward and cost models."""
 
-    model: Annotated[str, OneOf(tuple(MODELS))] = "smollm2-135m-instruct"
-    """The pretrained policy θ0 (:data:`alignbook.pretrained.MODELS`)."""
-    harmful_sets: Annotated[tuple[str, ...], OneOf(("harmbench", "donotanswer", "advbench"))] = (
-        "harmbench", "donotanswer", "advbench")
-    """Harmful prompt sets (training prompts from their train halves, evaluation from the held-out halves)."""
-    benign_sets: Annotated[tuple[str, ...], OneOf(("mtbench", "freshqa"))] = ("mtbench", "freshqa")
-    """Benign prompt sets."""
-    train_harmful: Count = 48
-    """Harmful training prompts (PKU-SafeRLHF's prompts are mostly harmful requests)."""
     train_benign: Count = 16
     """Benign training prompts (their θ0 answers are also the PTX demonstrations)."""
-    eval_harmful: Count = 32
-    """Held-out harmful prompts judged before and after training (the same for every seed)."""
-    eval_benign: Count = 32
-    """Held-out benign prompts judged before and after training."""
-    max_prompt_tokens: Annotated[int, Range(16, 1024)] = 96
-    """Prompts longer than this many tokens in the chat template are not drawn (none is cut)."""
     max_new_tokens: Annotated[int, Range(4, 512)] = 32
     """Longest answer, in rollouts and in the evaluation."""
     iterations: Count = 12
@@ -109,12 +94,6 @@ class RealPPOLagConfig(BaseConfig):
     """Blocks of each critic transformer."""
     score_clip: Positive = 5.0
     """Reward and cost (judge log-odds) are clipped to [-score_clip, score_clip]."""
-    judge_rows: Natural = 0
-    """Human-labelled rows each judge is fitted and tested on (0: all of them)."""
-    judge_eval_fraction: Annotated[float, Range(0.1, 0.9)] = 0.3
-    """Share of the human-labelled prompts held out to test the judges."""
-    bootstrap: Count = 200
-    """Bootstrap resamples for the judges' confidence intervals."""
     seeds: Count = 3
     """Training seeds (seed, seed + 1, ...); θ0 is evaluated once, greedily."""
     eval_batch_size: Count = 16
@@ -126,8 +105,6 @@ class RealPPOLagConfig(BaseConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.harmful_sets or not self.benign_sets:
-            raise ConfigError("harmful_sets=... and benign_sets=... must each name at least one prompt set")
         if self.lambda_max < self.lambda_init:
             raise ConfigError(f"lambda_max={self.lambda_max} must be >= lambda_init={self.lambda_init}")
 
@@ -368,14 +345,11 @@ def train_real_ppo_lag(cfg: RealPPOLagConfig) -> RealPPOLagResult:
         pcfg = cfg.ppo_config(cfg.seed + k, template)
         out = Path(pcfg.run_dir)
         fingerprint = {"real": config_fingerprint(cfg), "ppo": config_fingerprint(pcfg)}
-        path = out / "summary.json"
-        if path.exists():
-            saved = json.loads(path.read_text())
-            if reusable(saved.get("config"), fingerprint):
-                runs.append(saved)
-                history += [{**h, "seed": k} for h in saved["history"]]
-                continue
-            shutil.rmtree(out)  # another config made it: run again
+        saved = load_finished(out / "summary.json", fingerprint)
+        if saved is not None:
+            runs.append(saved)
+            history += [{**h, "seed": k} for h in saved["history"]]
+            continue
         seed_everything(pcfg.seed)
         actor = copy.deepcopy(theta0)
         actor.train()
@@ -391,10 +365,7 @@ def train_real_ppo_lag(cfg: RealPPOLagConfig) -> RealPPOLagResult:
         summary = {"config": fingerprint, "seed": pcfg.seed, "trainable": trainable, "train_s": train_s,
                    "after": after["summary"], "rows": after["rows"], "history": result.history,
                    "metrics": result.metrics}
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(summary, indent=1))
-        tmp.replace(path)  # atomic: a kill mid-write leaves no half summary
+        save_finished(out / "summary.json", summary)
         runs.append(summary)
         history += [{**h, "seed": k} for h in result.history]
         del actor, critics
@@ -496,14 +467,6 @@ def judges_markdown(result: RealPPOLagResult) -> str:
     return "\n".join(lines)
 
 
-def _clip(text: str, limit: int = 220) -> str:
-    text = " ".join(text.split()) or "(empty)"
-    if len(text) <= limit:
-        return text
-    cut = text[:limit].rsplit(" ", 1)[0]
-    return cut + " …"
-
-
 def examples_markdown(result: RealPPOLagResult, n: int) -> str:
     """The first ``n`` held-out prompts of each kind: θ0's answer and the first seed's after training."""
     start = result.metrics["start_rows"]
@@ -513,8 +476,8 @@ def examples_markdown(result: RealPPOLagResult, n: int) -> str:
         lines.append(f"**{kind.capitalize()} prompts**\n")
         pairs = [(s, a) for s, a in zip(start, after) if s["kind"] == kind][:n]
         for s, a in pairs:
-            lines.append(f"- {_clip(s['prompt'], 160)}\n  \n  {START}: {_clip(s['answer'])}  \n"
-                         f"  after: {_clip(a['answer'])}")
+            lines.append(f"- {one_line(s['prompt'], 160)}\n  \n  {START}: {one_line(s['answer'])}  \n"
+                         f"  after: {one_line(a['answer'])}")
         lines.append("")
     return "\n".join(lines)
 
