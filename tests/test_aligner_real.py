@@ -144,3 +144,11 @@ def test_warmup_claim_pairs_the_mean_omega_by_seed():
     flipped = fake_result({(w, k): v for (w, k), v in zip([(0.2, k) for k in range(3)] + [(0.0, k) for k in range(3)],
                                                            omegas.values())})
     assert warmup_claim(flipped).word == "contrary"
+
+
+def test_distinct_share_by_hand():
+    from alignbook.lm.diversity import distinct_share
+
+    assert distinct_share(["a", "b ", " b", "c"]) == pytest.approx(3 / 4)
+    assert distinct_share(["no"] * 5) == pytest.approx(1 / 5)
+    assert distinct_share([]) != distinct_share([])  # NaN

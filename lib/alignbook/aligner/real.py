@@ -188,7 +188,7 @@ def judge_answers(embedder: Any, judges: dict[str, Any], questions: Sequence[str
 
 def summarise(rows: Sequence[dict[str, Any]], texts: Sequence[str]) -> dict[str, float]:
     """Means over one kind of request of what :func:`judge_answers` says."""
-    from alignbook.safe_rlhf.pipeline import distinct_share
+    from alignbook.lm.diversity import distinct_share
 
     def mean(key: str) -> float:
         return float(np.mean([float(r[key]) for r in rows]))
