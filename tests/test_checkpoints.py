@@ -40,7 +40,19 @@ def test_round_trip(tmp_path):
     assert torch.equal(loaded["rng"], payload["rng"])
     assert loaded["optimizer"]["param_groups"] == payload["optimizer"]["param_groups"]
     assert torch.load(path, weights_only=True)["nested"]["big"] == 2**70
-    assert [p.name for p in path.parent.iterdir()] == ["state.pt"]  # no temporary file left behind
+    # no temporary file left behind; the digest beside it
+    assert sorted(p.name for p in path.parent.iterdir()) == [".state.pt.sha256", "state.pt"]
+
+
+def test_a_checkpoint_changed_since_it_was_saved_is_refused(tmp_path):
+    path = checkpoints.save(tmp_path / "run" / "state.pt", {"w": torch.arange(64.0)})
+    data = bytearray(path.read_bytes())
+    data[-40] ^= 0xFF  # one flipped byte, same size
+    stat = path.stat()
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(CheckpointError, match="changed since it was saved"):
+        checkpoints.load(path)
 
 
 def test_save_refuses_what_weights_only_cannot_load(tmp_path):
@@ -93,4 +105,4 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         checkpoints.save(path, {"step": 2, "w": torch.zeros(3)})
     monkeypatch.undo()
     assert path.read_bytes() == before and checkpoints.load(path)["step"] == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".state.pt.sha256", "state.pt"]

@@ -352,7 +352,10 @@ def test_cache_builds_once_and_atomically(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == sorted(
         p.name for p in paths[:1] + [cached("m", {"a": 2}, build)]
     )
-    killed = tmp_path / f".tmp-m-{cache_key_hash({'a': 4})}-x"  # as if a builder was SIGKILLed
+    from alignbook.lm.cache import builder_code_hash
+
+    entry = cache_key_hash({"a": 4, "__code__": builder_code_hash(build)})  # the builder's code is in the key
+    killed = tmp_path / f".tmp-m-{entry}-x"  # as if a builder was SIGKILLed
     killed.mkdir()
     cached("m", {"a": 4}, build)
     assert not killed.exists()

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-from ..engine.config import BaseConfig, ConfigError, Count, Fraction, Natural, OneOf, Positive, Range, Seed
+from ..engine.config import BaseConfig, ConfigError, Count, Fraction, Natural, OneOf, Positive, Range, Seed, SeedCount
 from ..toyworld.world import MODEL_SOURCES, STYLE_SOURCES
 from .data import ALIGNER_20K
 from .templates import TEMPLATES
@@ -52,7 +52,7 @@ class AlignerTrainConfig(BaseConfig):
     """Aligner prompt template: ``repository`` (##Question/##Answer/##Correction) or ``released``."""
     model: Annotated[str, OneOf(PRESET_NAMES, hub=True)] = "tiny"
     """A tiny-LM preset (tiny, small, base) trained from scratch, a hub id (paper: Llama-2-7B) or a local folder."""
-    vocab_size: Annotated[int, Range(260)] = 1000
+    vocab_size: Annotated[int, Range(260, 262144)] = 1000
     """BPE vocabulary of the chapter tokenizer (tiny presets only; 1000 covers every toy-world word; at
     least 260: 256 bytes and 4 special tokens)."""
     epochs: Count = 3
@@ -74,7 +74,7 @@ class AlignerTrainConfig(BaseConfig):
     """DeepSpeed ZeRO stage under the launcher (aligner sft-correction.sh: 3); ignored in one process."""
     bf16: bool = True
     """bf16 training under DeepSpeed (aligner sft-correction.sh: bf16); CPU in-process runs use fp32."""
-    seeds: Count = 1
+    seeds: SeedCount = 1
     """Seeds per variant in the notebook's sweep (seed, seed+1, ...)."""
     direct_baseline: bool = True
     """Also train a same-size model on Q→C (answer the question directly) for the learning curves."""

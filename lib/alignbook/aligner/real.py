@@ -40,7 +40,7 @@ from typing import Annotated, Any, Sequence
 import numpy as np
 import torch
 
-from alignbook.engine.config import ConfigError, Count, Natural, NonNegative, OneOf, Positive, Range
+from alignbook.engine.config import ConfigError, Count, Natural, NonNegative, OneOf, Positive, Range, SeedCount
 from alignbook.engine.results import TrainResult, config_fingerprint, load_finished, save_finished
 from alignbook.pretrained.generate import one_line
 from alignbook.pretrained.config import RealPromptsConfig
@@ -77,7 +77,7 @@ class RealAlignerConfig(RealPromptsConfig):
     """The last this-many transformer blocks (and the final norm) of the Aligner train; the rest stay frozen."""
     helpful_tie: NonNegative = 0.02
     """ω helpfulness counts a change of the helpfulness proxy within ± this as a tie."""
-    seeds: Count = 3
+    seeds: SeedCount = 3
     """Aligner training seeds (seed, seed + 1, ...: the data order and the warm-up draw); the upstream is
     greedy, so it answers once."""
     eval_batch_size: Count = 16

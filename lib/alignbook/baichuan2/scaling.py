@@ -23,7 +23,7 @@ from typing import Annotated, Any, Sequence
 
 import numpy as np
 
-from ..engine.config import BaseConfig, ConfigError, Count, OneOf, Positive, Range
+from ..engine.config import BaseConfig, ConfigError, Count, OneOf, Positive, Range, SeedCount
 from ..plotting import figure, legend_outside
 from .common import MIN_SEEDS, markdown_table, num, spread_text, std
 from .data import brown_tokens
@@ -47,9 +47,9 @@ class ScalingConfig(BaseConfig):
     """Attention heads of each model (Table 10: 6 … 20)."""
     held_out: Annotated[int, Range(1, 3)] = 1
     """How many of the largest models are left out of the fit and predicted (paper: 7B and 13B)."""
-    seeds: Count = 1
+    seeds: SeedCount = 1
     """Seeds of each fitted model (the paper trains each model once)."""
-    held_out_seeds: Count = 3
+    held_out_seeds: SeedCount = 3
     """Seeds of each held-out model: their spread is what the prediction error is compared with."""
     steps: Count = 300
     """Optimiser steps of every model (the same D for all: C grows with N, as in Table 10's runs)."""

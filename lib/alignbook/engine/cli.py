@@ -60,8 +60,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_book(args: argparse.Namespace) -> int:
     from . import book
 
-    problems = book.prepare(args.profile)
-    index = book.build(strict=not args.no_strict)
+    index, problems = book.render(args.profile, strict=not args.no_strict)
     print(f"book: {book.relative(index)} (serve it with `python3 -m http.server -d {book.relative(index.parent)}`)")
     if problems:
         print(f"\n{len(problems)} page(s) show no result, only what went wrong:", file=sys.stderr)
@@ -96,14 +95,31 @@ def _timeout(text: str) -> float:
     return value
 
 
+def _seed(text: str) -> int:
+    """``--seed``: the same strict integer as ``-p seed=`` (decimal digits, within a seed's range)."""
+    from .config import BaseConfig, ConfigError, build_config
+
+    try:
+        return build_config(BaseConfig, [("--seed", {"seed": text})]).seed
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad option reported like every other bad input: one ``alignbook: error:`` line."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        self.exit(2, f"alignbook: error: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alignbook", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="alignbook", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="execute notebooks with papermill into build/<profile>/ (default profile: test)")
     run.add_argument("targets", nargs="*", help="chapter or chapter/notebook (default: all, in book order)")
     run.add_argument("--profile", default="test", choices=PROFILES)
-    run.add_argument("--seed", type=int, default=None, help="seed injected into every notebook")
+    run.add_argument("--seed", type=_seed, default=None, help="seed injected into every notebook")
     run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                      help="override a config parameter (repeatable); unknown names are errors")
     run.add_argument("--force", action="store_true", help="rerun even when inputs are unchanged")
@@ -134,8 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as err:  # argparse has printed its usage message
         return int(err.code or 0)
-    from . import book, runner
+    from . import book, paths, runner
     from .checkpoints import CheckpointError
+
+    paths.absolutise_environment()  # a relative ALIGNBOOK_BUILD means the folder it names from here
 
     handlers = {}
     for signum in (signal.SIGTERM, signal.SIGHUP):  # `kill` and a closed terminal stop like Ctrl-C

@@ -72,7 +72,7 @@ StrictLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL, _INT, _FLOAT)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_INT_TEXT = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
+_INT_TEXT = re.compile(r"^[-+]?(?:0|[1-9][0-9]{0,29})$")  # longer: a string, refused by name later
 _FLOAT_TEXT = re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?=[eE]))(?:[eE][-+]?[0-9]+)?$")
 StrictLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 StrictLoader.add_implicit_resolver(_INT, _INT_TEXT, list("-+0123456789"))
@@ -86,6 +86,8 @@ def load_yaml(text: str, where: str) -> Any:
     """Parse YAML strictly (:class:`StrictLoader`); a syntax error names ``where`` and the line."""
     try:
         return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except ValueError as err:  # a scalar YAML could not convert
+        raise ConfigError(f"{where}: a value cannot be read ({str(err)[:80]}); fix it") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -127,6 +129,8 @@ class Range:
 
     def describe(self) -> str:
         def num(x: float) -> str:
+            if isinstance(x, int) and x >= 10**6 and str(x).rstrip("0") == "1":
+                return f"10^{len(str(x)) - 1}"  # 10^9, not 1000000000
             return f"{x:g}" if isinstance(x, float) else str(x)
 
         if self.min is not None and self.max is not None:
@@ -160,10 +164,18 @@ class OneOf:
         return f"one of {names}" + (", a hub id 'org/name' or a local folder" if self.hub else "")
 
 
-Count = Annotated[int, Range(1)]
-"""How many of something: an integer >= 1."""
-Natural = Annotated[int, Range(0)]
-"""An integer >= 0 (0 often means "off" or "never")."""
+MAX_COUNT = 10**9
+"""The largest count any field takes unless it declares a smaller bound: past it a value would only
+exhaust memory or time (no profile of the book comes near it)."""
+Count = Annotated[int, Range(1, MAX_COUNT)]
+"""How many of something: an integer in [1, 10^9]."""
+Natural = Annotated[int, Range(0, MAX_COUNT)]
+"""An integer in [0, 10^9] (0 often means "off" or "never")."""
+SeedCount = Annotated[int, Range(1, 1000)]
+"""How many seeds a run averages over: an integer in [1, 1000]."""
+Width = Annotated[int, Range(1, 65536)]
+"""A model dimension (hidden size, embedding width, units): an integer in [1, 65536]; a wider one
+would not fit in memory (65536² fp32 weights alone are 16 GiB)."""
 Positive = Annotated[float, Range(0, min_open=True)]
 """A number > 0 (learning rates, temperatures, scales)."""
 NonNegative = Annotated[float, Range(0)]
@@ -204,6 +216,20 @@ def declared_range(cls: type, name: str) -> str:
     return f"{text} or null" if text and allows_none else text
 
 
+INT_LIMIT = 2**63 - 1
+"""No integer field takes a value past what numpy and torch store (int64)."""
+
+MAX_DIGITS = 30
+"""Longer strings of digits are refused before Python converts them (it refuses past 4300 digits with a
+traceback, and no field takes a number of more than 19 digits)."""
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, shortened for a message (a pasted 5000-digit number is not echoed back)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 20]}…{text[-8:]} ({len(text)} characters)"
+
+
 def _finite_numbers(value: Any) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
@@ -220,8 +246,11 @@ def check_fields(cfg: Any) -> None:
         if value is None:
             continue
         if not _finite_numbers(value):
-            raise ConfigError(f"{name}={value!r} must be a finite number (nan and inf are not allowed)")
+            raise ConfigError(f"{name}={shown(value)} must be a finite number (nan and inf are not allowed)")
         items = value if isinstance(value, (tuple, list)) else (value,)
+        for item in items:
+            if isinstance(item, int) and not isinstance(item, bool) and abs(item) > INT_LIMIT:
+                raise ConfigError(f"{name}={shown(item)} is too large: integers stop at 2^63 - 1")
         for mark in marks:
             for item in items:
                 if isinstance(mark, Range) and isinstance(item, (int, float)) and not isinstance(item, bool):
@@ -231,7 +260,7 @@ def check_fields(cfg: Any) -> None:
                 else:
                     continue
                 if not ok:
-                    raise ConfigError(f"{name}={item!r} is out of range: it must be {mark.describe()}")
+                    raise ConfigError(f"{name}={shown(item)} is out of range: it must be {mark.describe()}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,13 +331,16 @@ def _type_name(tp: Any) -> str:
 def _cli_number(name: str, text: str, tp: type) -> Any:
     """A command-line number in plain decimal (``3``, ``-2``, ``3e-4``, ``0.5``), else a named error."""
     stripped = text.strip()
+    if sum(c.isdigit() for c in stripped) > MAX_DIGITS:
+        raise ConfigError(f"{name}={shown(stripped, 30)} is too large: no parameter takes a number of more "
+                          f"than {MAX_DIGITS} digits")
     if _INT_TEXT.match(stripped):
         return int(stripped)
     if tp is float and _FLOAT_TEXT.match(stripped):
         return float(stripped)
     example = f"{name}=3" if tp is int else f"{name}=0.5"
     kind = "an integer" if tp is int else "a number"
-    raise ConfigError(f"{name}={text!r} must be {kind}, e.g. {example}{_number_hint(name, stripped)}")
+    raise ConfigError(f"{name}={shown(text)} must be {kind}, e.g. {example}{_number_hint(name, stripped)}")
 
 
 def coerce(name: str, value: Any, tp: Any) -> Any:
@@ -335,21 +367,21 @@ def coerce(name: str, value: Any, tp: Any) -> Any:
             except ConfigError as err:
                 errors.append(str(err))
         hint = " or null" if type(None) in args else ""
-        raise ConfigError((errors[0] + hint) if errors else f"{name}: cannot be {value!r}")
+        raise ConfigError((errors[0] + hint) if errors else f"{name}: cannot be {shown(value)}")
     if tp is Any:
         return value
     if origin is typing.Literal:
         if value in args:
             return value
-        raise ConfigError(f"{name}={value!r} must be one of {', '.join(repr(a) for a in args)}")
+        raise ConfigError(f"{name}={shown(value)} must be one of {', '.join(repr(a) for a in args)}")
     if origin in (tuple, list) or tp in (tuple, list):
         if isinstance(value, str):
             value = load_yaml(value, f"-p {name}={value}")
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{name}={value!r} must be a list, e.g. {name}=[1,2,3]")
+            raise ConfigError(f"{name}={shown(value)} must be a list, e.g. {name}=[1,2,3]")
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
-                raise ConfigError(f"{name}={value!r} must have {len(args)} items")
+                raise ConfigError(f"{name}={shown(value)} must have {len(args)} items")
             return tuple(coerce(f"{name}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args)))
         item = args[0] if args else Any
         return (origin or tp)(coerce(f"{name}[{i}]", v, item) for i, v in enumerate(value))
@@ -357,32 +389,32 @@ def coerce(name: str, value: Any, tp: Any) -> Any:
         if isinstance(value, str):
             value = load_yaml(value, f"-p {name}={value}")
         if not isinstance(value, dict):
-            raise ConfigError(f"{name}={value!r} must be a mapping, e.g. {name}={{a: 1}}")
+            raise ConfigError(f"{name}={shown(value)} must be a mapping, e.g. {name}={{a: 1}}")
         return dict(value)
     if tp is bool:
         if isinstance(value, str) and value.strip() in ("true", "True", "TRUE", "false", "False", "FALSE"):
             return value.strip().lower() == "true"
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{name}={value!r} must be true or false")
+        raise ConfigError(f"{name}={shown(value)} must be true or false")
     if tp is int:
         if isinstance(value, str):
             return _cli_number(name, value, int)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise ConfigError(f"{name}={value!r} must be an integer, e.g. {name}=3")
+        raise ConfigError(f"{name}={shown(value)} must be an integer, e.g. {name}=3")
     if tp is float:
         if isinstance(value, str):
             value = _cli_number(name, value, float)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(value):
-                raise ConfigError(f"{name}={value!r} must be a finite number (nan and inf are not allowed)")
+                raise ConfigError(f"{name}={shown(value)} must be a finite number (nan and inf are not allowed)")
             return float(value)
-        raise ConfigError(f"{name}={value!r} must be a number, e.g. {name}=0.5")
+        raise ConfigError(f"{name}={shown(value)} must be a number, e.g. {name}=0.5")
     if tp is str:
         if isinstance(value, str):
             return value
-        raise ConfigError(f"{name}={value!r} must be a string")
+        raise ConfigError(f"{name}={shown(value)} must be a string")
     return value
 
 
@@ -404,6 +436,8 @@ def _cli_text(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return "[" + ",".join(_cli_text(v) for v in value) + "]"  # no spaces: one shell word
     return str(value)
 
 

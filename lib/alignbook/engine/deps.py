@@ -12,7 +12,8 @@ including too much:
 - plus the code that executes every notebook (:data:`ALWAYS`) and what it imports.
 
 A name that is an attribute rather than a module (``alignbook.saferl.train``) resolves to the
-longest prefix that is a module. Non-Python files inside a package that is used are included too.
+longest prefix that is a module. The data files of a package that is used are included too: its
+non-Python files, and every file in its sub-folders that are not packages (``survey/data/*.csv``).
 """
 
 from __future__ import annotations
@@ -136,9 +137,23 @@ def library_files(root: Path, start: Iterable[str], always: Iterable[str] = ALWA
         queue.extend(".".join(parts[:end]) for end in range(1, len(parts)))  # parent __init__ files
         queue.extend(imports_of(root, module_file(root, module)))
     files = {module_file(root, m) for m in seen}
-    for package_init in [f for f in files if f.name == "__init__.py"]:  # data files shipped in a package
-        files.update(p for p in package_init.parent.iterdir() if p.is_file() and p.suffix not in (".py", ".pyc"))
+    for package_init in [f for f in files if f.name == "__init__.py"]:
+        files.update(data_files(package_init.parent))
     return sorted(files)
+
+
+def data_files(package: Path) -> list[Path]:
+    """The files a package ships besides its modules (CSV, JSON, templates), in its own folder and in
+    sub-folders that are not packages themselves (``survey/data/*.csv``); caches and byte code aside."""
+    found = []
+    for path in sorted(package.iterdir()):
+        if path.name in ("__pycache__", ".ipynb_checkpoints") or path.name.startswith("."):
+            continue
+        if path.is_file() and path.suffix not in (".py", ".pyc"):
+            found.append(path)
+        elif path.is_dir() and not (path / "__init__.py").exists():
+            found += [p for p in data_files(path)] + [p for p in sorted(path.glob("*.py")) if p.is_file()]
+    return found
 
 
 def files_hash(root: Path, files: Iterable[Path]) -> str:

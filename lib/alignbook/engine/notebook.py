@@ -58,10 +58,7 @@ def _plain(doc: str) -> str:
 
 def _shown(cfg: Any, name: str, value: Any) -> str:
     if name == "run_dir":  # the absolute path says where this machine put it, not what it is
-        try:
-            value = str(Path(value).resolve().relative_to(paths.repo_root()))
-        except ValueError:
-            pass
+        value = paths.display(value)
     return f"`{value!r}`".replace("|", "\\|")
 
 
@@ -87,13 +84,17 @@ def show_config(cfg: Any) -> None:
 
 
 def upstream_run(cfg: Any, notebook: str) -> Path:
-    """The run folder of another notebook in the same profile (declare it in ``depends_on``)."""
-    from .store import read_stamp
+    """The run folder of another notebook in the same profile (declare it in ``depends_on``), after
+    checking that its finished run's files are still, byte for byte, the ones recorded."""
+    from .store import load_manifest, outputs_problem, read_stamp
 
     path = paths.run_dir(cfg.profile, notebook)
     state = read_stamp(path).get("state")
-    if state != "finished":
-        why = "has not run" if state is None else f"has no finished run (its last run is {state})"
+    record = load_manifest(cfg.profile).get(notebook, {})
+    problem = outputs_problem(cfg.profile, notebook, record) if state == "finished" else None
+    if state != "finished" or record.get("status") != "ok" or problem:
+        why = ("has not run" if state is None else f"has no finished run (its last run is {state})"
+               if state != "finished" else f"has no usable result ({problem or 'its record is not ok'})")
         raise FileNotFoundError(
             f"{notebook} {why} in profile {cfg.profile!r}; run "
             f"`alignbook run {notebook} --profile {cfg.profile}` first"

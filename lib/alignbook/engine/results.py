@@ -62,16 +62,27 @@ def reusable(saved_config: Any, cfg: Any) -> bool:
 
 def load_finished(path: str | Path, fingerprint: Any) -> dict[str, Any] | None:
     """A finished part of a run saved by :func:`save_finished` (a seed of a multi-seed trainer), if it was
-    made with ``fingerprint``; a part made with anything else is deleted (its whole folder) and None
-    returned, so it is run again and never shown under other settings."""
+    made with ``fingerprint`` and is byte for byte what was saved (its digest is stored with it); a part
+    made with anything else, or edited since, is deleted (its whole folder) and None returned, so it is
+    run again and never shown under other settings."""
     path = Path(path)
     if not path.exists():
         return None
-    saved = json.loads(path.read_text())
-    if reusable(saved.get("config"), fingerprint):
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        saved = {}
+    if isinstance(saved, dict) and saved.pop("_digest", None) == _summary_digest(saved) \
+            and reusable(saved.get("config"), fingerprint):
         return saved
-    shutil.rmtree(path.parent)
+    shutil.rmtree(path.parent)  # made with other settings, or changed since it was written: run it again
     return None
+
+
+def _summary_digest(summary: dict[str, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(summary, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def save_finished(path: str | Path, summary: dict[str, Any]) -> None:
@@ -80,6 +91,7 @@ def save_finished(path: str | Path, summary: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(summary, indent=1))
+    plain = json.loads(json.dumps(summary))
+    tmp.write_text(json.dumps({**plain, "_digest": _summary_digest(plain)}, indent=1))
     tmp.replace(path)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .. import __version__
-from . import deps, paths, store
+from . import deps, fsguard, paths, store
 from .config import PROFILES, ConfigError, load_spec, load_yaml, resolve
 from .launch import launch_command
 
@@ -217,22 +218,106 @@ def lock_hash() -> str:
     return _sha(b"".join(p.name.encode() + b"\0" + p.read_bytes() + b"\0" for p in present))
 
 
-def code_hashes(name: str) -> dict[str, str]:
-    """What a notebook's result depends on besides its parameters: its source, library code, lock."""
+def _pinned_names() -> list[str]:
+    """The distribution names the pin files list (``name==version`` lines of the PyPI pins)."""
+    import re
+
+    names = set()
+    root = paths.repo_root()
+    for file in LOCK_FILES[:3]:
+        path = root / file
+        if path.exists():
+            for line in path.read_text().splitlines():
+                found = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==", line)
+                if found:
+                    names.add(found.group(1).lower())
+    return sorted(names)
+
+
+def _installed_versions() -> dict[str, str]:
+    """The installed version of every pinned distribution ("missing" where none is installed)."""
+    from importlib import metadata
+
+    versions = {}
+    for name in _pinned_names():
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
+def _npm_data_hash() -> str:
+    """SHA-256 over every file of the unpacked npm data packages (``<venv>/share/alignbook/npm``)."""
+    folder = Path(sys.prefix) / "share" / "alignbook" / "npm"
+    digest = hashlib.sha256()
+    if folder.is_dir():
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+            digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def environment_hash() -> str:
+    """What the pins do not show: the Python that runs, the versions actually installed of every pinned
+    package (an upgrade inside the venv counts even when the lock is unchanged), and the bytes of the
+    npm data packages as unpacked. Packages installed beside the pins (JupyterLab) do not count."""
+    parts = {"python": sys.version, "packages": _installed_versions(), "npm": _npm_data_hash()}
+    return _sha(json.dumps(parts, sort_keys=True).encode())
+
+
+def parameters_hash(config: Any, spec: dict[str, Any]) -> str:
+    """The resolved parameters (with the config class), and how the YAML launches the profile."""
+    cls = type(config)
+    launch = (spec.get("launch") or {}).get(config.profile)
+    data = {"class": f"{cls.__module__}:{cls.__qualname__}", "values": dataclasses.asdict(config), "launch": launch}
+    return _sha(json.dumps(data, sort_keys=True, default=str).encode())
+
+
+def key_parts(name: str, config: Any, spec: dict[str, Any]) -> dict[str, str]:
+    """Everything a notebook's result depends on besides the notebooks it reads: its source, its
+    parameters (YAML and ``-p``), the library code and data files it can read, the pins and the
+    installed environment."""
     source = paths.notebooks_dir() / f"{name}.ipynb"
-    return {"source": notebook_source_hash(source),
-            "library": library_hash(source, paths.notebooks_dir() / f"{name}.yaml"), "lock": lock_hash()}
+    return {
+        "source": notebook_source_hash(source),
+        "parameters": parameters_hash(config, spec),
+        "library": library_hash(source, paths.notebooks_dir() / f"{name}.yaml"),
+        "lock": lock_hash(),
+        "environment": environment_hash(),
+    }
 
 
-def current_hashes() -> Callable[[str], dict[str, str] | None]:
-    """``name -> code_hashes(name)`` (None for a notebook no longer in the sources), memoised."""
-    memo: dict[str, dict[str, str] | None] = {}
+def resolve_job(name: str, profile: str, overrides: dict[str, Any] | None = None,
+                seed: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """``(config, spec)`` of notebook ``name`` for ``profile``, as the runner would execute it."""
+    yaml_path = paths.notebooks_dir() / f"{name}.yaml"
+    spec = load_spec(yaml_path)
+    config = resolve(yaml_path, profile, overrides, seed=seed, run_dir=str(paths.run_dir(profile, name)))
+    return config, spec
+
+
+def current_hashes() -> Callable[[str, dict[str, Any]], tuple[dict[str, str], list[str]] | None]:
+    """``(name, record) -> (key parts, depends_on)`` computed today for the record's profile, seed and
+    overrides (None for a notebook no longer in the sources); raises :class:`ConfigError` when the
+    notebook's YAML no longer resolves. Memoised: one call per notebook and command."""
+    memo: dict[str, Any] = {}
     on_disk = set(all_notebooks())
 
-    def get(name: str) -> dict[str, str] | None:
-        if name not in memo:
-            memo[name] = code_hashes(name) if name in on_disk else None
-        return memo[name]
+    def get(name: str, record: dict[str, Any]) -> tuple[dict[str, str], list[str]] | None:
+        if name not in on_disk:
+            return None
+        overrides = record.get("overrides") or {}
+        memo_key = json.dumps([name, record.get("profile"), record.get("seed"), overrides], sort_keys=True, default=str)
+        if memo_key not in memo:
+            try:
+                config, spec = resolve_job(name, record.get("profile", "test"), overrides, record.get("seed"))
+                memo[memo_key] = (key_parts(name, config, spec), list(spec.get("depends_on") or []))
+            except ConfigError as err:
+                memo[memo_key] = err
+        if isinstance(memo[memo_key], ConfigError):
+            raise memo[memo_key]
+        return memo[memo_key]
 
     return get
 
@@ -256,23 +341,14 @@ def plan(
         if seed is not None:
             raise ConfigError(f"the seed is given twice (--seed {seed} and -p seed={overrides['seed']}); give it once")
         seed = int(resolve_seed(overrides.pop("seed")))
-    lock = lock_hash()
     manifest = store.load_manifest(profile)
     jobs: dict[str, NotebookJob] = {}
     for name in names:
-        yaml_path = paths.notebooks_dir() / f"{name}.yaml"
-        spec = load_spec(yaml_path)
-        run_dir = str(paths.run_dir(profile, name))
-        config = resolve(yaml_path, profile, overrides, seed=seed, run_dir=run_dir)
+        config, spec = resolve_job(name, profile, overrides, seed)
         typed = {k: getattr(config, k) for k in overrides}  # the parsed values, not the CLI strings
-        parameters = {"profile": profile, "seed": config.seed, "run_dir": run_dir, "overrides": typed}
+        parameters = {"profile": profile, "seed": config.seed, "run_dir": config.run_dir, "overrides": typed}
         job = NotebookJob(name, paths.notebooks_dir() / f"{name}.ipynb", parameters, config, spec)
-        job.hashes = {
-            "source": notebook_source_hash(job.source),
-            "parameters": _sha(json.dumps(dataclasses.asdict(config), sort_keys=True, default=str).encode()),
-            "library": library_hash(job.source, yaml_path),
-            "lock": lock,
-        }
+        job.hashes = key_parts(name, config, spec)
         for dep in spec.get("depends_on") or []:
             # not selected this time: its stored result is what the notebook would read
             job.upstream[dep] = jobs[dep].key if dep in jobs else manifest.get(dep, {}).get("key", f"missing:{dep}")
@@ -331,7 +407,7 @@ def status_of(profile: str, name: str, manifest: dict[str, Any] | None = None,
     record = manifest.get(name)
     if not record:
         return "never run", ""
-    reason = store.verify(profile, name, manifest, current)
+    reason = store.verify(profile, name, manifest, current or current_hashes())
     if reason is None:
         return "ok", ""
     status = record.get("status")
@@ -423,13 +499,14 @@ def _execute(job: NotebookJob, out_path: Path, progress: bool) -> dict[str, Any]
     A KeyboardInterrupt (Ctrl-C, or SIGTERM/SIGHUP turned into one by the command line) kills the
     child's whole tree before it propagates.
     """
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    Path(job.parameters["run_dir"]).mkdir(parents=True, exist_ok=True)
+    fsguard.mkdir(out_path.parent)
+    fsguard.mkdir(job.parameters["run_dir"])
     with tempfile.TemporaryDirectory() as tmp:
         params_file, result_file = Path(tmp) / "params.json", Path(tmp) / "result.json"
         params_file.write_text(json.dumps(job.parameters))
         cmd = [sys.executable, "-m", "alignbook.engine._papermill_child", str(job.source), str(out_path),
                str(params_file), str(result_file), "1" if progress else "0"]
+        paths.absolutise_environment()  # the notebook's working directory is its run folder
         env = dict(os.environ, PYTHONPATH=str(paths.repo_root() / "lib") + os.pathsep + os.environ.get("PYTHONPATH", ""),
                    ALIGNBOOK_PARENT_PID=str(os.getpid()))
         if not shutil.which("nvidia-smi"):  # DeepSpeed otherwise probes for GPUs and warns in every page
@@ -511,7 +588,7 @@ def stamp_provenance(path: Path, facts: dict[str, str], key: str = "") -> None:
     first_is_title = nb.cells and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.lstrip().startswith("# ")
     nb.cells.insert(1 if first_is_title else 0, banner)
     nb.metadata["alignbook"] = {"key": key, "profile": facts["profile"]}
-    nbformat.write(nb, path)
+    fsguard.write_bytes(path, nbformat.writes(nb).encode())
 
 
 @dataclasses.dataclass
@@ -582,7 +659,7 @@ def _execute_and_commit(job: NotebookJob, profile: str, force: bool, progress: b
     store.update_record(profile, name, lambda r: {**base, "status": "running", "pid": os.getpid(),
                                                   "started": store.now()})
     for stale in (final, partial, failed):  # from here on the old result no longer stands
-        stale.unlink(missing_ok=True)
+        fsguard.unlink(stale)
     how = store.prepare_run_dir(run_dir, key, force)
     guard = "" if job.timeout_override is not None else ", scaled with machine load"
     log(f"{head}: running ({how}), guard {job.timeout:.0f}s{guard} ...")
@@ -591,7 +668,7 @@ def _execute_and_commit(job: NotebookJob, profile: str, force: bool, progress: b
     except BaseException:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
         try:
-            partial.unlink(missing_ok=True)
+            fsguard.unlink(partial)
             store.write_stamp(run_dir, key, "interrupted")
             store.update_record(profile, name, lambda r: {**base, "status": "interrupted", "error": "interrupted "
                                                           "before it finished", "finished": store.now()})
@@ -603,15 +680,15 @@ def _execute_and_commit(job: NotebookJob, profile: str, force: bool, progress: b
         stamp_provenance(partial, provenance(job, outcome["duration_s"]), key)
         store.write_stamp(run_dir, key, "finished")
         entry.update(files=store.run_files(run_dir), notebook=store.digest(partial))
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(partial, final)
+        fsguard.mkdir(final.parent)
+        fsguard.replace(partial, final)
     else:
         if outcome["status"] == "ok":
             entry.update(status="failed", error="papermill reported success but wrote no notebook")
         store.write_stamp(run_dir, key, "failed")
         if partial.exists():
-            failed.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(partial, failed)
+            fsguard.mkdir(failed.parent)
+            fsguard.replace(partial, failed)
     store.update_record(profile, name, lambda r: entry)  # the commit point
     log(f"{head}: {entry['status']} in {outcome['duration_s']:.1f}s (peak {outcome['peak_rss_mb']:.0f} MB)")
     return entry

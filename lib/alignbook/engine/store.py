@@ -15,10 +15,17 @@ A notebook's result is *valid for key K* only when all of these hold (:func:`ver
 - its record says ``ok`` with key K;
 - the executed notebook exists and its SHA-256 is the one recorded when the run finished;
 - the run folder's stamp says it finished with key K;
-- the run folder holds exactly the files recorded, with the recorded digests (SHA-256 up to
-  :data:`HASH_LIMIT` bytes, size and modification time above): a deleted run folder, an injected
-  ``metrics.json`` or an edited result file all make the result invalid;
+- the run folder holds exactly the files recorded, with the recorded SHA-256 of every byte: a
+  deleted run folder, an injected ``metrics.json`` or an edited result file (same size, modification
+  time put back) all make the result invalid;
+- its key is the one computed *today* from the notebook, its YAML (defaults, profile block, launch
+  block, dependencies), the library code and data files it can read, the pins and the installed
+  environment (``current``, from :mod:`alignbook.engine.runner`): an edited profile block or data
+  file makes a stored result out of date, not valid;
 - every notebook it depends on is valid too, with the keys this one was computed from.
+
+Nothing is written, truncated or deleted through a symbolic link below the build folder
+(:mod:`alignbook.engine.fsguard`): a planted link is refused with a message naming it.
 
 The record is written last (the commit point), so a run killed at any moment leaves nothing that
 counts as finished: the next run sees a record that is not ``ok`` and executes again. A run folder
@@ -35,19 +42,15 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import paths
+from . import fsguard, paths
 from .config import ConfigError
 
 STAMP = ".alignbook-run.json"
 """The run folder's stamp: ``{"key": ..., "state": "running" | "finished" | "failed" | "interrupted"}``."""
-
-HASH_LIMIT = 16 * 2**20
-"""Files up to this size are checked by SHA-256; larger ones (checkpoints) by size and mtime."""
 
 NOTEBOOK_OUTPUTS = ("metrics.json", "figures")
 """What a notebook's own cells write into its run folder: removed before every execution, so a
@@ -66,16 +69,23 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_DIGESTS: dict[tuple[str, int, int, int, int, int], str] = {}
+"""SHA-256 of files already read by this process, keyed by path, device, inode, size and modification
+and change times: any write changes the change time (which no user call can set back), so a file
+is read again exactly when it may have changed."""
+
+
 def digest(path: Path) -> str:
-    """``sha256:<hex>`` for files up to :data:`HASH_LIMIT` bytes, else ``size:<n>:mtime:<ns>``."""
+    """``sha256:<hex>`` of every byte of ``path`` (remembered per process while the file is unchanged)."""
     stat = path.stat()
-    if stat.st_size <= HASH_LIMIT:
+    memo = (str(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    if memo not in _DIGESTS:
         h = hashlib.sha256()
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
-        return "sha256:" + h.hexdigest()
-    return f"size:{stat.st_size}:mtime:{stat.st_mtime_ns}"
+        _DIGESTS[memo] = "sha256:" + h.hexdigest()
+    return _DIGESTS[memo]
 
 
 def run_files(run_dir: Path) -> dict[str, str]:
@@ -90,14 +100,8 @@ def run_files(run_dir: Path) -> dict[str, str]:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace`` (never through a link)."""
+    fsguard.write_bytes(path, json.dumps(data, indent=2, sort_keys=True, default=str).encode())
 
 
 # -- locks ---------------------------------------------------------------------------------------
@@ -111,8 +115,7 @@ def lock_path(profile: str, name: str) -> Path:
 def file_lock(path: Path, shared: bool = False, log: Callable[[str], None] | None = None,
               what: str = "") -> Iterator[None]:
     """Hold an ``fcntl`` lock on ``path`` (exclusive, or shared); say so if it has to wait."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = fsguard.open_lock(path)
     try:
         mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         try:
@@ -147,9 +150,12 @@ def notebook_locks(profile: str, own: str, upstream: list[str], order: list[str]
 def is_locked(profile: str, name: str) -> bool:
     """Whether some process holds ``name``'s lock exclusively right now (it is executing)."""
     path = lock_path(profile, name)
-    if not path.exists():
+    if not path.exists() or path.is_symlink():
         return False
-    fd = os.open(path, os.O_RDONLY)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return False
@@ -169,8 +175,9 @@ def manifest_path(profile: str) -> Path:
 def load_manifest(profile: str) -> dict[str, Any]:
     """All records of ``profile`` (empty when nothing has run). A damaged file is a named error."""
     path = manifest_path(profile)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {}
+    fsguard.check(path)
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
@@ -203,6 +210,8 @@ def update_record(profile: str, name: str, change: Callable[[dict[str, Any]], di
 
 
 def read_stamp(run_dir: Path) -> dict[str, Any]:
+    if (run_dir / STAMP).is_symlink():
+        return {}  # a planted link is never a stamp
     try:
         data = json.loads((run_dir / STAMP).read_text())
         return data if isinstance(data, dict) else {}
@@ -222,17 +231,18 @@ def prepare_run_dir(run_dir: Path, key: str, force: bool) -> str:
     with ``force``, the folder is emptied. The notebook's own outputs (:data:`NOTEBOOK_OUTPUTS`)
     are removed either way: the execution writes them anew.
     """
+    fsguard.check(run_dir)
     stamp = read_stamp(run_dir)
     resume = (not force and stamp.get("key") == key and stamp.get("state") in ("running", "interrupted", "failed"))
+    if resume:  # the trainers will write into what is kept: no link may lead them out of the folder
+        for found in sorted(run_dir.rglob("*")):
+            if found.is_symlink():
+                fsguard.check(found)
     if run_dir.exists() and not resume:
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+        fsguard.rmtree(run_dir)
+    fsguard.mkdir(run_dir)
     for name in NOTEBOOK_OUTPUTS:
-        target = run_dir / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
+        fsguard.rmtree(run_dir / name)
     write_stamp(run_dir, key, "running")
     return "resuming the unfinished run of the same key" if resume else "fresh run folder"
 
@@ -240,12 +250,16 @@ def prepare_run_dir(run_dir: Path, key: str, force: bool) -> str:
 # -- verification --------------------------------------------------------------------------------
 
 
-def verify(profile: str, name: str, manifest: dict[str, Any] | None = None,
-           current: Callable[[str], dict[str, str] | None] | None = None, _seen: frozenset = frozenset()) -> str | None:
+def verify(profile: str, name: str, manifest: dict[str, Any] | None,
+           current: Callable[[str, dict[str, Any]], tuple[dict[str, str], list[str]] | None],
+           _seen: frozenset = frozenset()) -> str | None:
     """Why ``name``'s stored result is not valid (None when it is); see the module docstring.
 
-    ``current(name)``, when given, returns the notebook's current code hashes (source, library,
-    lock): a result made by other code is *stale* and not valid either.
+    ``current(name, record)``, when given, returns the notebook's key parts computed today for the
+    record's seed and overrides, and its dependencies (:func:`alignbook.engine.runner.current_hashes`),
+    or raises :class:`ConfigError` when its YAML no longer resolves: a result made from other inputs is
+    *out of date* and not valid either. It is required: no caller can ask for validity without today's
+    key (:func:`alignbook.engine.runner.status_of` computes it).
     """
     manifest = load_manifest(profile) if manifest is None else manifest
     record = manifest.get(name)
@@ -257,13 +271,36 @@ def verify(profile: str, name: str, manifest: dict[str, Any] | None = None,
                 else "its last run was interrupted before it finished")
     if status != "ok":
         return f"its last run {'timed out' if status == 'timeout' else status}: {record.get('error', '')}".rstrip(": ")
-    if current is not None:
-        hashes = current(name)
-        if hashes is not None:
-            changed = [k for k in ("source", "library", "lock") if record.get("hashes", {}).get(k) != hashes.get(k)]
-            if changed:
-                what = {"source": "the notebook", "library": "the library code it runs", "lock": "the pinned environment (requirements.lock, requirements-*.txt)"}
-                return f"it is out of date: {', '.join(what[c] for c in changed)} changed since it ran"
+    try:
+        now_ = current(name, record)
+    except ConfigError as err:
+        return f"it is out of date: its parameters no longer resolve ({err})"
+    if now_ is not None:
+        hashes, depends_on = now_
+        recorded = record.get("hashes", {})
+        changed = [k for k in hashes if recorded.get(k) != hashes[k]]
+        if sorted(depends_on) != sorted(record.get("upstream") or {}):
+            changed.append("depends_on")
+        if changed:
+            return "it is out of date: " + ", ".join(dict.fromkeys(describe_change(c, name) for c in changed)) \
+                + " changed since it ran"
+    problem = outputs_problem(profile, name, record)
+    if problem:
+        return problem
+    for dep, dep_key in (record.get("upstream") or {}).items():
+        if dep in _seen:
+            continue
+        if manifest.get(dep, {}).get("key") != dep_key:
+            return f"{dep}, whose results it read, has run again since"
+        reason = verify(profile, dep, manifest, current, _seen | {name})
+        if reason:
+            return f"{dep}, whose results it read, is not valid: {reason}"
+    return None
+
+
+def outputs_problem(profile: str, name: str, record: dict[str, Any]) -> str | None:
+    """Why the outputs of ``name``'s finished run no longer match its record (None when every byte
+    does): the executed notebook, the run folder's stamp and every file of the run folder."""
     executed = paths.executed_path(profile, name)
     if not executed.is_file():
         return "its executed notebook is missing"
@@ -282,15 +319,22 @@ def verify(profile: str, name: str, manifest: dict[str, Any] | None = None,
         parts = [f"{label} {', '.join(items[:3])}{' …' if len(items) > 3 else ''}"
                  for label, items in (("added", extra), ("missing", missing), ("changed", changed)) if items]
         return f"its run folder changed after the run ({'; '.join(parts)})"
-    for dep, dep_key in (record.get("upstream") or {}).items():
-        if dep in _seen:
-            continue
-        if manifest.get(dep, {}).get("key") != dep_key:
-            return f"{dep}, whose results it read, has run again since"
-        reason = verify(profile, dep, manifest, current, _seen | {name})
-        if reason:
-            return f"{dep}, whose results it read, is not valid: {reason}"
     return None
+
+
+KEY_PARTS = {
+    "source": "the notebook",
+    "parameters": "notebooks/{name}.yaml (its parameters or launch block)",
+    "depends_on": "notebooks/{name}.yaml (its depends_on)",
+    "library": "the library code or data files it reads",
+    "lock": "the pinned environment (requirements.lock, requirements-*.txt)",
+    "environment": "the installed environment (package versions, Python, the npm corpus)",
+}
+"""What each part of a notebook's key stands for, in the words :func:`verify` reports a change with."""
+
+
+def describe_change(part: str, name: str) -> str:
+    return KEY_PARTS.get(part, part).format(name=name)
 
 
 def read_verified(profile: str, name: str, rel: str, record: dict[str, Any]) -> bytes | None:

@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from ..engine.config import BaseConfig, ConfigError, Count, Positive, Range
+from ..engine.config import BaseConfig, ConfigError, Count, Positive, Range, SeedCount
 from ..engine.metrics import format_number
 from ..engine.results import TrainResult
 from .common import paired_bootstrap, seed_list
@@ -53,7 +53,7 @@ class NetworkConfig(BaseConfig):
     """rho: the segment at depth k gets variance proportional to rho**k (1: uniform; < 1: early segments matter most)."""
     profile_sweep: Annotated[tuple[float, ...], Range(0.1, 10.0)] = (0.5, 1.0, 2.0)
     """Values of rho tried at the high-diversity regime and the largest n, to show how the answer depends on the profile."""
-    seeds: Count = 10
+    seeds: SeedCount = 10
     """Draws of the comparison pairs (shared by chain and tree: paired), seeds seed .. seed + seeds - 1."""
     min_ratio_points: Count = 2
     """'Tree is better' needs the ratio's interval above 1 at at least this many n."""

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import numpy as np
 import torch
 
-from ..engine.config import BaseConfig, ConfigError, Count, NonNegative, OneOf, Positive, Range
+from ..engine.config import BaseConfig, ConfigError, Count, NonNegative, OneOf, Positive, Range, SeedCount
 from ..engine.metrics import format_number
 from ..engine.results import TrainResult
 from ..lm.runtime import torch_threads
@@ -52,7 +52,7 @@ class RealTextConfig(BaseConfig):
     """Ridge penalty of the linear Bradley-Terry reward model."""
     heldout_fraction: Annotated[float, Range(0.1, 0.9)] = 0.5
     """Share of prompts held out for accuracy and best-of-N (re-drawn per seed)."""
-    seeds: Count = 10
+    seeds: SeedCount = 10
     """Paired seeds: label noise and the train / held-out split; the generations are shared."""
     min_heldout_prompts: Count = 20
     """Below this many held-out prompts the verdict is 'not testable' (fixed before any run)."""

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import numpy as np
 import torch
 
-from ..engine.config import BaseConfig, ConfigError, Count, NonNegative, Positive, Range
+from ..engine.config import BaseConfig, ConfigError, Count, NonNegative, Positive, Range, Width, SeedCount
 from ..engine.metrics import format_number
 from ..engine.results import TrainResult
 from ..lm.runtime import torch_threads
@@ -51,7 +51,7 @@ class RewardModelConfig(BaseConfig):
     """Training prompts; n = prompts * m comparisons at each point."""
     label_beta: Positive = 2.0
     """P(a preferred to b) = sigmoid(beta (gold(a) - gold(b))) on the unit-scaled gold reward."""
-    hidden: Count = 64
+    hidden: Width = 64
     """Hidden width of the reward model's MLP."""
     steps: Count = 200
     """Full-batch Adam steps of the Bradley-Terry fit."""
@@ -65,7 +65,7 @@ class RewardModelConfig(BaseConfig):
     """Far pairs (independent responses) and near pairs (sharing depth/2 leading segments) per probe prompt."""
     max_n_bon: Annotated[int, Range(1, 1024)] = 64
     """Largest N of best-of-N; the grid is 1, 2, 4, ... up to it."""
-    seeds: Count = 10
+    seeds: SeedCount = 10
     """Paired seeds (labels, pairs, tree tokens, initialisation); the world and probes are fixed by world_seed."""
     world_seed: Annotated[int, Range(0, 2**31 - 1)] = 1234
     """Seed of the gold reward and of the probe set (fixed across runs)."""

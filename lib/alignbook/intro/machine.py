@@ -14,7 +14,7 @@ from typing import Annotated
 import torch
 from tqdm.auto import tqdm
 
-from ..engine.config import BaseConfig, ConfigError, Count, Positive, Range
+from ..engine.config import BaseConfig, ConfigError, Count, Positive, Range, SeedCount
 from ..engine.distributed import wrap
 from ..engine.repro import seed_everything
 from ..engine.results import TrainResult
@@ -30,17 +30,17 @@ class MachineConfig(BaseConfig):
     """Sequences per step per process."""
     seq_len: Annotated[int, Range(4, 4096)] = 32
     """Tokens per sequence (at least one 4-token motif)."""
-    vocab_size: Annotated[int, Range(4)] = 64
+    vocab_size: Annotated[int, Range(4, 262144)] = 64
     """Size of the made-up vocabulary (3 special tokens plus at least one motif token)."""
-    hidden_size: Annotated[int, Range(4)] = 32
+    hidden_size: Annotated[int, Range(4, 8192)] = 32
     """Width of the model (a multiple of its 4 attention heads)."""
-    layers: Count = 2
+    layers: Annotated[int, Range(1, 256)] = 2
     """Decoder layers."""
     lr: Positive = 1e-2
     """AdamW learning rate."""
     zero_stage: Annotated[int, Range(0, 3)] | None = None
     """DeepSpeed ZeRO stage when started by a launcher; ignored in one process."""
-    seeds: Count = 1
+    seeds: SeedCount = 1
     """How many seeds the notebook trains (the spread it reports)."""
     threads: Annotated[int, Range(1, 256)] = 1
     """CPU threads for torch: one is fastest for a model this small, and immune to a busy machine."""

@@ -8,14 +8,14 @@ import dataclasses
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from ..engine.config import Count, Positive, check_fields
+from ..engine.config import Count, Positive, Width, check_fields
 
 
 @dataclasses.dataclass(frozen=True)
 class TinyLMConfig:
     """Shape of a Llama-style causal LM. Use a preset (:func:`preset`) or set fields yourself."""
 
-    hidden_size: Count = 64
+    hidden_size: Width = 64
     """Width of the residual stream (Llama-7B: 4096)."""
     layers: Count = 2
     """Number of transformer blocks (Llama-7B: 32)."""

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Optional, Sequence
 import numpy as np
 import torch
 
-from ..engine.config import BaseConfig, ConfigError, Count, NonNegative, OneOf, Positive, Range
+from ..engine.config import BaseConfig, ConfigError, Count, NonNegative, OneOf, Positive, Range, SeedCount
 from ..toyworld.world import ToyWorld, ToyWorldConfig
 
 CANDIDATE_SOURCES: tuple[str, ...] = (
@@ -60,7 +60,7 @@ class DualPreferenceConfig(BaseConfig):
     """Longest tokenised prompt+response."""
     lambdas: Annotated[tuple[float, ...], Range(0)] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
     """Trade-off weights λ in R - λ·C explored after training (at least one, each >= 0)."""
-    seeds: Count = 3
+    seeds: SeedCount = 3
     """Independent runs (models and held-out prompts) for mean ± std."""
     verbose: bool = True
     """Show tqdm progress bars."""

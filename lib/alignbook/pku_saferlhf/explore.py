@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional, Sequence
 
 import numpy as np
 
-from ..engine.config import BaseConfig, Count, OneOf
+from ..engine.config import BaseConfig, Count, OneOf, SeedCount
 from ..toyworld.content import HARM_CATEGORIES
 
 REFERENCE_V1_TRAIN: dict[str, float] = {
@@ -39,7 +39,7 @@ class ExplorationConfig(BaseConfig):
     """Which split to explore (v1: train 73,907 pairs, test 8,211)."""
     n_pairs: Count = 4000
     """Pairs to draw from the toy world (ignored for hub data, which is read whole)."""
-    seeds: Count = 3
+    seeds: SeedCount = 3
     """Independent toy datasets drawn (spread over them); hub data is one fixed dataset."""
 
 

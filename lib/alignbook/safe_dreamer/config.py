@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated
 
-from ..engine.config import BaseConfig, ConfigError, Count, Fraction, Natural, NonNegative, OneOf, Positive, Range
+from ..engine.config import BaseConfig, ConfigError, Count, Fraction, Natural, NonNegative, OneOf, Positive, Range, Width, SeedCount
 from .planner import METHODS
 
 
@@ -28,15 +28,15 @@ class SafeDreamerConfig(BaseConfig):
     """Where the world model and planner run: cpu, cuda, or auto (cuda when visible)."""
     torch_threads: Count = 1
     """torch CPU threads (1 keeps seeded CPU runs exactly reproducible)."""
-    seeds: Count = 3
+    seeds: SeedCount = 3
     """Seeds (independent world models and agents): seed, seed + 1, ..."""
-    deter: Count = 256
+    deter: Width = 256
     """RSSM deterministic (GRU) size (configs.yaml osrp_vector rssm.deter: 256)."""
-    stoch: Count = 16
+    stoch: Width = 16
     """Categorical latent groups (osrp_vector rssm.stoch: 16)."""
-    classes: Count = 16
+    classes: Width = 16
     """Classes per latent group (osrp_vector rssm.classes: 16)."""
-    units: Count = 256
+    units: Width = 256
     """MLP width of encoder, decoder, heads, actor, critics (osrp_vector .*.units: 256)."""
     layers: Count = 2
     """Hidden layers of the heads, actor and critics (osrp_vector .*.layers: 2)."""
@@ -116,7 +116,7 @@ class SafeDreamerConfig(BaseConfig):
     """Notebook 4: cost limits b of the OSRP runs."""
     ablation_cost_weights: Annotated[tuple[float, ...], Range(0)] = (1.0, 10.0)
     """Notebook 4: cost-head weights the world model is retrained with."""
-    ablation_sizes: Annotated[tuple[int, ...], Range(1)] = (50, 2, 500, 6)
+    ablation_sizes: Annotated[tuple[int, ...], Range(1, 100_000)] = (50, 2, 500, 6)
     """Notebook 4: planner (samples, iterations) pairs, flattened: small first, then the profile's own."""
     ablation_model_steps: Count = 2000
     """Notebook 4: world-model steps of each cost-weight retraining."""

@@ -11,7 +11,7 @@ import dataclasses
 from typing import Annotated, Optional
 
 from alignbook.engine.config import (
-    BaseConfig, ConfigError, Count, Fraction, Natural, NonNegative, OneOf, Positive, Range, Seed,
+    BaseConfig, ConfigError, Count, Fraction, Natural, NonNegative, OneOf, Positive, Range, Seed, SeedCount,
 )
 
 from .data import PROMPT_TEMPLATE
@@ -81,7 +81,7 @@ class ScoreModelConfig(BaseConfig):
     """bfloat16 training (scripts: ``--bf16 True``); CPU runs stay in float32."""
     gradient_checkpointing: bool = False
     """Recompute activations in backward (scripts: ``--gradient_checkpointing``)."""
-    seeds: Count = 1
+    seeds: SeedCount = 1
     """How many seeds the notebook trains (curves show mean ± std over them)."""
     verbose: bool = True
     """Show tqdm progress bars."""
@@ -201,7 +201,7 @@ class PPOLagConfig(BaseConfig):
     """bfloat16 training (scripts: ``--bf16 True``); CPU runs stay in float32."""
     checkpoint_every: Natural = 0
     """Save a resumable checkpoint every this many iterations (0: only at the end)."""
-    seeds: Count = 1
+    seeds: SeedCount = 1
     """How many seeds the notebook runs (curves show mean ± std over them)."""
     verbose: bool = True
     """Show tqdm progress bars."""

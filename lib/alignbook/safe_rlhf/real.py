@@ -40,7 +40,7 @@ from typing import Annotated, Any, Sequence
 import numpy as np
 import torch
 
-from alignbook.engine.config import ConfigError, Count, Natural, NonNegative, Positive, Range
+from alignbook.engine.config import ConfigError, Count, Natural, NonNegative, Positive, Range, SeedCount
 from alignbook.engine.results import TrainResult, config_fingerprint, load_finished, save_finished
 from alignbook.pretrained.chat import chat_prompt_template, freeze_but_last, prepare_tokenizer
 from alignbook.pretrained.generate import one_line
@@ -94,7 +94,7 @@ class RealPPOLagConfig(RealPromptsConfig):
     """Blocks of each critic transformer."""
     score_clip: Positive = 5.0
     """Reward and cost (judge log-odds) are clipped to [-score_clip, score_clip]."""
-    seeds: Count = 3
+    seeds: SeedCount = 3
     """Training seeds (seed, seed + 1, ...); θ0 is evaluated once, greedily."""
     eval_batch_size: Count = 16
     """Prompts per evaluation generation batch."""

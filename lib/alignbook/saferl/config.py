@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated
 
-from ..engine.config import BaseConfig, ConfigError, Count, Fraction, Natural, NonNegative, OneOf, Positive, Range
+from ..engine.config import BaseConfig, ConfigError, Count, Fraction, Natural, NonNegative, OneOf, Positive, Range, SeedCount
 
 ALGORITHM_NAMES = ("ppo", "ppo_lag", "cppo_pid", "trpo_lag", "cpo", "pcpo", "focops", "cup", "rcpo")
 
@@ -37,7 +37,7 @@ class SafeRLConfig(BaseConfig):
     """Episode length override (0: the task's own, 1000; Circle 500). Tests use short episodes."""
     skip_skybox: bool = True
     """Skip the cosmetic HD skybox when building navigation worlds (vector observations only)."""
-    hidden_sizes: Annotated[tuple[int, ...], Range(1)] = (64, 64)
+    hidden_sizes: Annotated[tuple[int, ...], Range(1, 65536)] = (64, 64)
     """Actor and critic MLP widths, each >= 1, tanh activations (SafePO hidden_sizes: [64, 64])."""
     gamma: Fraction = 0.99
     """Discount for reward and cost, in [0, 1]; CUP needs it < 1 (SafePO gamma: 0.99)."""
@@ -114,7 +114,7 @@ class SafeRLConfig(BaseConfig):
     """CUP: GAE lambda in the projection coefficient (1 - gamma*lambda)/(1 - gamma) (SafePO CUP_LAMBDA: 0.95)."""
     torch_threads: Count = 1
     """torch threads per run (1 keeps runs exactly reproducible and lets runs use one core each)."""
-    seeds: Count = 1
+    seeds: SeedCount = 1
     """Seeds per grid cell (notebooks); seed, seed+1, ... ."""
     parallel_runs: Count = 1
     """Runs of a grid trained at once in separate processes (one per core)."""

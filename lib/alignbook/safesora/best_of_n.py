@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import numpy as np
 import torch
 
-from ..engine.config import BaseConfig, ConfigError, Count, Fraction, OneOf, Positive, Range
+from ..engine.config import BaseConfig, ConfigError, Count, Fraction, OneOf, Positive, Range, SeedCount
 from ..engine.metrics import format_number
 from ..lm.runtime import torch_threads
 from ..stats import ci_text, interval_note, mean_ci, side
@@ -33,7 +33,7 @@ from .schema import HARM_CATEGORIES
 class BestOfNConfig(BaseConfig):
     """Notebook 04: best-of-N prompt refinement with notebook 02's cost model and notebook 03's reward model."""
 
-    n_grid: Annotated[tuple[int, ...], Range(1)] = (1, 2, 4, 8, 16)
+    n_grid: Annotated[tuple[int, ...], Range(1, 4096)] = (1, 2, 4, 8, 16)
     """Numbers of candidate prompts; must start at 1 (the baseline)."""
     generator: Annotated[str, OneOf(world.GENERATOR_NAMES)] = "VC2-like"
     """The generator that renders the candidates."""
@@ -45,7 +45,7 @@ class BestOfNConfig(BaseConfig):
     """Probability that a candidate drops the user's harmful phrase."""
     drift: Fraction = 0.2
     """Probability that a candidate changes one requested attribute."""
-    seeds: Count = 3
+    seeds: SeedCount = 3
     """Seeds: refiner and generator draws, and which upstream models (seed s uses seed s of notebooks 02 and 03)."""
     threads: Count = 1
     """torch threads."""

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..engine.config import BaseConfig, Count, NonNegative, Positive
+from ..engine.config import BaseConfig, Count, NonNegative, Positive, Width, SeedCount
 from ..engine.metrics import format_number
 from ..lm.runtime import torch_threads
 from ..stats import ci_text, interval_note, mean_ci, seed_list, side
@@ -38,9 +38,9 @@ class ModerationConfig(BaseConfig):
     """Adam learning rate."""
     weight_decay: NonNegative = 0.0
     """Adam weight decay."""
-    hidden: Count = 64
+    hidden: Width = 64
     """Width of the moderators."""
-    seeds: Count = 3
+    seeds: SeedCount = 3
     """Paired seeds (initialisation and batch order); both moderators share each seed."""
     threads: Count = 1
     """torch threads."""

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 import numpy as np
 import torch
 
-from ..engine.config import BaseConfig, ConfigError, Count, Fraction, NonNegative, OneOf, Positive, Range
+from ..engine.config import BaseConfig, ConfigError, Count, Fraction, NonNegative, OneOf, Positive, Range, Width, SeedCount
 from ..engine.metrics import format_number
 from ..lm.runtime import torch_threads
 from ..stats import ci_text, interval_note, mean_ci, seed_list, side
@@ -64,11 +64,11 @@ class PreferenceConfig(BaseConfig):
     """Share of steps of linear warm-up before the cosine decay (official 0.03)."""
     score_reg: NonNegative = 0.001
     """Coefficient of mean(s²) in the loss (official 0.001)."""
-    dim: Count = 48
+    dim: Width = 48
     """Width of the backbone."""
-    seeds: Count = 3
+    seeds: SeedCount = 3
     """Seeds (initialisation and batch order) for helpfulness and harmlessness, the judged dimensions."""
-    sub_seeds: Count = 1
+    sub_seeds: SeedCount = 1
     """Seeds for the four sub-dimensions (reported, not judged)."""
     threads: Count = 1
     """torch threads."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..engine.config import BaseConfig, Count, Natural, Positive
+from ..engine.config import BaseConfig, Count, Natural, Positive, Width, SeedCount
 from ..engine.results import TrainResult
 from .common import ci_cell, ci_text, table_note, mean_ci, seed_list, side
 
@@ -48,7 +48,7 @@ class LoopConfig(BaseConfig):
     """Deployment inputs the red team tries per round."""
     budget: Count = 40
     """Inputs added per round (failures found, or random inputs for the control)."""
-    hidden: Count = 32
+    hidden: Width = 32
     """Width of the classifier's two hidden layers."""
     steps: Count = 300
     """Adam steps per training (full batch)."""
@@ -56,7 +56,7 @@ class LoopConfig(BaseConfig):
     """Adam learning rate."""
     n_eval: Count = 5000
     """Fresh deployment inputs on which failure rates are measured (never shown to the red team)."""
-    seeds: Count = 5
+    seeds: SeedCount = 5
     """Independent worlds (disks, data, initialisation)."""
 
 

@@ -19,7 +19,7 @@ from typing import Annotated
 import numpy as np
 import torch
 
-from ..engine.config import BaseConfig, Count, Fraction, NonNegative, Positive, Range
+from ..engine.config import BaseConfig, Count, Fraction, NonNegative, Positive, Range, SeedCount
 from ..engine.results import TrainResult
 from .common import ci_cell, ci_text, table_note, mean_ci, seed_list, side
 
@@ -55,7 +55,7 @@ class ShiftConfig(BaseConfig):
     """Group DRO's step size for the group weights, q_g ∝ q_g exp(eta loss_g) (Sagawa et al., Algorithm 1)."""
     rex_penalty: NonNegative = 10.0
     """V-REx: coefficient of the variance of the environments' losses."""
-    seeds: Count = 5
+    seeds: SeedCount = 5
     """Independent data sets and fits."""
 
 

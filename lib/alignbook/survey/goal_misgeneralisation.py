@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import numpy as np
 import torch
 
-from ..engine.config import BaseConfig, Count, Fraction, Positive, Range
+from ..engine.config import BaseConfig, Count, Fraction, Positive, Range, Width, SeedCount
 from ..engine.results import TrainResult
 from .common import ci_cell, ci_text, table_note, mean_ci, seed_list, side
 
@@ -42,7 +42,7 @@ class GoalConfig(BaseConfig):
     """REINFORCE updates."""
     batch: Count = 64
     """Episodes per update."""
-    hidden: Count = 64
+    hidden: Width = 64
     """Width of the policy's two hidden layers."""
     lr: Positive = 3e-3
     """Adam learning rate."""
@@ -52,7 +52,7 @@ class GoalConfig(BaseConfig):
     """Entropy bonus coefficient."""
     test_episodes: Count = 500
     """Test episodes (random coin, never on the start cell), sampled actions."""
-    seeds: Count = 5
+    seeds: SeedCount = 5
     """Independent runs per share."""
     min_gap: Fraction = 0.2
     """The claim needs test success at p = 1 minus at p = 0 above this (in success rate)."""

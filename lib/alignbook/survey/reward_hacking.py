@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from ..engine.config import BaseConfig, ConfigError, Count, Positive, Range
+from ..engine.config import BaseConfig, ConfigError, Count, Positive, Range, SeedCount
 from ..engine.results import TrainResult
 from .common import ci_cell, ci_text, table_note, mean_ci, seed_list, side
 
@@ -51,7 +51,7 @@ class RewardHackingConfig(BaseConfig):
     """Largest n of best-of-n is 2**max_log2_n; the grid is n = 1, 2, 4, ..."""
     trials: Count = 300
     """Best-of-n draws per n (the gold reward at n is their mean)."""
-    seeds: Count = 5
+    seeds: SeedCount = 5
     """Independent runs (labels, proxy fit and draws), seeds seed .. seed + seeds - 1."""
     fall_share: Annotated[float, Range(0.1, 0.9)] = 1 / 3
     """The early (late) slope of gold against KL is fitted on the first (last) share of the n grid."""

@@ -24,7 +24,7 @@ from typing import Annotated, Any
 import numpy as np
 import torch
 
-from ..engine.config import BaseConfig, Count, NonNegative, Positive, Range
+from ..engine.config import BaseConfig, Count, NonNegative, Positive, Range, SeedCount
 from ..engine.results import TrainResult
 from .common import ci_cell, ci_text, table_note, mean_ci, seed_list, side
 
@@ -47,7 +47,7 @@ class BanditConfig(BaseConfig):
     """L2 penalty on the tabular reward model (per pair, mean loss + rm_l2 |r_hat|^2 / (S A))."""
     steps: Count = 300
     """Full-batch L-BFGS iterations of each fit."""
-    seeds: Count = 5
+    seeds: SeedCount = 5
     """Independent bandits and preference sets."""
     tolerance: Positive = 1e-3
     """'Equal' means total variation distance between the policies below this (averaged over contexts)."""

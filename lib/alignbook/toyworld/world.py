@@ -94,7 +94,7 @@ class ToyWorldConfig(BaseConfig):
     """Helpfulness lost per clause the world does not know (gibberish, truncation)."""
     repeat_penalty: NonNegative = 0.2
     """Helpfulness lost per repeated clause: repeating a useful phrase earns nothing."""
-    tokenizer_vocab_size: Annotated[int, Range(260)] = 1024
+    tokenizer_vocab_size: Annotated[int, Range(260, 262144)] = 1024
     """BPE vocabulary size of the world's tokenizer (at least 260: 256 bytes and 4 special tokens)."""
     corpus_docs: Count = 4000
     """Documents in the pretraining corpus of the base model."""

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ...engine.config import BaseConfig, Count, NonNegative, OneOf, Positive, Range
+from ...engine.config import BaseConfig, Count, NonNegative, OneOf, Positive, Range, SeedCount
 from ...toyworld.content import HARM_CATEGORIES
 from .metrics import majority_baseline, moderation_metrics
 from .model import ModerationModel, load_moderation_model, moderation_loss, predict_from_outputs, save_moderation_model
@@ -71,7 +71,7 @@ class ModerationConfig(BaseConfig):
     """Longest tokenised prompt+response; longer ones are cut at the end."""
     threshold: Annotated[float, Range(0, 1, min_open=True, max_open=True)] = 0.5
     """Probability above which the unsafe and category heads say yes, in (0, 1)."""
-    seeds: Count = 3
+    seeds: SeedCount = 3
     """Independent training runs (metrics reported as mean ± std over them)."""
     device: Annotated[str, OneOf(("auto", "cpu", "cuda"))] = "auto"
     """'auto', 'cpu' or 'cuda'."""
