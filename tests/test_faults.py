@@ -111,12 +111,20 @@ def all_gone(procs: list[psutil.Process], seconds: float) -> bool:
 # -- wrong results -------------------------------------------------------------------------------
 
 
+def two_at_once(book: Path) -> tuple[str, ...]:
+    """The notebooks a ``--jobs 2`` probe runs: 01_a and an independent 02_b, side by side."""
+    write_notebook(book, "ch/02_b", BODY.replace('"answer"', '"other"'))
+    return ("ch/01_a", "ch/02_b", "--jobs", "2")
+
+
 @pytest.mark.slow
 @pytest.mark.notebooks
-def test_a_kill_at_any_point_never_leaves_a_result_that_counts(book):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_kill_at_any_point_never_leaves_a_result_that_counts(book, jobs):
     rng = random.Random(7)
+    targets = ("ch/01_a",) if jobs == 1 else two_at_once(book)
     for delay in (rng.uniform(0.2, 3.0), rng.uniform(3.0, 8.0)):
-        proc = cli_process(book, "ch/01_a", sleep=2)
+        proc = cli_process(book, *targets, sleep=2)
         time.sleep(delay)
         procs = tree(proc.pid)
         for p in procs:  # the whole process tree, at once
@@ -141,10 +149,14 @@ def test_a_kill_at_any_point_never_leaves_a_result_that_counts(book):
 
 @pytest.mark.slow
 @pytest.mark.notebooks
-def test_sigkill_of_the_command_stops_the_child_and_its_kernel(book):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sigkill_of_the_command_stops_the_child_and_its_kernel(book, jobs):
     marker = book / "started"
-    proc = cli_process(book, "ch/01_a", marker=marker, sleep=6)
+    targets = ("ch/01_a",) if jobs == 1 else two_at_once(book)
+    proc = cli_process(book, *targets, marker=marker, sleep=6)
     wait_file(marker)
+    if jobs == 2:
+        assert store.wait_for(lambda: len(tree(proc.pid)) >= 5, 60)  # both notebooks' children and kernels
     procs = tree(proc.pid)
     assert len(procs) >= 3  # the command, the papermill child, the kernel
     proc.kill()  # SIGKILL of the command alone: nothing can be cleaned up by it
@@ -159,11 +171,14 @@ def test_sigkill_of_the_command_stops_the_child_and_its_kernel(book):
 
 @pytest.mark.slow
 @pytest.mark.notebooks
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_stops_the_whole_tree_with_one_line(book, signum):
+@pytest.mark.parametrize("signum,jobs", [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGINT, 2)])
+def test_ctrl_c_stops_the_whole_tree_with_one_line(book, signum, jobs):
     marker = book / "started"
-    proc = cli_process(book, "ch/01_a", marker=marker, sleep=60)
+    targets = ("ch/01_a",) if jobs == 1 else two_at_once(book)
+    proc = cli_process(book, *targets, marker=marker, sleep=60)
     wait_file(marker)
+    if jobs == 2:
+        assert store.wait_for(lambda: len(tree(proc.pid)) >= 5, 60)  # both notebooks' children and kernels
     procs = tree(proc.pid)
     assert len(procs) >= 3
     start = time.monotonic()
@@ -177,17 +192,19 @@ def test_ctrl_c_stops_the_whole_tree_with_one_line(book, signum):
     lines = [line for line in err.splitlines() if line.startswith("alignbook:")]
     assert len(lines) == 1 and "interrupted" in lines[0] and "ch/01_a" in lines[0]
     assert all_gone(procs, 10)
-    record = runner.load_manifest("test")["ch/01_a"]
-    assert record["status"] == "interrupted"
-    assert store.verify("test", "ch/01_a", None, runner.current_hashes()) is not None
-    assert not (book / "build" / "test" / "notebooks" / "ch" / "01_a.ipynb").exists()
+    for name in targets[:jobs]:
+        assert runner.load_manifest("test")[name]["status"] == "interrupted"
+        assert store.verify("test", name, None, runner.current_hashes()) is not None
+        assert not (book / "build" / "test" / "notebooks" / f"{name}.ipynb").exists()
 
 
 @pytest.mark.slow
 @pytest.mark.notebooks
-def test_concurrent_runs_with_other_parameters_never_serve_each_others_results(book):
-    other = cli_process(book, "ch/01_a", "-p", "steps=3", sleep=1)
-    default = cli_process(book, "ch/01_a", sleep=1)
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_concurrent_runs_with_other_parameters_never_serve_each_others_results(book, jobs):
+    more = () if jobs == 1 else two_at_once(book)[1:]
+    other = cli_process(book, "ch/01_a", *more, "-p", "steps=3", sleep=1)
+    default = cli_process(book, "ch/01_a", *more, sleep=1)
     for proc in (other, default):
         out, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err
@@ -377,3 +394,35 @@ def test_list_shows_why_a_result_is_not_valid(book, capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     assert "interrupted" in out and "never run" in out
+
+
+@pytest.mark.parametrize("value,named", [("0", "at least 1"), ("-2", "at least 1"), ("two", "whole number"),
+                                         ("2.5", "whole number"), ("9" * 400, "whole number")])
+def test_a_bad_jobs_value_is_named_and_nothing_runs(book, capsys, value, named):
+    assert cli.main(["run", "ch/01_a", "--no-progress", "--jobs", value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("alignbook: error:") and "--jobs" in err and named in err and "Traceback" not in err
+    assert len(err) < 400
+    assert not (book / "build" / "test" / "notebooks").exists()
+
+
+def test_more_jobs_than_cores_are_clamped_and_said(book):
+    said = []
+    assert runner.check_jobs(10_000, said.append) == runner.machine_cores()
+    assert "more than the" in said[0] and "cores" in said[0]
+    assert runner.check_jobs(1, said.append) == 1 and len(said) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_two_workers_respect_dependencies_and_wait_for_memory(book, monkeypatch):
+    """02_b reads 01_a: it starts only when 01_a has finished, whatever the worker count; a notebook
+    that does not fit in the memory budget beside a running one waits (and the log says so)."""
+    write_notebook(book, "ch/03_c", BODY.replace('"answer"', '"third"'))  # independent of both
+    said = []
+    monkeypatch.setattr(runner, "available_memory_mb", lambda: 2000.0)  # budget 1600 MB: one default notebook
+    report = runner.run(["ch/01_a", "ch/02_b", "ch/03_c"], "test", progress=False, jobs=2, log=said.append)
+    assert {r["status"] for r in report.results.values()} == {"ok"}
+    manifest = runner.load_manifest("test")
+    assert manifest["ch/02_b"]["started"] >= manifest["ch/01_a"]["finished"]
+    assert any("waiting for memory" in line for line in said)

@@ -2,12 +2,13 @@
 
 import ast
 import json
+import os
 import re
 
 import nbformat
 import pytest
 
-from alignbook.engine import book, claims, pages, paths, runner
+from alignbook.engine import book, claims, metrics, pages, paths, runner
 from alignbook.engine.config import PROFILES, resolve
 
 NOTEBOOKS = runner.all_notebooks()
@@ -92,7 +93,41 @@ def test_toc_and_notebooks_agree():
 
 @pytest.fixture(scope="module")
 def test_profile_run():
-    return runner.run([], "test", progress=False)
+    """Every notebook in the test profile, one at a time, each with every core (so every map of units
+    runs its units side by side in worker processes: :mod:`alignbook.engine.parallel`)."""
+    return runner.run([], "test", progress=False, jobs=1)
+
+
+@pytest.fixture(scope="module")
+def parallel_profile_run(test_profile_run, tmp_path_factory):
+    """The whole test profile again, into another build folder: two notebooks at once, each with one
+    core, so every map of units runs its units one after another in the notebook's own process."""
+    build = tmp_path_factory.mktemp("jobs2-build")
+    before = os.environ.get("ALIGNBOOK_BUILD")
+    os.environ["ALIGNBOOK_BUILD"] = str(build)
+    try:
+        return build, runner.run([], "test", progress=False, jobs=2, force=True)
+    finally:
+        if before is None:
+            os.environ.pop("ALIGNBOOK_BUILD", None)
+        else:
+            os.environ["ALIGNBOOK_BUILD"] = before
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_the_same_numbers_with_two_workers_and_units_in_sequence(test_profile_run, parallel_profile_run, name):
+    """Issue: every core, the same numbers. Bit-identical recorded metrics (wall-clock timings aside)."""
+    build, report = parallel_profile_run
+    assert report.results[name]["status"] == "ok", report.results[name].get("error")
+    assert test_profile_run.results[name]["status"] in ("ok", "cached")
+    first = metrics.reproducible(metrics.load_metrics(paths.run_dir("test", name)))
+    second = metrics.reproducible(metrics.load_metrics(build / "test" / "runs" / name))
+    assert first, f"{name} recorded no metric"
+    differ = sorted(k for k in set(first) | set(second) if first.get(k) != second.get(k))
+    assert not differ, f"{name}: {differ[:5]} differ between --jobs 1 and --jobs 2: " + \
+        "; ".join(f"{k}: {first.get(k, {}).get('value')!r} vs {second.get(k, {}).get('value')!r}" for k in differ[:3])
 
 
 @pytest.mark.slow

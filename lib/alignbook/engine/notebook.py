@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import config as config_mod
-from . import paths, repro
+from . import parallel, paths, repro
 from ..plotting import use_book_style
 
 
@@ -34,7 +34,8 @@ def setup(
     *,
     show: bool = True,
 ) -> Any:
-    """Resolve ``notebook``'s config for ``profile``, seed everything, and show the resolved table.
+    """Resolve ``notebook``'s config for ``profile``, hold it to
+    :data:`alignbook.engine.parallel.THREADS` compute threads, seed everything, and show the resolved table.
 
     ``run_dir`` defaults to ``build/<profile>/runs/<notebook>`` so a notebook opened by hand in
     JupyterLab writes where the runner would, never into ``notebooks/``.
@@ -42,6 +43,7 @@ def setup(
     run_dir = run_dir or str(paths.run_dir(profile, notebook))
     cfg = config_mod.resolve(yaml_path(notebook), profile, overrides, seed=seed, run_dir=run_dir)
     Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
+    parallel.pin_threads()  # the same numbers whether run alone, beside other notebooks or by hand
     repro.seed_everything(cfg.seed)
     use_book_style()
     if show:

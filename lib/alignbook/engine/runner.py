@@ -36,6 +36,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -44,6 +45,7 @@ from .. import __version__
 from . import deps, fsguard, paths, store
 from .config import PROFILES, ConfigError, load_spec, load_yaml, resolve
 from .launch import launch_command
+from .parallel import thread_environment
 
 DEFAULT_TIMEOUT = {"test": 600, "smoke": 1800, "gpu": 3600, "paper": 7 * 24 * 3600}
 """Seconds a whole notebook may run, per profile, unless its YAML says otherwise. A guard against
@@ -53,6 +55,10 @@ machine is loaded (:func:`load_factor`). Speed targets live in the benchmarks.""
 
 class Interrupted(Exception):
     """The run was stopped (Ctrl-C, SIGTERM or SIGHUP); the notebook it was executing did not count."""
+
+
+_STOP = threading.Event()
+"""Set when the run is stopped: every notebook being executed (one per worker) kills its tree."""
 
 
 @dataclasses.dataclass
@@ -74,6 +80,9 @@ class NotebookJob:
 
     upstream: dict[str, str] = dataclasses.field(default_factory=dict)
     """Key of each notebook it ``depends_on``, as used in its own key."""
+    cores: int = 1
+    """Cores the scheduler gives it (``ALIGNBOOK_CORES``: how many unit workers it may start); never an
+    input of its numbers, which use :data:`alignbook.engine.parallel.THREADS` threads per process."""
 
     @property
     def timeout(self) -> float:
@@ -322,8 +331,7 @@ def current_hashes() -> Callable[[str, dict[str, Any]], tuple[dict[str, str], li
     return get
 
 
-def job_key(hashes: dict[str, str], upstream: dict[str, str]) -> str:
-    return _sha(json.dumps([hashes, sorted(upstream.items())], sort_keys=True).encode())
+job_key = store.job_key
 
 
 # -- planning ------------------------------------------------------------------------------------
@@ -508,7 +516,9 @@ def _execute(job: NotebookJob, out_path: Path, progress: bool) -> dict[str, Any]
                str(params_file), str(result_file), "1" if progress else "0"]
         paths.absolutise_environment()  # the notebook's working directory is its run folder
         env = dict(os.environ, PYTHONPATH=str(paths.repo_root() / "lib") + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                   ALIGNBOOK_PARENT_PID=str(os.getpid()))
+                   ALIGNBOOK_PARENT_PID=str(os.getpid()),
+                   PYTHONHASHSEED="0",  # the order of a set of strings is then the same in every run
+                   ALIGNBOOK_CORES=str(job.cores), **thread_environment())
         if not shutil.which("nvidia-smi"):  # DeepSpeed otherwise probes for GPUs and warns in every page
             env.setdefault("DS_ACCELERATOR", "cpu")
         start = time.time()
@@ -519,6 +529,8 @@ def _execute(job: NotebookJob, out_path: Path, progress: bool) -> dict[str, Any]
         timed_out = False
         try:
             while proc.poll() is None:
+                if _STOP.is_set():
+                    raise KeyboardInterrupt  # another worker's notebook, or the main thread, was stopped
                 peak = max(peak, _tree_rss(proc.pid))
                 if job.timeout_override is None:
                     scale = max(scale, load_factor())  # a machine that gets busier gets more time
@@ -656,8 +668,8 @@ def _execute_and_commit(job: NotebookJob, profile: str, force: bool, progress: b
     run_dir = Path(job.parameters["run_dir"])
     base = {"profile": profile, "key": key, "hashes": job.hashes, "upstream": dict(job.upstream),
             "seed": job.parameters["seed"], "overrides": job.parameters.get("overrides", {})}
-    store.update_record(profile, name, lambda r: {**base, "status": "running", "pid": os.getpid(),
-                                                  "started": store.now()})
+    base["started"] = store.now()
+    store.update_record(profile, name, lambda r: {**base, "status": "running", "pid": os.getpid()})
     for stale in (final, partial, failed):  # from here on the old result no longer stands
         fsguard.unlink(stale)
     how = store.prepare_run_dir(run_dir, key, force)
@@ -666,14 +678,16 @@ def _execute_and_commit(job: NotebookJob, profile: str, force: bool, progress: b
     try:
         outcome = _execute(job, partial, progress)
     except BaseException:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None  # a second Ctrl-C must not cut the cleanup
         try:
             fsguard.unlink(partial)
             store.write_stamp(run_dir, key, "interrupted")
             store.update_record(profile, name, lambda r: {**base, "status": "interrupted", "error": "interrupted "
                                                           "before it finished", "finished": store.now()})
         finally:
-            signal.signal(signal.SIGINT, previous)
+            if main:
+                signal.signal(signal.SIGINT, previous)
         raise
     entry = {**base, **outcome, "finished": store.now()}
     if outcome["status"] == "ok" and partial.exists():
@@ -694,6 +708,51 @@ def _execute_and_commit(job: NotebookJob, profile: str, force: bool, progress: b
     return entry
 
 
+DEFAULT_MEMORY_MB = 1500.0
+"""A notebook's planned peak memory when no earlier run of it recorded one."""
+
+MEMORY_SHARE = 0.8
+"""Of the memory available when a run starts, the share its notebooks may plan to use together."""
+
+
+def machine_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def available_memory_mb() -> float:
+    import psutil
+
+    return psutil.virtual_memory().available / 2**20
+
+
+def default_jobs(profile: str) -> int:
+    """Notebooks at once when ``--jobs`` is not given: one per core, as many as fit in memory at
+    :data:`DEFAULT_MEMORY_MB` each; one on the ``gpu`` and ``paper`` profiles (one accelerator)."""
+    if profile in ("gpu", "paper"):
+        return 1
+    fit = int(available_memory_mb() * MEMORY_SHARE // DEFAULT_MEMORY_MB)
+    return max(1, min(machine_cores(), fit))
+
+
+def check_jobs(jobs: Any, log: Callable[[str], None] = print) -> int:
+    """``--jobs``: an integer >= 1 (a named error otherwise); more than the cores is clamped, and said."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int):
+        raise ConfigError(f"--jobs {jobs!r} must be a whole number of notebooks at once, e.g. --jobs 2")
+    if jobs < 1:
+        raise ConfigError(f"--jobs {jobs} must be at least 1 (1 runs the notebooks one after another)")
+    cores = machine_cores()
+    if jobs > cores:
+        log(f"--jobs {jobs} is more than the {cores} cores here: running {cores} notebooks at once")
+        return cores
+    return jobs
+
+
+def planned_memory_mb(profile: str, name: str, manifest: dict[str, Any]) -> float:
+    """What a notebook is planned to need: the peak its last run in this profile recorded, else a default."""
+    peak = manifest.get(name, {}).get("peak_rss_mb")
+    return float(peak) if isinstance(peak, (int, float)) and peak > 0 else DEFAULT_MEMORY_MB
+
+
 def run(
     targets: Iterable[str] = (),
     profile: str = "test",
@@ -703,38 +762,129 @@ def run(
     force: bool = False,
     progress: bool = True,
     timeout: float | None = None,
+    jobs: int | None = None,
     log=print,
 ) -> RunReport:
     """Execute (or reuse) the selected notebooks in ``profile``; see the module docstring.
 
-    ``timeout`` (seconds) replaces every selected notebook's YAML timeout for this call (unscaled).
-    Raises :class:`Interrupted` after cleaning up when the run is stopped.
+    ``jobs`` notebooks run at once (default :func:`default_jobs`), each as soon as the notebooks it
+    ``depends_on`` have finished, while their planned memory (:func:`planned_memory_mb`) fits in
+    :data:`MEMORY_SHARE` of the memory available: past it the next notebook waits, and the log says
+    so. Each gets the machine's cores over ``jobs`` for its own unit workers
+    (:mod:`alignbook.engine.parallel`); its numbers do not depend on either. ``timeout`` (seconds)
+    replaces every selected notebook's YAML timeout for this call (unscaled). With more than one
+    worker the per-cell progress bar is off: the log has a line when a notebook starts and ends.
+    Raises :class:`Interrupted` after stopping every notebook being executed and cleaning up.
     """
     if timeout is not None and (not math.isfinite(timeout) or timeout <= 0):
         raise ConfigError(f"--timeout {timeout:g} must be a finite, positive number of seconds, e.g. --timeout 1800")
-    jobs = plan(targets, profile, overrides, seed)
-    for job in jobs:
+    workers = check_jobs(default_jobs(profile) if jobs is None else jobs, log)
+    planned = plan(targets, profile, overrides, seed)
+    cores = max(1, machine_cores() // workers)
+    for job in planned:
         job.timeout_override = timeout
+        job.cores = cores
+    if workers > 1 and len(planned) > 1:
+        log(f"{len(planned)} notebooks, up to {workers} at once, {cores} core{'s' if cores > 1 else ''} each")
+    _STOP.clear()
+    return _schedule(planned, profile, force, progress and workers == 1, workers, log)
+
+
+def _schedule(planned: list[NotebookJob], profile: str, force: bool, progress: bool, workers: int,
+              log: Callable[[str], None]) -> RunReport:
+    """Run ``planned`` over ``workers`` threads (each waits on its notebook's child process)."""
     order = book_order()
     current = current_hashes()
+    manifest = store.load_manifest(profile)
+    budget = available_memory_mb() * MEMORY_SHARE
+    selected = {job.name for job in planned}
+    index = {job.name: i for i, job in enumerate(planned, 1)}
+    waiting = list(planned)
+    running: dict[str, tuple[threading.Thread, float]] = {}
     results: dict[str, dict[str, Any]] = {}
     failed_names: set[str] = set()
-    for index, job in enumerate(jobs, 1):
-        head = f"[{index}/{len(jobs)}] {job.name} ({profile})"
-        deps_failed = [d for d in job.upstream if d in failed_names]
-        if deps_failed:
-            results[job.name] = {"status": "skipped", "error": f"depends on failed {', '.join(deps_failed)}"}
-            failed_names.add(job.name)
-            log(f"{head}: skipped, {deps_failed[0]} failed")
-            continue
+    told: set[str] = set()
+    finished = threading.Condition()
+
+    def head(job: NotebookJob) -> str:
+        return f"[{index[job.name]}/{len(planned)}] {job.name} ({profile})"
+
+    def status() -> str:
+        return f"  [{len(results)}/{len(planned)} done, {len(running)} running]" if workers > 1 else ""
+
+    def work(job: NotebookJob) -> None:
         try:
-            outcome = _run_one(job, profile, force, progress, order, current, log, head)
+            outcome = _run_one(job, profile, force, progress, order, current, log, head(job))
         except KeyboardInterrupt:
-            raise Interrupted(f"stopped {job.name} and everything it started; nothing from that run counts as "
-                              f"finished (`alignbook run {job.name} --profile {profile}` starts it again)") from None
-        if outcome["status"] == "skipped":
-            log(f"{head}: skipped: {outcome['error']}")
-        results[job.name] = outcome
-        if outcome["status"] not in ("ok", "cached"):
-            failed_names.add(job.name)
-    return RunReport(profile, results)
+            outcome = {"status": "interrupted", "error": "stopped before it finished"}
+        except BaseException as err:  # noqa: BLE001 - reported as this notebook's failure, the others go on
+            if isinstance(err, (ConfigError, OSError)):
+                outcome = {"status": "error", "error": str(err), "exception": err}
+            else:
+                outcome = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+        with finished:
+            results[job.name] = outcome
+            finished.notify_all()
+
+    try:
+        while waiting or running:
+            with finished:
+                for name in [n for n in running if n in results]:
+                    running[name][0].join()
+                    del running[name]
+                    outcome = results[name]
+                    if outcome["status"] == "error":  # the store or a message to the user: stop everything
+                        _STOP.set()
+                    if outcome["status"] == "skipped":
+                        log(f"{head(next(j for j in planned if j.name == name))}: skipped: {outcome['error']}")
+                    if outcome["status"] not in ("ok", "cached"):
+                        failed_names.add(name)
+                    if workers > 1:
+                        log(status().strip())
+            errors = [r for r in results.values() if r["status"] == "error"]
+            if errors and not running:
+                raise errors[0]["exception"]
+            if _STOP.is_set():
+                waiting.clear()
+            for job in list(waiting):
+                if len(running) >= workers:
+                    break
+                deps = [d for d in job.upstream if d in selected]
+                if any(d in failed_names for d in deps):
+                    bad = next(d for d in deps if d in failed_names)
+                    results[job.name] = {"status": "skipped", "error": f"depends on failed {bad}"}
+                    failed_names.add(job.name)
+                    waiting.remove(job)
+                    log(f"{head(job)}: skipped, {bad} failed")
+                    continue
+                if any(d not in results for d in deps):
+                    continue  # what it reads has not finished yet
+                need = planned_memory_mb(profile, job.name, manifest)
+                used = sum(mb for _, mb in running.values())
+                if running and used + need > budget:
+                    if job.name not in told:
+                        told.add(job.name)
+                        log(f"{head(job)}: waiting for memory (needs ~{need:.0f} MB; {used:.0f} of {budget:.0f} MB "
+                            "planned for the notebooks running): notebooks run one after another rather than swap")
+                    continue
+                waiting.remove(job)
+                thread = threading.Thread(target=work, args=(job,), name=job.name, daemon=True)
+                running[job.name] = (thread, need)
+                thread.start()
+            with finished:
+                if running and not any(n in results for n in running):
+                    finished.wait(timeout=1.0)
+    except KeyboardInterrupt:
+        _STOP.set()
+        stopped = sorted(running)
+        for thread, _ in list(running.values()):
+            thread.join()
+        names = ", ".join(stopped) or "the notebook being executed"
+        first = stopped[0] if stopped else ""
+        raise Interrupted(f"stopped {names} and everything {'they' if len(stopped) > 1 else 'it'} started; nothing "
+                          f"from {'those runs' if len(stopped) > 1 else 'that run'} counts as finished "
+                          f"(`alignbook run {first or '<notebook>'} --profile {profile}` starts it again)") from None
+    interrupted = [n for n, r in results.items() if r["status"] == "interrupted"]
+    if interrupted:  # stopped from outside the main thread's wait (a signal during a join)
+        raise Interrupted(f"stopped {', '.join(interrupted)}; nothing from those runs counts as finished")
+    return RunReport(profile, {job.name: results[job.name] for job in planned if job.name in results})

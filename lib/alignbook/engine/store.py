@@ -271,6 +271,8 @@ def verify(profile: str, name: str, manifest: dict[str, Any] | None,
                 else "its last run was interrupted before it finished")
     if status != "ok":
         return f"its last run {'timed out' if status == 'timeout' else status}: {record.get('error', '')}".rstrip(": ")
+    if record.get("key") != job_key(record.get("hashes") or {}, record.get("upstream") or {}):
+        return "its record was edited: its key is not the one its recorded inputs give"
     try:
         now_ = current(name, record)
     except ConfigError as err:
@@ -296,6 +298,11 @@ def verify(profile: str, name: str, manifest: dict[str, Any] | None,
         if reason:
             return f"{dep}, whose results it read, is not valid: {reason}"
     return None
+
+
+def job_key(hashes: dict[str, str], upstream: dict[str, str]) -> str:
+    """A notebook's key: its own inputs' hashes and the keys of the notebooks it reads."""
+    return sha256_bytes(json.dumps([hashes, sorted(upstream.items())], sort_keys=True).encode())
 
 
 def outputs_problem(profile: str, name: str, record: dict[str, Any]) -> str | None:

@@ -109,23 +109,35 @@ def train_tiny_lm(cfg: MachineConfig) -> TrainResult:
 
 
 def train_over_seeds(cfg: MachineConfig, notebook: str | None = None) -> list[TrainResult]:
-    """Train ``cfg.seeds`` runs with seeds ``cfg.seed, cfg.seed + 1, ...``, each in its own folder.
+    """Train ``cfg.seeds`` runs with seeds ``cfg.seed, cfg.seed + 1, ...``, each in its own folder,
+    as units of :func:`alignbook.engine.parallel.map_units` (side by side where cores allow).
 
     With ``notebook``, each run is launched as that notebook's YAML says for the profile (in-process,
-    or under DeepSpeed for ``paper``), and the result is read back from its folder.
+    or under DeepSpeed for ``paper``: then one seed at a time, each over every device), and the result
+    is read back from its folder.
     """
+    from ..engine.config import load_spec
+    from ..engine.notebook import yaml_path
+    from ..engine.parallel import map_units
+
+    launched = notebook is not None and bool((load_spec(yaml_path(notebook)).get("launch") or {}).get(cfg.profile))
+    seeds = [cfg.seed + offset for offset in range(cfg.seeds)]
+    map_units(train_seed, cfg, seeds, name="seeds", context=notebook, workers=1 if launched else None,
+              log=None if not cfg.verbose else print)
+    return [TrainResult.load(Path(cfg.run_dir) / f"seed{seed}") for seed in seeds]
+
+
+def train_seed(unit) -> dict:
+    """One seed of :func:`train_over_seeds` (``unit.value``: the seed; ``unit.context``: the notebook)."""
     from ..engine.launch import launch_as_configured
 
-    results = []
-    for offset in range(cfg.seeds):
-        seed = cfg.seed + offset
-        run_cfg = dataclasses.replace(cfg, seed=seed, run_dir=str(Path(cfg.run_dir) / f"seed{seed}"))
-        if notebook is None:
-            results.append(train_tiny_lm(run_cfg))
-        else:
-            launch_as_configured(notebook, "alignbook.intro.machine:train_tiny_lm", run_cfg)
-            results.append(TrainResult.load(run_cfg.run_dir))
-    return results
+    seed = unit.value
+    run_cfg = dataclasses.replace(unit.cfg, seed=seed, run_dir=str(Path(unit.cfg.run_dir) / f"seed{seed}"),
+                                  verbose=False)
+    Path(run_cfg.run_dir).mkdir(parents=True, exist_ok=True)
+    if unit.context is None:
+        return train_tiny_lm(run_cfg).metrics
+    return launch_as_configured(unit.context, "alignbook.intro.machine:train_tiny_lm", run_cfg)
 
 
 def seeds_markdown(results: list[TrainResult]) -> str:
