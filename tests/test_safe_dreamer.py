@@ -15,7 +15,6 @@ from alignbook.safe_dreamer import claims, verdicts
 from alignbook.safe_dreamer.actor_critic import ACSettings, ActorCritic
 from alignbook.safe_dreamer.config import SafeDreamerConfig
 from alignbook.safe_dreamer.data import Replay
-from alignbook.engine.devices import resolve_device
 from alignbook.safe_dreamer.maths import (AugmentedLagrangian, auroc, bins, lambda_return, symexp,
                                           symlog, twohot, twohot_mean, weighted_cost_loss)
 from alignbook.safe_dreamer.planner import Planner, PlannerSettings, pid_for_planner, select_elites
@@ -239,14 +238,6 @@ def test_config_refusals_name_the_parameter():
         SafeDreamerConfig(device="tpu")
     with pytest.raises(ConfigError, match="ablation_sizes"):
         SafeDreamerConfig(ablation_sizes=(100,))
-
-
-def test_resolve_device():
-    assert resolve_device("cpu").type == "cpu"
-    if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="device=cpu"):
-            resolve_device("cuda")
-        assert resolve_device("auto").type == "cpu"
 
 
 # -- verdicts and claims ------------------------------------------------------------------------------

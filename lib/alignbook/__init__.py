@@ -17,8 +17,7 @@ from .engine.config import PROFILES, BaseConfig, ConfigError
 from .engine.launch import launch
 from .engine.metrics import load_metrics, record
 from .engine.notebook import setup, upstream_run
-from .engine.repro import pick_device
 from .plotting import save_figure
 
-__all__ = ["PROFILES", "BaseConfig", "ConfigError", "launch", "load_metrics", "pick_device", "record",
+__all__ = ["PROFILES", "BaseConfig", "ConfigError", "launch", "load_metrics", "record",
            "save_figure", "setup", "upstream_run"]

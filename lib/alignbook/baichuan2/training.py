@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..engine.devices import resolve_device
+from ..engine import devices
 from ..lm.runtime import torch_threads
 from .data import eval_windows, random_windows
 from .model import TinyDecoder, max_z_loss, parameter_counts, penalty_kl
@@ -82,7 +82,7 @@ def train_lm(train: np.ndarray, val: np.ndarray, *, vocab: int, hidden: int, lay
 
     ``device`` is ``cpu``, ``cuda`` or ``auto``; ``bf16`` trains under bfloat16 autocast (the
     logits and the losses are computed in fp32). Seeded CPU runs reproduce exactly; GPU runs need not."""
-    dev = resolve_device(device)
+    dev = devices.resolve(device)
     start = time.perf_counter()
     with torch_threads(1):
         torch.manual_seed(seed)

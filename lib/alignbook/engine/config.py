@@ -151,9 +151,13 @@ class OneOf:
     """The allowed names."""
     hub: bool = False
     """Also accept a Hugging Face hub id (``org/name``) or an existing local folder."""
+    pattern: str | None = None
+    """Also accept a value matching this regular expression whole (``cuda:\\d{1,2}`` for ``cuda:N``)."""
 
     def contains(self, value: str) -> bool:
         if value in self.values:
+            return True
+        if self.pattern and re.fullmatch(self.pattern, value):
             return True
         if self.hub:
             return bool(re.fullmatch(r"[\w.-]+/[\w.-]+", value)) or Path(value).is_dir()
@@ -161,7 +165,9 @@ class OneOf:
 
     def describe(self) -> str:
         names = ", ".join(repr(v) for v in self.values)
-        return f"one of {names}" + (", a hub id 'org/name' or a local folder" if self.hub else "")
+        extra = ", or 'cuda:N'" if self.pattern and "cuda" in self.pattern else (
+            f", or text matching {self.pattern}" if self.pattern else "")
+        return f"one of {names}" + extra + (", a hub id 'org/name' or a local folder" if self.hub else "")
 
 
 MAX_COUNT = 10**9

@@ -90,6 +90,12 @@ class Engine:
         return self._ds is not None
 
     @property
+    def device(self) -> torch.device:
+        """Where the model's parameters are (what every batch and collective tensor must be on)."""
+        param = next(self.module.parameters(), None)
+        return param.device if param is not None else torch.device("cpu")
+
+    @property
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
@@ -136,7 +142,8 @@ class Engine:
         """Average a python number over ranks (metrics that every rank computed on its own shard)."""
         if not torch.distributed.is_initialized():
             return float(value)
-        tensor = torch.tensor([float(value)], dtype=torch.float64)
+        # on the model's device: NCCL rejects a CPU tensor on a GPU node (gloo takes the CPU one)
+        tensor = torch.tensor([float(value)], dtype=torch.float64, device=self.device)
         torch.distributed.all_reduce(tensor)
         return float(tensor.item()) / self.world_size
 

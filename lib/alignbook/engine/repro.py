@@ -1,4 +1,4 @@
-"""Seeding and device selection: one call each."""
+"""Seeding, and the name of the machine that computed (devices themselves: :mod:`alignbook.engine.devices`)."""
 
 from __future__ import annotations
 
@@ -28,33 +28,6 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
-
-
-def pick_device(preference: str = "auto") -> str:
-    """``"cuda"`` when asked for and present (``auto`` takes it if present), else ``"cpu"``."""
-    import torch
-
-    if preference not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device={preference!r} must be 'auto', 'cpu' or 'cuda'")
-    if preference == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' was asked for but no GPU is visible; use device=auto or cpu")
-    if preference == "cpu":
-        return "cpu"
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def pick_dtype(device: str, preference: str = "auto"):
-    """bf16 on a GPU that supports it (``auto``), else float32. CPU training stays in float32."""
-    import torch
-
-    table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if preference != "auto":
-        if preference not in table:
-            raise ValueError(f"dtype={preference!r} must be auto, float32, bfloat16 or float16")
-        return table[preference]
-    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
 
 
 def device_name() -> str:

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .. import __version__
-from . import deps, fsguard, paths, store
+from . import deps, devices, fsguard, paths, store
 from .config import PROFILES, ConfigError, load_spec, load_yaml, resolve
 from .launch import launch_command
 from .parallel import thread_environment
@@ -362,6 +362,14 @@ def plan(
             job.upstream[dep] = jobs[dep].key if dep in jobs else manifest.get(dep, {}).get("key", f"missing:{dep}")
         job.key = job_key(job.hashes, job.upstream)
         jobs[name] = job
+    refusals = [why for job in jobs.values() if (why := devices.unavailable(job.config, job.name))]
+    if refusals:  # before anything runs: a gpu profile never runs silently on the CPU
+        more = f" (and {len(refusals) - 1} more notebook{'s' if len(refusals) > 2 else ''})" if len(refusals) > 1 else ""
+        raise devices.DeviceUnavailable(refusals[0] + more)
+    autos = [job.name for job in jobs.values() if "auto" in devices.device_fields(job.config).values()]
+    if autos and not devices.visible_gpus():
+        print(f"device=auto: no GPU is visible, so {len(autos)} notebook{'s' if len(autos) > 1 else ''} asking for "
+              "`auto` run on the CPU", file=sys.stderr)
     return list(jobs.values())
 
 

@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..engine import distributed
+from ..engine import devices, distributed
+from ..engine.devices import Device
 from ..engine.config import ConfigError, Count, Natural, NonNegative, OneOf, Positive, Range, Seed, check_fields
 from .data import IGNORE_INDEX, collate, encode_pairs, encode_texts
 from .runtime import auto_threads, torch_threads
@@ -78,8 +79,9 @@ class SFTConfig:
     bf16: bool = False
     """bfloat16 mixed precision: DeepSpeed's bf16 mode under the launcher, else ``torch.autocast``
     on a GPU (float32 master weights either way). Ignored on CPU, where bf16 is slower."""
-    device: Annotated[Literal["auto", "cpu", "cuda"], OneOf(("auto", "cpu", "cuda"))] = "auto"
-    """Where to train: ``auto`` takes a GPU if one is visible."""
+    device: Device = "cpu"
+    """Where to train (:mod:`alignbook.engine.devices`): ``cpu``, ``cuda``, ``cuda:N``, or ``auto`` (a GPU when
+    one is visible). The CPU unless asked: a smoke run on a GPU machine must not change device silently."""
     save_every: Natural = 0
     """With ``output_dir``: save a resumable state every this many optimiser steps (0: never).
     A later call with the same config, data and ``output_dir`` continues from it."""
@@ -358,23 +360,19 @@ def train_sft(
 
     The model is trained in place and left in eval mode.
     """
-    from ..engine.repro import pick_device
-
     if not isinstance(cfg, SFTConfig):
         raise TypeError(f"cfg must be an SFTConfig, not {type(cfg).__name__}; build one: SFTConfig(lr=...)")
-    model.to(pick_device(cfg.device))
+    model.to(devices.resolve(cfg.device))
     with torch_threads(auto_threads(model, cfg.threads)):
         return _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir)
 
 
 def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> SFTResult:
-    from ..engine.repro import pick_device
-
     examples = _to_examples(tokenizer, data, cfg.max_length, "data")
     eval_examples = None if eval_pairs is None else _to_examples(tokenizer, eval_pairs, cfg.max_length, "eval_pairs")
     if not any(any(label != IGNORE_INDEX for label in e["labels"][1:]) for e in examples):
         raise ValueError("no training example has a labelled token; are all completions empty?")
-    device = pick_device(cfg.device)  # train_sft has moved the model there
+    device = devices.resolve(cfg.device)  # train_sft has moved the model there
 
     world_size, rank = _planned_world(cfg)
     # every process gets the same number of examples (the few left over are skipped that epoch),
@@ -507,7 +505,7 @@ def _train_sft(model, tokenizer, data, cfg, eval_pairs, verbose, output_dir) -> 
         "parameters": count_parameters(model),
         "world_size": world_size,
         "threads": torch.get_num_threads(),
-        "device": device,
+        "device": str(device),
     }
     checkpoint = None
     if output_dir is not None:

@@ -122,9 +122,9 @@ class LinearJudge:
         """L2-regularised logistic regression by L-BFGS (deterministic)."""
         import torch
 
-        y_t = torch.tensor(list(y), dtype=torch.float32)
-        w = torch.zeros(x.shape[1], requires_grad=True)
-        b = torch.zeros(1, requires_grad=True)
+        y_t = torch.tensor(list(y), dtype=torch.float32, device=x.device)
+        w = torch.zeros(x.shape[1], requires_grad=True, device=x.device)
+        b = torch.zeros(1, requires_grad=True, device=x.device)
         opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
 
         def closure():
@@ -137,8 +137,8 @@ class LinearJudge:
         return cls(w.detach(), float(b.detach()), kind)
 
     def logit(self, x):
-        """``w · x + b``, the log-odds of label 1 (a ``(rows,)`` tensor)."""
-        return x @ self.weight + self.bias
+        """``w · x + b``, the log-odds of label 1 (a ``(rows,)`` tensor, where the judge's weights are)."""
+        return x.to(self.weight.device) @ self.weight + self.bias
 
     def probability(self, x) -> list[float]:
         import torch
@@ -225,9 +225,10 @@ def cached_features(embedder: Any, rows: Sequence[dict], name: str):
 
     def build(folder: Path) -> None:
         x = LinearJudge.features(embedder, [r["prompt"] for r in rows], [r["response"] for r in rows])
-        checkpoints.save(folder / "features.pt", {"x": x})
+        checkpoints.save(folder / "features.pt", {"x": x.cpu()})
 
-    return checkpoints.load(cached(f"judge-features-{name}", key, build) / "features.pt")["x"]
+    device = next(embedder.model.parameters()).device
+    return checkpoints.load(cached(f"judge-features-{name}", key, build) / "features.pt")["x"].to(device)
 
 
 def fit_judges(embedder: Any, judge_rows: int = 0, eval_fraction: float = 0.3, seed: int = 0,

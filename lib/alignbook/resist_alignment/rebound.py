@@ -111,9 +111,9 @@ def run_rebound(cfg: ReboundConfig, log: Any = print) -> ReboundResult:
     from ..pretrained.judge import refuses
 
     clock = time.perf_counter()
-    from ..engine.repro import pick_device
+    from ..engine import devices
 
-    model, tokenizer = T.build_model(cfg.model, "pretrained", cfg.seed, pick_device(cfg.device))
+    model, tokenizer = T.build_model(cfg.model, "pretrained", cfg.seed, devices.resolve(cfg.device))
     pad = tokenizer.pad_token_id
     T.trainable_parameters(model, cfg.train_layers)
     theta0 = T.snapshot(model)

@@ -88,9 +88,9 @@ def run_arm(cfg: ResistanceConfig, arm: str, seed: int, log: Any = print) -> tup
     import time
 
     clock = time.perf_counter()
-    from ..engine.repro import pick_device
+    from ..engine import devices
 
-    model, tokenizer = T.build_model(cfg.model, arm, seed, pick_device(cfg.device))
+    model, tokenizer = T.build_model(cfg.model, arm, seed, devices.resolve(cfg.device))
     pad = tokenizer.pad_token_id
     if arm == "pretrained":
         T.trainable_parameters(model, cfg.train_layers)

@@ -18,7 +18,7 @@ from .actor_critic import ACSettings, ActorCritic
 from .agent import run_with_actor, run_with_planner
 from .config import SafeDreamerConfig
 from .data import HeldRandom, Replay, RepeatEnv, episode_stats, run_episode
-from ..engine.devices import resolve_device
+from ..engine import devices
 from .planner import PlannerSettings
 from .training import make_optimizer, prediction_quality, train_steps
 from .world_model import ModelSizes, WorldModel, load_model, save_model
@@ -65,7 +65,7 @@ def collect(cfg: SafeDreamerConfig, seed: int, episodes: int, offset: int = 0) -
 
 def build_model(cfg: SafeDreamerConfig, obs_dim: int, act_dim: int) -> WorldModel:
     sizes = ModelSizes(obs_dim, act_dim, cfg.deter, cfg.stoch, cfg.classes, cfg.units, cfg.layers)
-    return WorldModel(sizes).to(resolve_device(cfg.device))
+    return WorldModel(sizes).to(devices.resolve(cfg.device))
 
 
 def train_world_model(cfg: SafeDreamerConfig, seed: int, replay: Replay, steps: int,
@@ -109,7 +109,7 @@ def world_model_experiment(cfg: SafeDreamerConfig) -> dict[str, Any]:
 
 
 def upstream_model(upstream: Path, seed: int, cfg: SafeDreamerConfig) -> tuple[WorldModel, Replay]:
-    model, _ = load_model(upstream / f"wm_{seed}.pt", resolve_device(cfg.device))
+    model, _ = load_model(upstream / f"wm_{seed}.pt", devices.resolve(cfg.device))
     return model, load_replay(upstream / f"replay_{seed}.pt", seed)
 
 

@@ -225,11 +225,11 @@ def train_moderation(
     output_dir: str | Path | None = None,
 ) -> ModerationResult:
     """Train one moderation model on ``train_rows`` (QA schema) and evaluate it on ``test_rows``."""
-    from ...engine.repro import pick_device
+    from ...engine import devices
 
     if not train_rows:
         raise ValueError("train_rows is empty; raise train_size")
-    device = pick_device(cfg.device)
+    device = devices.resolve(cfg.device)
     model, tokenizer = build_model(cfg, seed, world)
     model.to(device).train()
     ids = encode_rows(tokenizer, train_rows, cfg.max_length)
