@@ -13,6 +13,7 @@ A notebook's cells are::
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -44,6 +45,10 @@ def setup(
     cfg = config_mod.resolve(yaml_path(notebook), profile, overrides, seed=seed, run_dir=run_dir)
     Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
     parallel.pin_threads()  # the same numbers whether run alone, beside other notebooks or by hand
+    if os.environ.get("ALIGNBOOK_PROBE"):  # the device check measures the run (changes no number)
+        from .probe import install
+
+        install()
     repro.seed_everything(cfg.seed)
     use_book_style()
     if show:

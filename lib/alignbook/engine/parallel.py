@@ -25,7 +25,8 @@ result or cache key.
 **How many workers.** ``ALIGNBOOK_CORES`` (set by ``alignbook run`` to the cores it gives the
 notebook: the machine's cores over ``--jobs``), else the machine's cores; never more than the units,
 and never more than fit in the memory budget at ``memory_mb`` per unit: past it the units wait (and
-the notebook says so) rather than swap. One worker means no worker processes at all.
+the notebook says so) rather than swap. A config whose device is a GPU runs its units one after
+another in the notebook's process (one GPU, taken in turns). One worker means no worker processes.
 
 Ctrl-C (or the runner stopping the notebook) stops every worker: they are the kernel's children, and
 an interrupted map cancels what has not started and terminates what has.
@@ -155,6 +156,14 @@ def _worker_context() -> Any:
     return context
 
 
+def _on_gpu(cfg: Any) -> bool:
+    """Whether the config puts its models on a GPU (then its units run one after another)."""
+    from .devices import device_fields, visible_gpus, wants_gpu
+
+    values = list(device_fields(cfg).values())
+    return any(isinstance(v, str) and (wants_gpu(v) or (v == "auto" and visible_gpus())) for v in values)
+
+
 def plan_workers(n_units: int, memory_mb: float | None, log: Callable[[str], None] | None = None) -> int:
     """How many workers a map of ``n_units`` units uses (see the module docstring)."""
     workers = max(1, min(n_units, cores()))
@@ -206,6 +215,8 @@ def map_units(
     todo = [i for i in range(len(units)) if i not in done]
     if log is not None and done:
         log(f"{name}: {len(done)} of {len(units)} finished earlier (resumed), {len(todo)} to run")
+    if workers is None and _on_gpu(cfg):
+        workers = 1  # one GPU: units take turns on it rather than each loading its models there
     count = workers if workers is not None else plan_workers(len(todo), memory_mb, log)
     count = max(1, min(count, len(todo))) if todo else 1
 
