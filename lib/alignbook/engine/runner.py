@@ -400,6 +400,14 @@ def describe(job: NotebookJob) -> str:
     for field in dataclasses.fields(job.config):
         value = getattr(job.config, field.name)
         lines.append(f"    {field.name} = {value!r}{_revision_note(job.config, field.name, value)}")
+    if job.parameters["profile"] in ("gpu", "paper"):
+        from .estimate import of_config
+
+        guess = of_config(job.config)
+        if guess is None:
+            lines.append("    estimated: no estimate (its config describes no work(); see alignbook.engine.estimate)")
+        else:
+            lines.append("    " + guess.text() + ("" if guess.fits else "  DOES NOT FIT"))
     launch = (job.spec.get("launch") or {}).get(job.parameters["profile"])
     if launch:
         config_path = Path(job.parameters["run_dir"]) / "launch" / "config.json"
