@@ -124,7 +124,10 @@ def test_the_same_numbers_with_two_workers_and_units_in_sequence(test_profile_ru
     assert test_profile_run.results[name]["status"] in ("ok", "cached")
     first = metrics.reproducible(metrics.load_metrics(paths.run_dir("test", name)))
     second = metrics.reproducible(metrics.load_metrics(build / "test" / "runs" / name))
-    assert first, f"{name} recorded no metric"
+    # Results pages draw verdicts from the other notebooks' results and record no metric of their own;
+    # every other notebook must record something, or the comparison below would prove nothing.
+    assert first or name.endswith("_results"), f"{name} recorded no metric"
+    assert bool(first) == bool(second), f"{name} recorded metrics in one run only"
     differ = sorted(k for k in set(first) | set(second) if first.get(k) != second.get(k))
     assert not differ, f"{name}: {differ[:5]} differ between --jobs 1 and --jobs 2: " + \
         "; ".join(f"{k}: {first.get(k, {}).get('value')!r} vs {second.get(k, {}).get('value')!r}" for k in differ[:3])

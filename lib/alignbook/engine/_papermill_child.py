@@ -31,6 +31,24 @@ def _stop_tree(signum, frame) -> None:  # noqa: ARG001 - a signal handler's sign
         os._exit(128 + signum)
 
 
+def _kernel_manager_class():
+    """Kernels talk over Unix sockets named after their own connection file, not TCP ports.
+
+    jupyter_client picks TCP ports by binding and releasing them, so two kernels started at the same
+    moment (``--jobs 2``) can pick the same port and one dies with "Address already in use" (seen in
+    CI). Socket files derived from each kernel's unique connection file cannot collide.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self):
+            return "ipc"
+
+    return IPCKernelManager
+
+
 def main() -> None:
     src, out, params_file, result_file, progress = sys.argv[1:6]
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -47,6 +65,7 @@ def main() -> None:
         papermill.execute_notebook(
             src, out, parameters=parameters, kernel_name="python3", progress_bar=progress == "1",
             cwd=parameters["run_dir"], log_output=False, report_mode=False,
+            kernel_manager_class=_kernel_manager_class(),
         )
     except PapermillExecutionError as err:
         source = ""
