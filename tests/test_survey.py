@@ -1,6 +1,7 @@
 """The survey chapter: exact formulas first, then the tables, then each demonstration on tiny sizes."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +9,14 @@ import torch
 
 from alignbook.survey import assurance, distribution_shift, frame, goal_misgeneralisation, reward_hacking, rlhf_dpo
 from alignbook.survey.common import ci_bounds, mean_ci
+
+
+@pytest.fixture(autouse=True)
+def units_in_process(monkeypatch):
+    """map_units runs every unit in this process (fast tests; the stand-in GPU lives in this process
+    only); test_units_give_the_same_numbers_in_process_and_in_workers checks the worker path."""
+    monkeypatch.setenv("ALIGNBOOK_CORES", "1")
+
 
 # -- exact formulas ---------------------------------------------------------------------------------
 
@@ -150,3 +159,85 @@ def test_distribution_shift_and_loop_tiny(tmp_path):
     loop = assurance.run(lc)
     assert len(loop.history) == 2 * 2 * 2
     assert all(0.0 <= h["failure"] <= 1.0 for h in loop.history)
+
+
+# -- every torch trainer on the device its profile names (a stand-in GPU) ----------------------------
+
+
+def test_bandit_fits_on_the_configured_device(tmp_path, monkeypatch):
+    from alignbook.engine import standin
+
+    seen = []
+    lbfgs = rlhf_dpo._lbfgs
+    monkeypatch.setattr(rlhf_dpo, "_lbfgs", lambda params, loss, steps: (seen.append(standin.on_gpu(params)),
+                                                                          lbfgs(params, loss, steps))[1])
+    cfg = rlhf_dpo.BanditConfig(run_dir=str(tmp_path), contexts=2, actions=3, betas=(0.5,), pairs=4, steps=2, seeds=1,
+                                device="cuda")
+    with standin.stand_in_gpu():
+        result = rlhf_dpo.run(cfg)
+    assert seen and all(seen)  # every reward model and DPO fit ran on the device
+    assert all(np.isfinite(v) for row in result.history for v in row.values())
+
+
+def test_distribution_shift_trains_on_the_configured_device(tmp_path):
+    from alignbook.engine import standin
+
+    cfg = distribution_shift.ShiftConfig(run_dir=str(tmp_path), n_train=50, n_test=60, steps=1, seeds=1, device="cuda")
+    envs = [distribution_shift.sample(50, 0.9, cfg, np.random.default_rng(0)) for _ in range(2)]
+    with standin.stand_in_gpu():
+        for method in distribution_shift.METHODS:
+            model = distribution_shift.train(method, envs, cfg, 0)
+            assert all(standin.on_gpu(p) for p in model.parameters())
+            acc = distribution_shift.accuracies(model, envs[0])
+            assert 0.0 <= acc["worst_group_acc"] <= 1.0
+        result = distribution_shift.run(cfg)
+    assert len(result.metrics["runs"]) == len(distribution_shift.METHODS)
+
+
+def test_goal_policy_trains_on_the_configured_device(tmp_path):
+    from alignbook.engine import standin
+
+    cfg = goal_misgeneralisation.GoalConfig(run_dir=str(tmp_path), iterations=1, batch=4, test_episodes=4, seeds=1,
+                                            shares=(0.0,), hidden=8, device="cuda")
+    with standin.stand_in_gpu():
+        policy, log = goal_misgeneralisation.train(cfg, 0.0, 0)
+        assert all(standin.on_gpu(p) for p in policy.parameters())
+        ev = goal_misgeneralisation.evaluate(policy, cfg, 0.0, 0)
+        result = goal_misgeneralisation.run(cfg)
+    assert all(0.0 <= v <= 1.0 for v in ev.values()) and len(result.metrics["runs"]) == 1
+
+
+def test_assurance_loop_trains_on_the_configured_device(tmp_path):
+    from alignbook.engine import standin
+
+    cfg = assurance.LoopConfig(run_dir=str(tmp_path), n_initial=20, rounds=1, candidates=50, budget=3, steps=1,
+                               n_eval=50, seeds=1, hidden=8, device="cuda")
+    x = np.random.default_rng(0).uniform(-3, 3, (20, 2))
+    with standin.stand_in_gpu():
+        net = assurance.fit(x, x[:, 0] > 0, cfg, 0)
+        assert all(standin.on_gpu(p) for p in net.parameters())
+        assert assurance.refuses(net, x).dtype == bool
+        result = assurance.run(cfg)
+    assert len(result.history) == 2 * 2
+
+
+def test_units_give_the_same_numbers_in_process_and_in_workers(tmp_path, monkeypatch):
+    """Every trainer's seeds are map_units units: one process or two workers, bit-identical results."""
+    configs = {
+        rlhf_dpo: rlhf_dpo.BanditConfig(contexts=2, actions=3, betas=(0.5,), pairs=4, steps=5, seeds=2),
+        distribution_shift: distribution_shift.ShiftConfig(n_train=40, n_test=40, steps=3, seeds=2),
+        goal_misgeneralisation: goal_misgeneralisation.GoalConfig(iterations=2, batch=4, test_episodes=4, seeds=2,
+                                                                  shares=(0.0, 1.0), hidden=8),
+        assurance: assurance.LoopConfig(n_initial=20, rounds=1, candidates=50, budget=3, steps=2, n_eval=50, seeds=2,
+                                        hidden=8),
+        reward_hacking: reward_hacking.RewardHackingConfig(pairs=20, fit_steps=3, max_log2_n=3, trials=4, seeds=2),
+    }
+    for module, cfg in configs.items():
+        out = []
+        for cores in ("1", "2"):
+            monkeypatch.setenv("ALIGNBOOK_CORES", cores)
+            run_dir = tmp_path / module.__name__ / cores
+            run_dir.mkdir(parents=True)
+            out.append(module.run(type(cfg)(**{**cfg.to_dict(), "run_dir": str(run_dir)})))
+        assert out[0].history == out[1].history and out[0].metrics == out[1].metrics, module.__name__
+        assert (Path(out[1].config["run_dir"]) / "units").is_dir()

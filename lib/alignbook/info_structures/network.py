@@ -178,23 +178,32 @@ class NetworkResult(TrainResult):
 
 
 def run(cfg: NetworkConfig) -> NetworkResult:
-    history: list[dict[str, Any]] = []
+    """Both sweeps, every point and seed; saved in ``cfg.run_dir``.
+
+    Each (sweep point, seed) is a unit of :func:`alignbook.engine.parallel.map_units`
+    (:func:`network_unit`) that measures chain and tree on the same comparison pairs (paired). NumPy
+    only: no device.
+    """
+    from ..engine.parallel import map_units
+
     g = grid(cfg)
-    for total in cfg.diversities:
-        for n, m, depth in g:
-            for s in seed_list(cfg.seed, cfg.seeds):
-                c, t = one(cfg, s, m, depth, total, cfg.profile_decay)
-                history.append({"sweep": "regime", "diversity": total, "decay": cfg.profile_decay, "n": n, "m": m,
-                                "depth": depth, "seed": s, "chain": c, "tree": t})
-    n, m, depth = g[-1]
-    for decay in cfg.profile_sweep:
-        for s in seed_list(cfg.seed, cfg.seeds):
-            c, t = one(cfg, s, m, depth, max(cfg.diversities), decay)
-            history.append({"sweep": "profile", "diversity": max(cfg.diversities), "decay": decay, "n": n, "m": m,
-                            "depth": depth, "seed": s, "chain": c, "tree": t})
+    units = [{"sweep": "regime", "diversity": total, "decay": cfg.profile_decay, "point": i, "seed": s}
+             for total in cfg.diversities for i in range(len(g)) for s in seed_list(cfg.seed, cfg.seeds)]
+    units += [{"sweep": "profile", "diversity": max(cfg.diversities), "decay": decay, "point": len(g) - 1, "seed": s}
+              for decay in cfg.profile_sweep for s in seed_list(cfg.seed, cfg.seeds)]
+    history = map_units(network_unit, cfg, units, name="points")
     result = NetworkResult(metrics={"grid": g}, history=history, checkpoint=None, config=dataclasses.asdict(cfg))
     result.save(Path(cfg.run_dir))
     return result
+
+
+def network_unit(unit: Any) -> dict[str, Any]:
+    """One history row of :func:`run`: chain and tree mean inference distance at one sweep point and seed."""
+    cfg, u = unit.cfg, unit.value
+    n, m, depth = grid(cfg)[u["point"]]
+    c, t = one(cfg, u["seed"], m, depth, u["diversity"], u["decay"])
+    return {"sweep": u["sweep"], "diversity": u["diversity"], "decay": u["decay"], "n": n, "m": m, "depth": depth,
+            "seed": u["seed"], "chain": c, "tree": t}
 
 
 def ratio_of_means(a: np.ndarray, b: np.ndarray) -> float:

@@ -20,10 +20,11 @@ from typing import Annotated, Any
 import numpy as np
 import torch
 
+from ..engine import devices
 from ..engine.config import BaseConfig, ConfigError, Count, NonNegative, OneOf, Positive, Range, SeedCount
 from ..engine.metrics import format_number
+from ..engine.devices import Device
 from ..engine.results import TrainResult
-from ..lm.runtime import torch_threads
 from .common import ci_text, mean_ci, seed_list, side
 
 REFERENCE = "A clear, correct and detailed answer that directly addresses the question."
@@ -56,8 +57,8 @@ class RealTextConfig(BaseConfig):
     """Paired seeds: label noise and the train / held-out split; the generations are shared."""
     min_heldout_prompts: Count = 20
     """Below this many held-out prompts the verdict is 'not testable' (fixed before any run)."""
-    threads: Annotated[int, Range(1, 64)] = 1
-    """torch threads for generation."""
+    device: Device = "cpu"
+    """Where SmolLM2 samples and the MiniLM scorer embeds (:mod:`alignbook.engine.devices`); gpu and paper: ``cuda``."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -67,11 +68,11 @@ class RealTextConfig(BaseConfig):
 
 
 def sample_continuations(model: Any, tokenizer: Any, prompt_texts: list[str], prefixes: list[list[int]], k: int,
-                         max_new_tokens: int, temperature: float, seed: int, threads: int = 1) -> list[list[list[int]]]:
+                         max_new_tokens: int, temperature: float, seed: int) -> list[list[list[int]]]:
     """For each (prompt, prefix token ids) pair: ``k`` sampled continuations of up to ``max_new_tokens`` token ids.
 
     The prompt goes through the chat template; the prefix is appended to the assistant turn; a
-    continuation stops at the end-of-turn token (kept out of the ids).
+    continuation stops at the end-of-turn token (kept out of the ids). Sampling runs on the model's device.
     """
     from ..pretrained.generate import chat_texts
 
@@ -80,14 +81,15 @@ def sample_continuations(model: Any, tokenizer: Any, prompt_texts: list[str], pr
     rows = [h + p for h, p in zip(heads, prefixes) for _ in range(k)]
     width = max(len(r) for r in rows)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
-    with torch_threads(threads), torch.no_grad():
+    device = next(model.parameters()).device
+    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows]).to(device)
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows]).to(device)
+    with torch.no_grad():
         torch.manual_seed(seed)
         out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=True,
                              temperature=temperature, top_p=None, top_k=None, pad_token_id=pad)
     result: list[list[list[int]]] = []
-    for i, row in enumerate(out[:, width:].tolist()):
+    for i, row in enumerate(out[:, width:].cpu().tolist()):
         cut = next((j for j, t in enumerate(row) if t in (tokenizer.eos_token_id, pad)), len(row))
         if i % k == 0:
             result.append([])
@@ -96,19 +98,24 @@ def sample_continuations(model: Any, tokenizer: Any, prompt_texts: list[str], pr
 
 
 def generate(cfg: RealTextConfig) -> dict[str, Any]:
-    """Trees and chains for the first ``cfg.prompts`` prompts: token ids, texts and the scorer's values."""
+    """Trees and chains for the first ``cfg.prompts`` prompts: token ids, texts and the scorer's values.
+
+    SmolLM2 and the MiniLM scorer both run on ``cfg.device``; only the scores and embeddings come back to
+    the CPU (as lists).
+    """
     from ..data.prompts import load_prompts
     from ..pretrained import load_model
     from ..pretrained.embed import load_embedder
 
-    model, tok = load_model(cfg.model)
+    device = devices.resolve(cfg.device)
+    model, tok = load_model(cfg.model, device)
     texts = [r["text"] for r in load_prompts(cfg.prompt_set)[:cfg.prompts]]
     b, s = cfg.branching, cfg.segment_tokens
-    first = sample_continuations(model, tok, texts, [[] for _ in texts], b, s, cfg.temperature, cfg.seed, cfg.threads)
+    first = sample_continuations(model, tok, texts, [[] for _ in texts], b, s, cfg.temperature, cfg.seed)
     flat_prompts = [t for t in texts for _ in range(b)]
     flat_prefix = [seg for segs in first for seg in segs]
-    second = sample_continuations(model, tok, flat_prompts, flat_prefix, b, s, cfg.temperature, cfg.seed + 1, cfg.threads)
-    chains = sample_continuations(model, tok, texts, [[] for _ in texts], b * b, 2 * s, cfg.temperature, cfg.seed + 2, cfg.threads)
+    second = sample_continuations(model, tok, flat_prompts, flat_prefix, b, s, cfg.temperature, cfg.seed + 1)
+    chains = sample_continuations(model, tok, texts, [[] for _ in texts], b * b, 2 * s, cfg.temperature, cfg.seed + 2)
     trees = []
     for p in range(len(texts)):
         leaves = []
@@ -117,14 +124,14 @@ def generate(cfg: RealTextConfig) -> dict[str, Any]:
             for seg2 in second[p * b + i]:
                 leaves.append({"prefix": seg1, "suffix": seg2, "ids": seg1 + seg2})
         trees.append(leaves)
-    emb = load_embedder()
+    emb = load_embedder(device)
     ref = emb.encode([REFERENCE])[0]
     tree_text = [[tok.decode(l["ids"], skip_special_tokens=True) for l in leaves] for leaves in trees]
     chain_text = [[tok.decode(c, skip_special_tokens=True) for c in cs] for cs in chains]
     flat = [t for ts in tree_text for t in ts] + [t for ts in chain_text for t in ts]
-    with torch_threads(cfg.threads):
-        e = emb.encode(flat)
-    raw = (e @ ref).numpy()
+    e = emb.encode(flat)
+    raw = (e @ ref).cpu().numpy()
+    e = e.cpu()
     n_tree = len(texts) * b * b
     scale = float(raw[:n_tree].std()) or 1.0
     return {"prompts": texts, "trees": trees, "chains": chains, "tree_text": tree_text, "chain_text": chain_text,
@@ -149,37 +156,51 @@ def fit_linear_bt(x: np.ndarray, y: np.ndarray, l2: float, steps: int = 100) -> 
 
 
 def run(cfg: RealTextConfig, gen: dict[str, Any]) -> TrainResult:
-    """Per seed: split prompts, sample labels on all leaf pairs, fit a chain RM and a tree RM, evaluate on held-out prompts."""
-    p = len(gen["prompts"])
-    te, ce = np.array(gen["tree_emb"]), np.array(gen["chain_emb"])
-    ts, cs = np.array(gen["tree_score"]), np.array(gen["chain_score"])
-    pairs = np.array(list(itertools.combinations(range(te.shape[1]), 2)))
-    history = []
-    for s in seed_list(cfg.seed, cfg.seeds):
-        rng = np.random.default_rng([s, 3])
-        order = rng.permutation(p)
-        k = max(1, int(round(p * cfg.heldout_fraction)))
-        held, train = order[:k], order[k:]
-        u = rng.random((p, len(pairs)))
-        row: dict[str, Any] = {"seed": s, "heldout_prompts": int(k)}
-        for topo, e, sc in (("chain", ce, cs), ("tree", te, ts)):
-            x = (e[train][:, pairs[:, 0]] - e[train][:, pairs[:, 1]]).reshape(-1, e.shape[-1])
-            prob = 1 / (1 + np.exp(-cfg.label_beta * (sc[train][:, pairs[:, 0]] - sc[train][:, pairs[:, 1]])))
-            y = (u[train] < prob).astype(float).reshape(-1)
-            w = fit_linear_bt(x, y, cfg.l2)
-            # held-out evaluation on the chain answers of held-out prompts (the same for both RMs)
-            rm = ce[held] @ w
-            d_rm = rm[:, pairs[:, 0]] - rm[:, pairs[:, 1]]
-            d_g = cs[held][:, pairs[:, 0]] - cs[held][:, pairs[:, 1]]
-            row[f"acc_{topo}"] = float((np.sign(d_rm) == np.sign(d_g)).mean())
-            row[f"bon_{topo}"] = float(cs[held][np.arange(k), rm.argmax(1)].mean())
-        row["bon_random"] = float(cs[held].mean())
-        row["bon_oracle"] = float(cs[held].max(1).mean())
-        history.append(row)
-    result = TrainResult(metrics={"prompts": p, "leaves": int(te.shape[1])}, history=history, checkpoint=None,
-                         config=dataclasses.asdict(cfg))
+    """Per seed: split prompts, sample labels on all leaf pairs, fit a chain RM and a tree RM, evaluate on held-out prompts.
+
+    The scorer's embeddings and values are written once to ``rm_inputs.npz`` in the run folder; each seed
+    is a unit of :func:`alignbook.engine.parallel.map_units` (:func:`rm_seed`) that reads them and fits
+    both RMs on the same split and label noise (paired). The fits are NumPy (Newton's method on a
+    384-dimensional ridge problem): they run on the CPU whatever ``cfg.device`` is.
+    """
+    from ..engine.parallel import map_units
+
+    inputs = Path(cfg.run_dir) / "rm_inputs.npz"
+    np.savez(inputs, **{key: np.array(gen[key]) for key in ("tree_emb", "chain_emb", "tree_score", "chain_score")})
+    history = map_units(rm_seed, cfg, seed_list(cfg.seed, cfg.seeds), name="seeds", context=str(inputs))
+    result = TrainResult(metrics={"prompts": len(gen["prompts"]), "leaves": int(np.array(gen["tree_score"]).shape[1])},
+                         history=history, checkpoint=None, config=dataclasses.asdict(cfg))
     result.save(Path(cfg.run_dir))
     return result
+
+
+def rm_seed(unit: Any) -> dict[str, Any]:
+    """One seed of :func:`run` (``unit.value``; ``unit.context``: the ``rm_inputs.npz`` it reads): both RMs' held-out numbers."""
+    cfg, s = unit.cfg, unit.value
+    with np.load(unit.context, allow_pickle=False) as f:
+        te, ce, ts, cs = (f[key] for key in ("tree_emb", "chain_emb", "tree_score", "chain_score"))
+    p = te.shape[0]
+    pairs = np.array(list(itertools.combinations(range(te.shape[1]), 2)))
+    rng = np.random.default_rng([s, 3])
+    order = rng.permutation(p)
+    k = max(1, int(round(p * cfg.heldout_fraction)))
+    held, train = order[:k], order[k:]
+    u = rng.random((p, len(pairs)))
+    row: dict[str, Any] = {"seed": s, "heldout_prompts": int(k)}
+    for topo, e, sc in (("chain", ce, cs), ("tree", te, ts)):
+        x = (e[train][:, pairs[:, 0]] - e[train][:, pairs[:, 1]]).reshape(-1, e.shape[-1])
+        prob = 1 / (1 + np.exp(-cfg.label_beta * (sc[train][:, pairs[:, 0]] - sc[train][:, pairs[:, 1]])))
+        y = (u[train] < prob).astype(float).reshape(-1)
+        w = fit_linear_bt(x, y, cfg.l2)
+        # held-out evaluation on the chain answers of held-out prompts (the same for both RMs)
+        rm = ce[held] @ w
+        d_rm = rm[:, pairs[:, 0]] - rm[:, pairs[:, 1]]
+        d_g = cs[held][:, pairs[:, 0]] - cs[held][:, pairs[:, 1]]
+        row[f"acc_{topo}"] = float((np.sign(d_rm) == np.sign(d_g)).mean())
+        row[f"bon_{topo}"] = float(cs[held][np.arange(k), rm.argmax(1)].mean())
+    row["bon_random"] = float(cs[held].mean())
+    row["bon_oracle"] = float(cs[held].max(1).mean())
+    return row
 
 
 def summary_markdown(result: TrainResult) -> str:

@@ -21,8 +21,10 @@ from typing import Annotated, Any
 import numpy as np
 import torch
 
+from ..engine import devices
 from ..engine.config import BaseConfig, ConfigError, Count, NonNegative, Positive, Range, Width, SeedCount
 from ..engine.metrics import format_number
+from ..engine.devices import Device
 from ..engine.results import TrainResult
 from ..lm.runtime import torch_threads
 from .common import ci_text, mean_ci, paired_bootstrap, seed_list, side
@@ -71,6 +73,8 @@ class RewardModelConfig(BaseConfig):
     """Seed of the gold reward and of the probe set (fixed across runs)."""
     min_ratio_points: Count = 2
     """'Tree is better' needs the variance ratio's interval above 1 at at least this many n."""
+    device: Device = "cpu"
+    """Where the reward models train and score the probes (:mod:`alignbook.engine.devices`); gpu and paper: ``cuda``."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -114,11 +118,11 @@ def gold(world: World, c: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (additive + world.interaction * inter) / world.scale
 
 
-def features(cfg: RewardModelConfig, c: np.ndarray, y: np.ndarray) -> torch.Tensor:
-    """``[c, one-hot(y_1), ..., one-hot(y_depth)]`` as float32."""
+def features(cfg: RewardModelConfig, c: np.ndarray, y: np.ndarray, device: Any = "cpu") -> torch.Tensor:
+    """``[c, one-hot(y_1), ..., one-hot(y_depth)]`` as float32, on ``device``."""
     onehot = np.eye(cfg.vocab)[y].reshape(*y.shape[:-1], cfg.depth * cfg.vocab)
     c = np.broadcast_to(c, (*y.shape[:-1], c.shape[-1]))
-    return torch.tensor(np.concatenate([c, onehot], -1), dtype=torch.float32)
+    return torch.tensor(np.concatenate([c, onehot], -1), dtype=torch.float32).to(device)
 
 
 def make_rm(cfg: RewardModelConfig) -> torch.nn.Module:
@@ -149,18 +153,19 @@ def dataset(cfg: RewardModelConfig, world: World, prompts: int, rng: np.random.G
 
 
 def fit(cfg: RewardModelConfig, data: dict[str, Any], topology: str, seed: int) -> tuple[torch.nn.Module, list[float]]:
-    """Bradley-Terry fit of the MLP on one topology's comparisons; returns the model and its loss per step."""
+    """Bradley-Terry fit of the MLP on one topology's comparisons, on ``cfg.device``; returns the model and its loss per step."""
+    device = devices.resolve(cfg.device)
     y = data[topology]
     pairs = data["pairs"]
     ya = np.take_along_axis(y, pairs[..., :1].repeat(cfg.depth, -1), 1)  # (P, m, depth)
     yb = np.take_along_axis(y, pairs[..., 1:].repeat(cfg.depth, -1), 1)
     c = data["c"][:, None, :]
-    xa = features(cfg, c, ya).reshape(-1, cfg.context_dim + cfg.depth * cfg.vocab)
-    xb = features(cfg, c, yb).reshape(-1, cfg.context_dim + cfg.depth * cfg.vocab)
-    lab = torch.tensor(data[f"labels_{topology}"].reshape(-1))
+    xa = features(cfg, c, ya, device).reshape(-1, cfg.context_dim + cfg.depth * cfg.vocab)
+    xb = features(cfg, c, yb, device).reshape(-1, cfg.context_dim + cfg.depth * cfg.vocab)
+    lab = torch.tensor(data[f"labels_{topology}"].reshape(-1)).to(device)
     with torch_threads(1):
         torch.manual_seed(seed)
-        model = make_rm(cfg)
+        model = make_rm(cfg).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         losses = []
         for _ in range(cfg.steps):
@@ -201,10 +206,11 @@ def n_grid(cfg: RewardModelConfig) -> list[int]:
 def evaluate(cfg: RewardModelConfig, world: World, model: torch.nn.Module, pr: dict[str, Any]) -> dict[str, Any]:
     """Accuracy on far and near pairs, standardised probe score differences, best-of-N gold."""
     c = pr["c"][:, None, :]
+    device = next(model.parameters()).device
     out: dict[str, Any] = {}
     with torch.no_grad(), torch_threads(1):
         def score(y):
-            return model(features(cfg, c, y)).squeeze(-1).numpy()
+            return model(features(cfg, c, y, device)).squeeze(-1).cpu().numpy()
         sb = score(pr["bon"])
         std = float(sb.std()) or 1.0
         for kind in ("far", "near"):
@@ -229,22 +235,36 @@ class RewardModelResult(TrainResult):
 
 
 def run(cfg: RewardModelConfig) -> RewardModelResult:
-    world = make_world(cfg)
-    pr = probes(cfg, world)
-    history = []
-    for prompts in cfg.prompt_grid:
-        for s in seed_list(cfg.seed, cfg.seeds):
-            data = dataset(cfg, world, prompts, np.random.default_rng([s, prompts]))
-            for topo in TOPOLOGIES:
-                model, losses = fit(cfg, data, topo, s)
-                ev = evaluate(cfg, world, model, pr)
-                history.append({"prompts": prompts, "n": prompts * cfg.comparisons_per_prompt, "seed": s,
-                                "topology": topo, "final_loss": losses[-1], "first_loss": losses[0], **ev})
+    """Every point of the prompt grid and seed; saved in ``cfg.run_dir``.
+
+    Each (prompts, seed) is a unit of :func:`alignbook.engine.parallel.map_units` (:func:`rm_unit`)
+    that trains the chain and the tree reward model on the same prompts, pairs and label noise (paired).
+    """
+    from ..engine.parallel import map_units
+
+    devices.resolve(cfg.device)  # a GPU that is not there is refused before any unit starts
+    units = [[prompts, s] for prompts in cfg.prompt_grid for s in seed_list(cfg.seed, cfg.seeds)]
+    history = [row for rows in map_units(rm_unit, cfg, units, name="fits") for row in rows]
     result = RewardModelResult(metrics={"n_grid": [p * cfg.comparisons_per_prompt for p in cfg.prompt_grid],
                                         "bon_grid": n_grid(cfg)},
                                history=history, checkpoint=None, config=dataclasses.asdict(cfg))
     result.save(Path(cfg.run_dir))
     return result
+
+
+def rm_unit(unit: Any) -> list[dict[str, Any]]:
+    """One (prompts, seed) of :func:`run` (``unit.value``): its data set, both topologies' fits and probe metrics."""
+    cfg, (prompts, s) = unit.cfg, unit.value
+    world = make_world(cfg)
+    pr = probes(cfg, world)
+    data = dataset(cfg, world, prompts, np.random.default_rng([s, prompts]))
+    rows = []
+    for topo in TOPOLOGIES:
+        model, losses = fit(cfg, data, topo, s)
+        ev = evaluate(cfg, world, model, pr)
+        rows.append({"prompts": prompts, "n": prompts * cfg.comparisons_per_prompt, "seed": s,
+                     "topology": topo, "final_loss": losses[-1], "first_loss": losses[0], **ev})
+    return rows
 
 
 def _rows(result: TrainResult, n: int, topo: str) -> list[dict[str, Any]]:

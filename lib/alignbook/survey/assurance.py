@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from ..engine import devices
 from ..engine.config import BaseConfig, Count, Natural, Positive, Width, SeedCount
+from ..engine.devices import Device
 from ..engine.results import TrainResult
 from .common import ci_cell, ci_text, table_note, mean_ci, seed_list, side
 
@@ -58,6 +61,8 @@ class LoopConfig(BaseConfig):
     """Fresh deployment inputs on which failure rates are measured (never shown to the red team)."""
     seeds: SeedCount = 5
     """Independent worlds (disks, data, initialisation)."""
+    device: Device = "cpu"
+    """Where the classifier trains and is queried (:mod:`alignbook.engine.devices`); gpu and paper: ``cuda``."""
 
 
 def harmful(x: np.ndarray, centres: np.ndarray, radius: float) -> np.ndarray:
@@ -66,13 +71,15 @@ def harmful(x: np.ndarray, centres: np.ndarray, radius: float) -> np.ndarray:
 
 
 def fit(x: np.ndarray, y: np.ndarray, cfg: LoopConfig, seed: int) -> torch.nn.Module:
-    """The system: an MLP trained from scratch with BCE (refuse = logit > 0)."""
+    """The system: an MLP trained from scratch with BCE (refuse = logit > 0), on ``cfg.device``."""
+    device = devices.resolve(cfg.device)
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     net = torch.nn.Sequential(torch.nn.Linear(2, cfg.hidden), torch.nn.Tanh(), torch.nn.Linear(cfg.hidden, cfg.hidden),
-                              torch.nn.Tanh(), torch.nn.Linear(cfg.hidden, 1))
+                              torch.nn.Tanh(), torch.nn.Linear(cfg.hidden, 1)).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))
+    xt = torch.from_numpy(x.astype(np.float32)).to(device)
+    yt = torch.from_numpy(y.astype(np.float32)).to(device)
     for _ in range(cfg.steps):
         loss = torch.nn.functional.binary_cross_entropy_with_logits(net(xt).squeeze(1), yt)
         opt.zero_grad()
@@ -82,8 +89,10 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: LoopConfig, seed: int) -> torch.nn.Mo
 
 
 def refuses(net: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    """Whether the system refuses each input (computed on the system's device)."""
+    device = next(net.parameters()).device
     with torch.no_grad():
-        return (net(torch.from_numpy(x.astype(np.float32))).squeeze(1) > 0).numpy()
+        return (net(torch.from_numpy(x.astype(np.float32)).to(device)).squeeze(1) > 0).cpu().numpy()
 
 
 def rates(net: torch.nn.Module, x: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -108,29 +117,43 @@ class LoopResult(TrainResult):
 
 
 def run(cfg: LoopConfig) -> LoopResult:
-    """Both arms for every seed; saved in ``cfg.run_dir``."""
-    history = []
-    for seed in seed_list(cfg.seed, cfg.seeds):
-        world = np.random.default_rng([seed, 0])
-        centres = world.uniform(-cfg.box + cfg.radius, cfg.box - cfg.radius, (cfg.regions, 2))
-        x_eval = world.uniform(-cfg.box, cfg.box, (cfg.n_eval, 2))
-        t_eval = harmful(x_eval, centres, cfg.radius)
-        x0 = world.normal(0.0, cfg.train_std, (cfg.n_initial, 2))
-        for arm in ARMS:
-            rng = np.random.default_rng([seed, 1 + ARMS.index(arm)])
-            x = x0.copy()
-            for rnd in range(cfg.rounds + 1):
-                net = fit(x, harmful(x, centres, cfg.radius), cfg, seed)
-                row = {"seed": seed, "arm": arm, "round": rnd, "train_size": len(x), **rates(net, x_eval, t_eval)}
-                if rnd < cfg.rounds:
-                    found, n_found = red_team(net, cfg, centres, rng)
-                    row["failures_found"] = n_found
-                    add = found if arm == "red_team" else rng.uniform(-cfg.box, cfg.box, (len(found), 2))
-                    x = np.concatenate([x, add])
-                history.append(row)
+    """Both arms for every seed; saved in ``cfg.run_dir``.
+
+    Each seed is a unit of :func:`alignbook.engine.parallel.map_units` (:func:`loop_seed`) that runs
+    both arms in the same world (paired by seed).
+    """
+    from ..engine.parallel import map_units
+
+    devices.resolve(cfg.device)  # a GPU that is not there is refused before any unit starts
+    per_seed = map_units(loop_seed, cfg, seed_list(cfg.seed, cfg.seeds), name="seeds")
+    history = [row for rows in per_seed for row in rows]
     result = LoopResult(metrics={}, history=history, checkpoint=None, config=dataclasses.asdict(cfg))
     result.save(Path(cfg.run_dir))
     return result
+
+
+def loop_seed(unit: Any) -> list[dict[str, Any]]:
+    """One seed of :func:`run` (``unit.value``): its world, then every round of both arms; one row per (arm, round)."""
+    cfg, seed = unit.cfg, unit.value
+    world = np.random.default_rng([seed, 0])
+    centres = world.uniform(-cfg.box + cfg.radius, cfg.box - cfg.radius, (cfg.regions, 2))
+    x_eval = world.uniform(-cfg.box, cfg.box, (cfg.n_eval, 2))
+    t_eval = harmful(x_eval, centres, cfg.radius)
+    x0 = world.normal(0.0, cfg.train_std, (cfg.n_initial, 2))
+    history = []
+    for arm in ARMS:
+        rng = np.random.default_rng([seed, 1 + ARMS.index(arm)])
+        x = x0.copy()
+        for rnd in range(cfg.rounds + 1):
+            net = fit(x, harmful(x, centres, cfg.radius), cfg, seed)
+            row = {"seed": seed, "arm": arm, "round": rnd, "train_size": len(x), **rates(net, x_eval, t_eval)}
+            if rnd < cfg.rounds:
+                found, n_found = red_team(net, cfg, centres, rng)
+                row["failures_found"] = n_found
+                add = found if arm == "red_team" else rng.uniform(-cfg.box, cfg.box, (len(found), 2))
+                x = np.concatenate([x, add])
+            history.append(row)
+    return history
 
 
 def values(result: LoopResult, arm: str, rnd: int, key: str = "failure") -> list[float]:

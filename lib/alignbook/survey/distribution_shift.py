@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 
+from ..engine import devices
 from ..engine.config import BaseConfig, Count, Fraction, NonNegative, Positive, Range, SeedCount
+from ..engine.devices import Device
 from ..engine.results import TrainResult
 from .common import ci_cell, ci_text, table_note, mean_ci, seed_list, side
 
@@ -57,6 +59,8 @@ class ShiftConfig(BaseConfig):
     """V-REx: coefficient of the variance of the environments' losses."""
     seeds: SeedCount = 5
     """Independent data sets and fits."""
+    device: Device = "cpu"
+    """Where the classifiers train and are scored (:mod:`alignbook.engine.devices`); gpu and paper: ``cuda``."""
 
 
 def sample(n: int, rho: float, cfg: ShiftConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -80,16 +84,17 @@ def vrex_loss(env_losses: torch.Tensor, penalty: float) -> torch.Tensor:
 
 
 def train(method: str, envs: list[tuple[np.ndarray, ...]], cfg: ShiftConfig, seed: int) -> torch.nn.Linear:
-    """Fit logistic regression with one of :data:`METHODS`."""
+    """Fit logistic regression with one of :data:`METHODS`, on ``cfg.device``."""
+    device = devices.resolve(cfg.device)
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    model = torch.nn.Linear(envs[0][0].shape[1], 1)
+    model = torch.nn.Linear(envs[0][0].shape[1], 1).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    xs = [torch.from_numpy(e[0]) for e in envs]
-    ys = [torch.from_numpy(e[1]) for e in envs]
+    xs = [torch.from_numpy(e[0]).to(device) for e in envs]
+    ys = [torch.from_numpy(e[1]).to(device) for e in envs]
     x_all, y_all = torch.cat(xs), torch.cat(ys)
-    g_all = torch.from_numpy(np.concatenate([e[2] for e in envs]))
-    q = torch.full((4,), 0.25)
+    g_all = torch.from_numpy(np.concatenate([e[2] for e in envs])).to(device)
+    q = torch.full((4,), 0.25, device=device)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     for _ in range(cfg.steps):
         if method == "erm":
@@ -111,10 +116,11 @@ def train(method: str, envs: list[tuple[np.ndarray, ...]], cfg: ShiftConfig, see
 def accuracies(model: torch.nn.Linear, data: tuple[np.ndarray, ...]) -> dict[str, float]:
     """Average and worst-group accuracy, and the weight ratio |w_spurious| / |w_core|."""
     x, y, g = data
+    device = model.weight.device
     with torch.no_grad():
-        pred = (model(torch.from_numpy(x)).squeeze(1) > 0).numpy()
+        pred = (model(torch.from_numpy(x).to(device)).squeeze(1) > 0).cpu().numpy()
     correct = pred == (y > 0.5)
-    w = model.weight.detach().numpy()[0]
+    w = model.weight.detach().cpu().numpy()[0]
     return {"test_acc": float(correct.mean()), "worst_group_acc": float(min(correct[g == k].mean() for k in range(4))),
             "spurious_over_core": float(abs(w[1]) / max(abs(w[0]), 1e-12))}
 
@@ -127,17 +133,28 @@ class ShiftResult(TrainResult):
 
 
 def run(cfg: ShiftConfig) -> ShiftResult:
-    """Every seed and method; saved in ``cfg.run_dir``."""
-    runs = []
-    for seed in seed_list(cfg.seed, cfg.seeds):
-        rng = np.random.default_rng(seed)
-        envs = [sample(cfg.n_train, cfg.rho_train, cfg, rng), sample(cfg.n_train, cfg.rho_train2, cfg, rng)]
-        test = sample(cfg.n_test, 0.5, cfg, rng)
-        for method in METHODS:
-            runs.append({"seed": seed, "method": method, **accuracies(train(method, envs, cfg, seed), test)})
+    """Every seed and method; saved in ``cfg.run_dir``.
+
+    Each seed is a unit of :func:`alignbook.engine.parallel.map_units` (:func:`shift_seed`) that fits
+    every method on the same data (paired by seed).
+    """
+    from ..engine.parallel import map_units
+
+    devices.resolve(cfg.device)  # a GPU that is not there is refused before any unit starts
+    per_seed = map_units(shift_seed, cfg, seed_list(cfg.seed, cfg.seeds), name="seeds")
+    runs = [row for rows in per_seed for row in rows]
     result = ShiftResult(metrics={"runs": runs}, history=[], checkpoint=None, config=dataclasses.asdict(cfg))
     result.save(Path(cfg.run_dir))
     return result
+
+
+def shift_seed(unit: Any) -> list[dict[str, Any]]:
+    """One seed of :func:`run` (``unit.value``): its environments and test set, every method fitted on them."""
+    cfg, seed = unit.cfg, unit.value
+    rng = np.random.default_rng(seed)
+    envs = [sample(cfg.n_train, cfg.rho_train, cfg, rng), sample(cfg.n_train, cfg.rho_train2, cfg, rng)]
+    test = sample(cfg.n_test, 0.5, cfg, rng)
+    return [{"seed": seed, "method": method, **accuracies(train(method, envs, cfg, seed), test)} for method in METHODS]
 
 
 def values(result: ShiftResult, method: str, key: str) -> list[float]:

@@ -20,7 +20,9 @@ from typing import Annotated, Any
 import numpy as np
 import torch
 
+from ..engine import devices
 from ..engine.config import BaseConfig, Count, Fraction, Positive, Range, Width, SeedCount
+from ..engine.devices import Device
 from ..engine.results import TrainResult
 from .common import ci_cell, ci_text, table_note, mean_ci, seed_list, side
 
@@ -56,6 +58,8 @@ class GoalConfig(BaseConfig):
     """Independent runs per share."""
     min_gap: Fraction = 0.2
     """The claim needs test success at p = 1 minus at p = 0 above this (in success rate)."""
+    device: Device = "cpu"
+    """Where the policy trains and acts (:mod:`alignbook.engine.devices`; the gridworld itself is NumPy); gpu and paper: ``cuda``."""
 
 
 def _obs(pos: np.ndarray, coin: np.ndarray, size: int) -> np.ndarray:
@@ -64,8 +68,9 @@ def _obs(pos: np.ndarray, coin: np.ndarray, size: int) -> np.ndarray:
 
 def episodes(policy: torch.nn.Module, cfg: GoalConfig, share: float, n: int, rng: np.random.Generator,
              grad: bool = True) -> dict[str, Any]:
-    """Roll out ``n`` episodes at once; returns log-probs, entropies, rewards, masks and outcomes."""
+    """Roll out ``n`` episodes at once; returns log-probs, entropies (on the policy's device), rewards, masks and outcomes."""
     size = cfg.size
+    device = next(policy.parameters()).device
     pos = np.stack([np.zeros(n, int), rng.integers(0, size, n)], 1)
     coin = np.tile([size - 1, size - 1], (n, 1))
     rand = rng.random(n) < share
@@ -81,14 +86,16 @@ def episodes(policy: torch.nn.Module, cfg: GoalConfig, share: float, n: int, rng
     logps, ents, rewards, masks = [], [], [], []
     for _ in range(cfg.horizon):
         with torch.set_grad_enabled(grad):
-            logits = policy(torch.from_numpy(_obs(pos, coin, size)))
+            logits = policy(torch.from_numpy(_obs(pos, coin, size)).to(device))
             dist = torch.distributions.Categorical(logits=logits)
-            u = torch.from_numpy(rng.random(n).astype(np.float32))
+            u = torch.from_numpy(rng.random(n).astype(np.float32)).to(device)
             a = torch.searchsorted(torch.cumsum(dist.probs.detach(), 1), u[:, None]).squeeze(1).clamp_(max=3)
             logps.append(dist.log_prob(a))
-            ents.append(dist.entropy())
+            # Categorical.entropy() without its clamp of the log-probabilities at finfo.min: the same numbers
+            # and gradients for finite logits, and no clamp backward (a C++ composite the stand-in GPU cannot run)
+            ents.append(-(dist.logits * dist.probs).sum(-1))
         masks.append(alive.copy())
-        step = MOVES[a.numpy()]
+        step = MOVES[a.cpu().numpy()]
         pos = np.where(alive[:, None], np.clip(pos + step, 0, size - 1), pos)
         corner |= alive & (pos == size - 1).all(1)
         hit = alive & (pos == coin).all(1)
@@ -109,11 +116,12 @@ def make_policy(cfg: GoalConfig) -> torch.nn.Module:
 
 
 def train(cfg: GoalConfig, share: float, seed: int) -> tuple[torch.nn.Module, list[dict[str, float]]]:
-    """REINFORCE with return-to-go and a per-time-step batch-mean baseline."""
+    """REINFORCE with return-to-go and a per-time-step batch-mean baseline; the policy on ``cfg.device``."""
+    device = devices.resolve(cfg.device)
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, int(round(share * 1e6))])
-    policy = make_policy(cfg)
+    policy = make_policy(cfg).to(device)
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     log = []
     for it in range(cfg.iterations):
@@ -125,8 +133,8 @@ def train(cfg: GoalConfig, share: float, seed: int) -> tuple[torch.nn.Module, li
             acc = r[t] + cfg.gamma * acc
             ret[t] = acc
         adv = (ret - ret.mean(1, keepdims=True)) * mask
-        m = torch.from_numpy(mask)
-        loss = -(ep["logp"] * torch.from_numpy(adv)).sum() / m.sum() - cfg.entropy * (ep["ent"] * m).sum() / m.sum()
+        m = torch.from_numpy(mask).to(device)
+        loss = -(ep["logp"] * torch.from_numpy(adv).to(device)).sum() / m.sum() - cfg.entropy * (ep["ent"] * m).sum() / m.sum()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -152,16 +160,29 @@ class GoalResult(TrainResult):
 
 
 def run(cfg: GoalConfig) -> GoalResult:
-    """Every share and seed; saved in ``cfg.run_dir``."""
-    runs, history = [], []
-    for share in cfg.shares:
-        for s in seed_list(cfg.seed, cfg.seeds):
-            policy, log = train(cfg, share, s)
-            runs.append({"share": share, "seed": s, **evaluate(policy, cfg, share, s)})
-            history += [{"share": share, "seed": s, **row} for row in log]
+    """Every share and seed; saved in ``cfg.run_dir``.
+
+    Each (share, seed) is a unit of :func:`alignbook.engine.parallel.map_units` (:func:`goal_unit`); a
+    seed's runs at different shares start from the same initialisation (paired by seed).
+    """
+    from ..engine.parallel import map_units
+
+    devices.resolve(cfg.device)  # a GPU that is not there is refused before any unit starts
+    units = [[share, s] for share in cfg.shares for s in seed_list(cfg.seed, cfg.seeds)]
+    done = map_units(goal_unit, cfg, units, name="runs")
+    runs = [d["run"] for d in done]
+    history = [row for d in done for row in d["history"]]
     result = GoalResult(metrics={"runs": runs}, history=history, checkpoint=None, config=dataclasses.asdict(cfg))
     result.save(Path(cfg.run_dir))
     return result
+
+
+def goal_unit(unit: Any) -> dict[str, Any]:
+    """One (share, seed) of :func:`run` (``unit.value``): train, evaluate, and the training curve."""
+    share, s = unit.value
+    policy, log = train(unit.cfg, share, s)
+    return {"run": {"share": share, "seed": s, **evaluate(policy, unit.cfg, share, s)},
+            "history": [{"share": share, "seed": s, **row} for row in log]}
 
 
 def values(result: GoalResult, share: float, key: str) -> list[float]:

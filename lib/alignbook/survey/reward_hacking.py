@@ -143,30 +143,48 @@ class RewardHackingResult(TrainResult):
 
 
 def run(cfg: RewardHackingConfig) -> RewardHackingResult:
-    """Every seed and both proxies; saved in ``cfg.run_dir``."""
-    history: list[dict[str, Any]] = []
-    per_seed: list[dict[str, Any]] = []
-    k = max(2, int(round((cfg.max_log2_n + 1) * cfg.fall_share)))
-    for s in seed_list(cfg.seed, cfg.seeds):
-        row: dict[str, Any] = {"seed": s}
-        for i, labels in enumerate(LABELS):
-            rng = np.random.default_rng([s, i])
-            w = fit_proxy(cfg, labels, rng)
-            curve = best_of_n(cfg, w, rng)
-            history += [{"seed": s, "labels": labels, **c} for c in curve]
-            kl, gold, proxy = ([c[key] for c in curve] for key in ("kl", "gold", "proxy"))
-            row[f"{labels}_early_slope"] = slope(kl[:k], gold[:k])
-            row[f"{labels}_late_slope"] = slope(kl[-k:], gold[-k:])
-            row[f"{labels}_proxy_late_slope"] = slope(kl[-k:], proxy[-k:])
-            row[f"{labels}_peak_kl"] = kl[int(np.argmax(gold))]
-            row[f"{labels}_gold_at_max_n"] = gold[-1]
-            row[f"{labels}_gold_peak_minus_end"] = max(gold) - gold[-1]
-            row[f"{labels}_gao_alpha"], row[f"{labels}_gao_beta"] = gao_fit(kl, gold)
-        per_seed.append(row)
+    """Every seed and both proxies; saved in ``cfg.run_dir``.
+
+    Each seed is a unit of :func:`alignbook.engine.parallel.map_units` (:func:`hacking_seed`) that fits
+    and evaluates both proxies (paired by seed). NumPy only: no device.
+    """
+    from ..engine.parallel import map_units
+
+    k = slope_points(cfg)
+    done = map_units(hacking_seed, cfg, seed_list(cfg.seed, cfg.seeds), name="seeds")
+    history = [row for d in done for row in d["history"]]
+    per_seed = [d["row"] for d in done]
     metrics = {"per_seed": per_seed, "slope_points": k}
     result = RewardHackingResult(metrics=metrics, history=history, checkpoint=None, config=dataclasses.asdict(cfg))
     result.save(Path(cfg.run_dir))
     return result
+
+
+def slope_points(cfg: RewardHackingConfig) -> int:
+    """Points of the n grid each early and late slope is fitted on."""
+    return max(2, int(round((cfg.max_log2_n + 1) * cfg.fall_share)))
+
+
+def hacking_seed(unit: Any) -> dict[str, Any]:
+    """One seed of :func:`run` (``unit.value``): both proxies' fits, best-of-n curves and slopes."""
+    cfg, s = unit.cfg, unit.value
+    k = slope_points(cfg)
+    history: list[dict[str, Any]] = []
+    row: dict[str, Any] = {"seed": s}
+    for i, labels in enumerate(LABELS):
+        rng = np.random.default_rng([s, i])
+        w = fit_proxy(cfg, labels, rng)
+        curve = best_of_n(cfg, w, rng)
+        history += [{"seed": s, "labels": labels, **c} for c in curve]
+        kl, gold, proxy = ([c[key] for c in curve] for key in ("kl", "gold", "proxy"))
+        row[f"{labels}_early_slope"] = slope(kl[:k], gold[:k])
+        row[f"{labels}_late_slope"] = slope(kl[-k:], gold[-k:])
+        row[f"{labels}_proxy_late_slope"] = slope(kl[-k:], proxy[-k:])
+        row[f"{labels}_peak_kl"] = kl[int(np.argmax(gold))]
+        row[f"{labels}_gold_at_max_n"] = gold[-1]
+        row[f"{labels}_gold_peak_minus_end"] = max(gold) - gold[-1]
+        row[f"{labels}_gao_alpha"], row[f"{labels}_gao_beta"] = gao_fit(kl, gold)
+    return {"row": row, "history": history}
 
 
 def column(result: TrainResult, key: str) -> list[float]:

@@ -24,7 +24,9 @@ from typing import Annotated, Any
 import numpy as np
 import torch
 
+from ..engine import devices
 from ..engine.config import BaseConfig, Count, NonNegative, Positive, Range, SeedCount
+from ..engine.devices import Device
 from ..engine.results import TrainResult
 from .common import ci_cell, ci_text, table_note, mean_ci, seed_list, side
 
@@ -51,6 +53,8 @@ class BanditConfig(BaseConfig):
     """Independent bandits and preference sets."""
     tolerance: Positive = 1e-3
     """'Equal' means total variation distance between the policies below this (averaged over contexts)."""
+    device: Device = "cpu"
+    """Where the tabular reward models and DPO policies are fitted (:mod:`alignbook.engine.devices`); gpu and paper: ``cuda``."""
 
 
 def sigmoid(x: Any) -> Any:
@@ -111,10 +115,11 @@ def _lbfgs(params: torch.Tensor, closure_loss: Any, steps: int) -> None:
     opt.step(closure)
 
 
-def fit_reward_model(data: tuple[np.ndarray, ...], shape: tuple[int, int], l2: float, steps: int) -> np.ndarray:
-    """Tabular Bradley-Terry MLE: minimise sum_i w_i BCE(r_hat(s,a) - r_hat(s,a'), label_i) + l2 mean(r_hat^2)."""
-    s, a, a2, label, w = (torch.as_tensor(x) for x in data)
-    r = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
+def fit_reward_model(data: tuple[np.ndarray, ...], shape: tuple[int, int], l2: float, steps: int,
+                     device: Any = "cpu") -> np.ndarray:
+    """Tabular Bradley-Terry MLE: minimise sum_i w_i BCE(r_hat(s,a) - r_hat(s,a'), label_i) + l2 mean(r_hat^2), on ``device``."""
+    s, a, a2, label, w = (torch.as_tensor(x).to(device) for x in data)
+    r = torch.zeros(shape, dtype=torch.float64, device=device, requires_grad=True)
     lab, w = label.double(), w.double()
 
     def loss():
@@ -122,13 +127,13 @@ def fit_reward_model(data: tuple[np.ndarray, ...], shape: tuple[int, int], l2: f
         return (w * torch.nn.functional.binary_cross_entropy_with_logits(m, lab, reduction="none")).sum() + l2 * (r**2).mean()
 
     _lbfgs(r, loss, steps)
-    return r.detach().numpy()
+    return r.detach().cpu().numpy()
 
 
-def fit_dpo(data: tuple[np.ndarray, ...], ref_logp: np.ndarray, beta: float, steps: int) -> np.ndarray:
-    """Tabular DPO from pi_ref's logits; soft labels give the expected loss label·ℓ(a > a') + (1 − label)·ℓ(a' > a)."""
-    s, a, a2, label, w = (torch.as_tensor(x) for x in data)
-    ref = torch.as_tensor(ref_logp)
+def fit_dpo(data: tuple[np.ndarray, ...], ref_logp: np.ndarray, beta: float, steps: int, device: Any = "cpu") -> np.ndarray:
+    """Tabular DPO from pi_ref's logits, on ``device``; soft labels give the expected loss label·ℓ(a > a') + (1 − label)·ℓ(a' > a)."""
+    s, a, a2, label, w = (torch.as_tensor(x).to(device) for x in data)
+    ref = torch.as_tensor(ref_logp).to(device)
     theta = ref.clone().requires_grad_(True)
     lab, w = label.double(), w.double()
 
@@ -139,7 +144,7 @@ def fit_dpo(data: tuple[np.ndarray, ...], ref_logp: np.ndarray, beta: float, ste
         return (w * (lab * win + (1 - lab) * lose)).sum()
 
     _lbfgs(theta, loss, steps)
-    logp = torch.log_softmax(theta.detach(), -1).numpy()
+    logp = torch.log_softmax(theta.detach(), -1).cpu().numpy()
     return np.exp(logp)
 
 
@@ -162,32 +167,47 @@ class BanditResult(TrainResult):
 
 
 def run(cfg: BanditConfig) -> BanditResult:
-    """Every seed and beta, with population and finite data; saved in ``cfg.run_dir``."""
-    torch.set_num_threads(1)
-    history = []
-    shape = (cfg.contexts, cfg.actions)
-    for seed in seed_list(cfg.seed, cfg.seeds):
-        rng = np.random.default_rng(seed)
-        b = make_bandit(cfg, rng)
-        finite = sample_pairs(cfg, b, rng)
-        sets = {"population": population(b), "finite": finite}
-        rms = {"population": fit_reward_model(sets["population"], shape, 0.0, cfg.steps),
-               "finite": fit_reward_model(finite, shape, cfg.rm_l2, cfg.steps)}
-        for beta in cfg.betas:
-            oracle = kl_optimum(b["ref_logp"], b["reward"], beta)
-            row: dict[str, Any] = {"seed": seed, "beta": beta, **{f"oracle_{k}": v for k, v in policy_stats(oracle, b).items()}}
-            for name, data in sets.items():
-                rlhf = kl_optimum(b["ref_logp"], rms[name], beta)
-                dpo = fit_dpo(data, b["ref_logp"], beta, cfg.steps)
-                row.update({f"{name}_rlhf_{k}": v for k, v in policy_stats(rlhf, b).items()})
-                row.update({f"{name}_dpo_{k}": v for k, v in policy_stats(dpo, b).items()})
-                row[f"{name}_tv_rlhf_dpo"] = tv(rlhf, dpo)
-                row[f"{name}_tv_rlhf_oracle"] = tv(rlhf, oracle)
-                row[f"{name}_tv_dpo_oracle"] = tv(dpo, oracle)
-            history.append(row)
+    """Every seed and beta, with population and finite data; saved in ``cfg.run_dir``.
+
+    Each seed is a unit of :func:`alignbook.engine.parallel.map_units` (:func:`bandit_seed`): RLHF and
+    DPO are compared on the same bandit and preferences inside it (paired by seed).
+    """
+    from ..engine.parallel import map_units
+
+    devices.resolve(cfg.device)  # a GPU that is not there is refused before any unit starts
+    rows = map_units(bandit_seed, cfg, seed_list(cfg.seed, cfg.seeds), name="seeds")
+    history = [row for seed_rows in rows for row in seed_rows]
     result = BanditResult(metrics={}, history=history, checkpoint=None, config=dataclasses.asdict(cfg))
     result.save(Path(cfg.run_dir))
     return result
+
+
+def bandit_seed(unit: Any) -> list[dict[str, Any]]:
+    """One seed of :func:`run` (``unit.value``): its bandit, both data sets, RLHF and DPO at every beta; one row per beta."""
+    cfg, seed = unit.cfg, unit.value
+    device = devices.resolve(cfg.device)
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(seed)
+    b = make_bandit(cfg, rng)
+    finite = sample_pairs(cfg, b, rng)
+    shape = (cfg.contexts, cfg.actions)
+    sets = {"population": population(b), "finite": finite}
+    rms = {"population": fit_reward_model(sets["population"], shape, 0.0, cfg.steps, device),
+           "finite": fit_reward_model(finite, shape, cfg.rm_l2, cfg.steps, device)}
+    rows = []
+    for beta in cfg.betas:
+        oracle = kl_optimum(b["ref_logp"], b["reward"], beta)
+        row: dict[str, Any] = {"seed": seed, "beta": beta, **{f"oracle_{k}": v for k, v in policy_stats(oracle, b).items()}}
+        for name, data in sets.items():
+            rlhf = kl_optimum(b["ref_logp"], rms[name], beta)
+            dpo = fit_dpo(data, b["ref_logp"], beta, cfg.steps, device)
+            row.update({f"{name}_rlhf_{k}": v for k, v in policy_stats(rlhf, b).items()})
+            row.update({f"{name}_dpo_{k}": v for k, v in policy_stats(dpo, b).items()})
+            row[f"{name}_tv_rlhf_dpo"] = tv(rlhf, dpo)
+            row[f"{name}_tv_rlhf_oracle"] = tv(rlhf, oracle)
+            row[f"{name}_tv_dpo_oracle"] = tv(dpo, oracle)
+        rows.append(row)
+    return rows
 
 
 def values(result: BanditResult, key: str, beta: float | None = None) -> list[float]:
