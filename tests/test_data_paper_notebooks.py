@@ -31,7 +31,7 @@ def test_chapter_runs_in_paper_profile_on_local_hub_copies(hub_copies):
         "pku-saferlhf/02_moderation": {"dataset": hub_copies["qa"], "backbone": "toy-scratch", "device": "cpu",
                                        "train_size": 60, "test_size": 20, **SMALL_MODEL},
         "pku-saferlhf/03_dual_preference": {"dataset": hub_copies["v1"], "single_dataset": hub_copies["single"],
-                                            "train_size": 40, "eval_prompts": 6, **SMALL_MODEL},
+                                            "device": "cpu", "train_size": 40, "eval_prompts": 6, **SMALL_MODEL},
     }
     for name, overrides in jobs.items():
         report = runner.run([name], "paper", overrides, progress=False, log=lambda *a, **k: None)

@@ -37,6 +37,25 @@ def test_the_stand_in_computes_the_cpu_numbers_on_cuda():
     assert cpu[3] == torch.device("cpu")
 
 
+def test_a_cast_on_the_stand_in_keeps_the_gradient_flowing():
+    """``.to(dtype)`` on a stand-in (Llama's RMSNorm does it twice) stays in the autograd graph: every weight of a
+    tiny Llama gets the CPU's gradient, not only those after the last norm."""
+    def grads(device):
+        model = tiny_llama(device)
+        ids = torch.randint(3, 100, (2, 8), generator=torch.Generator().manual_seed(1)).to(device)
+        model(input_ids=ids, labels=ids).loss.backward()
+        return {n: None if p.grad is None else p.grad.cpu() for n, p in model.named_parameters()}
+
+    cpu = grads("cpu")
+    with standin.stand_in_gpu():
+        w = torch.nn.Parameter(torch.ones(3).to("cuda"))
+        (w * 2).to(torch.float64).sum().backward()
+        assert w.grad.cpu().tolist() == [2.0, 2.0, 2.0] and (w * 1).to(torch.float32).dtype == torch.float32
+        gpu = grads("cuda")
+    assert all(g is not None for g in gpu.values()) and gpu.keys() == cpu.keys()
+    assert all(torch.equal(gpu[n], cpu[n]) for n in cpu)
+
+
 def test_the_stand_in_refuses_a_cpu_batch_for_a_cuda_model_as_a_gpu_would():
     with standin.stand_in_gpu():
         model = tiny_llama("cuda")

@@ -81,8 +81,8 @@ def test_paper_profile_uses_the_official_release():
 
 
 @pytest.mark.slow
-def test_beats_majority_on_every_head():
-    cfg = ModerationConfig(train_size=1000, test_size=300, epochs=3, seeds=1, verbose=False)
+def test_beats_majority_on_every_head(tmp_path):
+    cfg = ModerationConfig(train_size=1000, test_size=300, epochs=3, seeds=1, verbose=False, run_dir=str(tmp_path))
     results, baseline = run_seeds(cfg)
     m = results[0].metrics
     assert m["binary_accuracy"] > baseline["binary_accuracy"] + 0.2, (m, baseline)
@@ -126,3 +126,55 @@ def test_moderation_table_has_no_nan_or_zero_spread_for_one_seed():
                                       {"binary_accuracy": 0.93})
     text = table.to_string()
     assert "nan" not in text.lower() and "± 0" not in text and "90.0 %" in text and "–" in text
+
+
+# ------------------------------------------------------------------ seeds as units, and the device
+def test_run_seeds_gives_each_seed_what_training_it_alone_gives(tmp_path):
+    """The seeds run as units of map_units; each one's numbers are those of training that seed by itself."""
+    cfg = ModerationConfig(train_size=32, test_size=8, epochs=1, batch_size=16, seeds=2, verbose=False,
+                           run_dir=str(tmp_path))
+    results, baseline = run_seeds(cfg, output_dir=tmp_path / "models", workers=1)
+    from alignbook.pku_saferlhf.moderation import load_qa_rows
+
+    train, test = load_qa_rows(cfg)
+    for seed, result in zip((0, 1), results):
+        alone = train_moderation(cfg, train, test, seed=seed)
+        assert [h["total"] for h in result.history] == [h["total"] for h in alone.history]
+        assert result.metrics["binary_accuracy"] == alone.metrics["binary_accuracy"]
+        assert ModerationResult.load(tmp_path / "models" / f"seed{seed}").metrics["seed"] == seed
+    assert 0 <= baseline["binary_accuracy"] <= 1
+
+
+def test_run_seeds_refuses_a_missing_gpu_before_drawing_any_data(monkeypatch, tmp_path):
+    from alignbook.engine.devices import DeviceUnavailable
+    from alignbook.pku_saferlhf.moderation import train as train_module
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data were drawn before the device was checked")
+
+    monkeypatch.setattr(train_module, "load_qa_rows", no_data)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceUnavailable, match="device='cuda'"):
+        run_seeds(ModerationConfig(device="cuda", run_dir=str(tmp_path)))
+
+
+def test_moderation_trains_and_predicts_on_the_device(monkeypatch, tmp_path):
+    """Stand-in GPU: one training pass and the held-out evaluation with device='cuda', the model and every
+    batch on it (a CPU tensor beside a cuda one raises DeviceMix), and the CPU's numbers."""
+    import dataclasses
+
+    from alignbook.engine import standin
+    from alignbook.pku_saferlhf.moderation import train as train_module
+
+    cfg = ModerationConfig(train_size=32, test_size=8, epochs=1, batch_size=16, seeds=1, verbose=False, device="cuda")
+    train, test = toy_rows("pku-saferlhf-qa", 32, 0), toy_rows("pku-saferlhf-qa", 8, 1)
+    cpu = train_moderation(dataclasses.replace(cfg, device="cpu"), train, test, seed=0)
+    built = []
+    real_build = train_module.build_model
+    monkeypatch.setattr(train_module, "build_model", lambda *a, **k: built.append(real_build(*a, **k)) or built[-1])
+    with standin.stand_in_gpu():
+        gpu = train_moderation(cfg, train, test, seed=0, output_dir=tmp_path / "run")
+    model = built[0][0]
+    assert all(p.device.type == "cuda" for p in model.parameters())
+    assert [h["total"] for h in gpu.history] == [h["total"] for h in cpu.history]
+    assert gpu.metrics["binary_accuracy"] == cpu.metrics["binary_accuracy"]

@@ -194,10 +194,10 @@ def test_score_model_trains_and_round_trips(tmp_path, tiny):
     assert torch.allclose(again.eval()(t, c), model(t, c))
 
 
-def test_moderator_and_best_of_n_run():
+def test_moderator_and_best_of_n_run(tmp_path):
     d = _with_embeddings(world.build(world.DataConfig(prompts=60, test_share=0.3, pairs_per_prompt=2)))
-    mcfg = moderation.ModerationConfig(epochs=1, seeds=2)
-    res = moderation.run(mcfg, d)
+    mcfg = moderation.ModerationConfig(epochs=1, seeds=2, run_dir=str(tmp_path / "02"))
+    res = moderation.run(mcfg, d)  # its four units in worker processes where the machine has cores
     assert len(res["video"]) == 2 and 0 <= res["video"][0]["macro_f1"] <= 1
     word, _ = moderation.verdict(res, data.label_disagreement(d["test"]))
     assert word in ("shown", "partly shown", "not shown", "contrary", "not testable")
@@ -206,8 +206,69 @@ def test_moderator_and_best_of_n_run():
     for s in (0, 1):
         pairs = preference.pair_tensors(d, d["train"], "helpfulness")
         pres[f"helpfulness-{s}"] = preference.train_score_model(pcfg, pairs, s)[0].state_dict()
-    bres = best_of_n.run(best_of_n.BestOfNConfig(n_grid=(1, 2), seeds=2), d, pres, res["states"])
+    bres = best_of_n.run(best_of_n.BestOfNConfig(n_grid=(1, 2), seeds=2, run_dir=str(tmp_path / "04")), d, pres,
+                         res["states"])
     assert len(bres["constrained"]) == 2 and len(bres["constrained"][0]["helpful"]) == 2
+
+
+def test_units_give_the_numbers_of_the_old_loops(tmp_path):
+    """Each (moderator, seed), (dimension, seed) and best-of-N seed is a unit of map_units; its numbers are those
+    of training and scoring that seed directly, as the loops before did."""
+    d = _with_embeddings(world.build(world.DataConfig(prompts=40, test_share=0.3, pairs_per_prompt=2)))
+    mcfg = moderation.ModerationConfig(epochs=1, seeds=2, run_dir=str(tmp_path / "02"))
+    res = moderation.run(mcfg, d, workers=1)
+    train, test = moderation.arrays(d, d["train"]), moderation.arrays(d, d["test"])
+    for k, s in enumerate(res["seeds"]):
+        model = moderation.train_moderator(mcfg, train, True, s)
+        assert res["video"][k]["macro_f1"] == moderation.scores(
+            test["y"].numpy(), moderation.predict(model, test), res["video"][k]["threshold"])["macro_f1"]
+        assert all(torch.equal(a, b) for a, b in zip(res["states"][f"video-{s}"].values(), model.state_dict().values()))
+    pcfg = preference.PreferenceConfig(epochs=1, seeds=2, dim=16, dimensions=("helpfulness", "harmlessness"),
+                                       run_dir=str(tmp_path / "03"))
+    pres = preference.run(pcfg, d, workers=1)
+    assert [len(pres["dims"][dim]["runs"]) for dim in pcfg.dimensions] == [2, 2]
+    model, hist = preference.train_score_model(pcfg, preference.pair_tensors(d, d["train"], "harmlessness"), 1)
+    assert pres["history"]["harmlessness-1"] == hist
+    assert all(torch.equal(a, b) for a, b in zip(pres["states"]["harmlessness-1"].values(), model.state_dict().values()))
+    bcfg = best_of_n.BestOfNConfig(n_grid=(1, 2), seeds=2, run_dir=str(tmp_path / "04"))
+    bres = best_of_n.run(bcfg, d, pres["states"], res["states"], workers=1)
+    again = best_of_n.run(bcfg, d, pres["states"], res["states"], workers=1)  # resumed from the saved units
+    assert bres == again and bres["seeds"] == [0, 1] and len(bres["reward_only"]) == 2
+
+
+def test_trainers_and_scorers_run_on_the_device(tmp_path):
+    """Stand-in GPU: the moderators, the score models and best-of-N scoring with device='cuda' keep their models and
+    batches there (a CPU tensor beside a cuda one raises DeviceMix) and compute the CPU's numbers."""
+    from alignbook.engine import standin
+
+    d = _with_embeddings(world.build(world.DataConfig(prompts=20, test_share=0.3, pairs_per_prompt=2)))
+    train = moderation.arrays(d, d["train"])
+    mcfg = moderation.ModerationConfig(epochs=1, seeds=1, device="cuda", run_dir=str(tmp_path / "02"))
+    pcfg = preference.PreferenceConfig(epochs=1, seeds=1, dim=16, dimensions=("helpfulness",), device="cuda",
+                                       run_dir=str(tmp_path / "03"))
+    pairs = preference.pair_tensors(d, d["train"], "helpfulness")
+    ids = sorted(d["videos"])[:6]
+    cpu_prob = moderation.predict(moderation.train_moderator(moderation.ModerationConfig(epochs=1), train, True, 0), train)
+    cpu_pm, cpu_hist = preference.train_score_model(preference.PreferenceConfig(epochs=1, dim=16), pairs, 0)
+    with standin.stand_in_gpu():
+        moderator = moderation.train_moderator(mcfg, train, True, 0)
+        prob = moderation.predict(moderator, train)
+        pm, hist = preference.train_score_model(pcfg, pairs, 0)
+        scores = preference.score_videos(pm, d, ids)
+        assert all(p.device.type == "cuda" for m in (moderator, pm) for p in m.parameters())
+        text = np.stack([d["embedding"][d["videos"][v]["prompt_id"]] for v in ids[:2]])
+        clips = np.stack([[d["clips"][v] for v in ids[:2]]] * 2)
+        r, c = best_of_n.model_scores(pm, moderator, text, clips)
+        mres = moderation.run(mcfg, d, workers=1)
+        pres = preference.run(pcfg, d, workers=1)
+        bres = best_of_n.run(best_of_n.BestOfNConfig(n_grid=(1, 2), seeds=1, device="cuda", run_dir=str(tmp_path / "04")),
+                             d, pres["states"], mres["states"], workers=1)
+    assert np.array_equal(prob, cpu_prob) and hist == cpu_hist
+    # eval mode: on the CPU the transformer layer takes its fused fast path, so the last bits may differ
+    assert np.allclose(scores, preference.score_videos(cpu_pm, d, ids), rtol=1e-5, atol=1e-6)
+    assert r.shape == c.shape == (2, 2) and isinstance(r, np.ndarray)
+    assert all(not standin.on_gpu(t) for t in mres["states"]["video-0"].values())  # saved weights come back to the CPU
+    assert len(bres["constrained"]) == 1
 
 
 def test_best_of_n_pick_respects_threshold():

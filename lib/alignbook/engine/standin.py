@@ -140,6 +140,10 @@ class _Mode(TorchFunctionMode):
             target, dtype, _, _ = torch._C._nn._parse_to(*args[1:], **rest)
             if target is None and isinstance(args[1] if len(args) > 1 else None, torch.Tensor):
                 target = args[1].device  # .to(other_tensor)
+        if isinstance(tensor, StandIn) and (target is None or target.type == "cuda"):
+            # staying on the device: the tensor itself (as torch returns it), or a cast through the dispatcher,
+            # which autograd records (a fresh StandIn of the data would cut the graph: no gradient before it)
+            return tensor if dtype is None or dtype == tensor.dtype else tensor.to(dtype=dtype)
         base = _unwrap(tensor)
         if dtype is not None and dtype != base.dtype:
             with torch._C.DisableTorchFunction():

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..engine.config import BaseConfig, ConfigError, Count, NonNegative, OneOf, Positive, Range, SeedCount
+from ..engine.devices import Device
 from ..toyworld.world import ToyWorld, ToyWorldConfig
 
 CANDIDATE_SOURCES: tuple[str, ...] = (
@@ -62,6 +63,8 @@ class DualPreferenceConfig(BaseConfig):
     """Trade-off weights λ in R - λ·C explored after training (at least one, each >= 0)."""
     seeds: SeedCount = 3
     """Independent runs (models and held-out prompts) for mean ± std."""
+    device: Device = "cpu"
+    """Where the three score models train and score: 'cpu', 'cuda', 'cuda:N' or 'auto'."""
     verbose: bool = True
     """Show tqdm progress bars."""
 
@@ -72,14 +75,16 @@ class DualPreferenceConfig(BaseConfig):
 
 
 def score_config(cfg: DualPreferenceConfig, seed: int):
-    """The :class:`alignbook.safe_rlhf.config.ScoreModelConfig` used for all three models."""
+    """The :class:`alignbook.safe_rlhf.config.ScoreModelConfig` used for all three models (with ``cfg.device``
+    where the Safe RLHF score trainer takes a device)."""
     from ..safe_rlhf.config import ScoreModelConfig
 
+    device = {"device": cfg.device} if "device" in {f.name for f in dataclasses.fields(ScoreModelConfig)} else {}
     return ScoreModelConfig(
         profile=cfg.profile, seed=seed, run_dir=cfg.run_dir, backbone="toy-scratch", dataset=cfg.dataset,
         train_size=cfg.train_size, eval_size=max(1, cfg.eval_prompts), epochs=cfg.epochs,
         batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=0.0, max_length=cfg.max_length,
-        verbose=cfg.verbose,
+        verbose=cfg.verbose, **device,
     )
 
 
@@ -100,15 +105,17 @@ def candidate_set(world: ToyWorld, n_prompts: int, seed: int) -> list[dict[str, 
 @torch.no_grad()
 def score_responses(model: Any, tokenizer: Any, prompts: Sequence[str], responses: Sequence[str],
                     max_length: int, batch_size: int = 128) -> np.ndarray:
-    """End scores of a :class:`~alignbook.safe_rlhf.score.ScoreModel` for each (prompt, response)."""
+    """End scores of a :class:`~alignbook.safe_rlhf.score.ScoreModel` for each (prompt, response), computed on
+    the model's device."""
     from ..safe_rlhf.data import tokenize_responses
 
     model.eval()
+    device = next(model.parameters()).device
     out = []
     for start in range(0, len(prompts), batch_size):
         ids, mask = tokenize_responses(prompts[start : start + batch_size], responses[start : start + batch_size],
                                        tokenizer, max_length)
-        out.append(model(ids, attention_mask=mask).end_scores.float().numpy())
+        out.append(model(ids.to(device), attention_mask=mask.to(device)).end_scores.float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -161,11 +168,15 @@ def _train_pairs(cfg: DualPreferenceConfig, world: ToyWorld, seed: int):
 
 
 def run_seed(cfg: DualPreferenceConfig, seed: int, world: ToyWorld | None = None) -> dict[str, Any]:
-    """Train R, C (dual labels) and S (single labels) for one seed and judge them on ground truth."""
+    """Train R, C (dual labels) and S (single labels) for one seed on ``cfg.device`` and judge them on ground
+    truth. Every random draw comes from ``seed``: model ``k`` (0 reward, 1 cost, 2 single) is built from seed
+    ``1000 * seed + k``, its score head included."""
+    from ..engine import devices
     from ..lm import build_causal_lm
     from ..safe_rlhf.reward import train_cost_model, train_reward_model
     from ..safe_rlhf.score import ScoreModel
 
+    device = devices.resolve(cfg.device)
     world = world or ToyWorld(ToyWorldConfig())
     tokenizer = world.tokenizer()
     dual, single = _train_pairs(cfg, world, seed)
@@ -174,7 +185,9 @@ def run_seed(cfg: DualPreferenceConfig, seed: int, world: ToyWorld | None = None
     models, results = {}, {}
     for name, rows, trainer, offset in (("reward", dual, train_reward_model, 0), ("cost", dual, train_cost_model, 1),
                                         ("single", single, train_reward_model, 2)):
-        model = ScoreModel(build_causal_lm(cfg.preset, tokenizer, seed=1000 * seed + offset))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(1000 * seed + offset)  # the score head's initialisation, as the backbone's
+            model = ScoreModel(build_causal_lm(cfg.preset, tokenizer, seed=1000 * seed + offset)).to(device)
         results[name] = trainer(model, tokenizer, rows, held_out, scfg)
         models[name] = model
     candidates = candidate_set(world, cfg.eval_prompts, seed)
@@ -208,11 +221,23 @@ def run_seed(cfg: DualPreferenceConfig, seed: int, world: ToyWorld | None = None
     }
 
 
-def run(cfg: DualPreferenceConfig, world: ToyWorld | None = None) -> list[dict[str, Any]]:
-    """:func:`run_seed` for seeds ``cfg.seed .. cfg.seed + cfg.seeds - 1``."""
+def run(cfg: DualPreferenceConfig, *, workers: int | None = None) -> list[dict[str, Any]]:
+    """:func:`run_seed` for seeds ``cfg.seed .. cfg.seed + cfg.seeds - 1``, as units of
+    :func:`alignbook.engine.parallel.map_units` (side by side where cores allow; ``workers=1`` keeps them in
+    this process). The device is resolved before anything else."""
+    from ..engine import devices
+    from ..engine.parallel import map_units
+
     if cfg.dataset != "toy" and cfg.single_dataset == "toy":
         raise ConfigError("dataset is a hub release but single_dataset='toy'; set single_dataset to the single-dimension release")
-    return [run_seed(cfg, cfg.seed + offset, world) for offset in range(cfg.seeds)]
+    devices.resolve(cfg.device)
+    seeds = [cfg.seed + offset for offset in range(cfg.seeds)]
+    return map_units(train_seed, cfg, seeds, name="seeds", workers=workers, log=print if cfg.verbose else None)
+
+
+def train_seed(unit) -> dict[str, Any]:
+    """One seed of :func:`run` (``unit.value``: the seed), quietly: plain data only."""
+    return run_seed(dataclasses.replace(unit.cfg, verbose=False), unit.value)
 
 
 def summary_table(runs: Sequence[dict[str, Any]]):

@@ -7,7 +7,7 @@ objects, so the exploration notebook only calls and plots.
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, Optional, Sequence
+from typing import Annotated, Optional, Sequence
 
 import numpy as np
 
@@ -158,10 +158,21 @@ def preview(rows: Sequence[dict], n: int = 3):
     return pd.DataFrame(shown).T.rename(columns=lambda i: f"row {i}")
 
 
-def load_v1_datasets(cfg: ExplorationConfig, world: Any = None) -> list[list[dict]]:
-    """The datasets to explore: ``cfg.seeds`` toy draws, or the one hub/local dataset."""
+def load_v1_datasets(cfg: ExplorationConfig, *, workers: int | None = None) -> list[list[dict]]:
+    """The datasets to explore: ``cfg.seeds`` toy draws (seeds ``cfg.seed + s``, each a unit of
+    :func:`alignbook.engine.parallel.map_units`, drawn side by side where cores allow), or the one hub/local
+    dataset."""
     from ..data import load_rows
+    from ..engine.parallel import map_units
 
     if cfg.dataset == "toy":
-        return [load_rows("toy", "pku-saferlhf-v1", cfg.split, cfg.n_pairs, cfg.seed + s, world) for s in range(cfg.seeds)]
-    return [load_rows(cfg.dataset, "pku-saferlhf-v1", cfg.split, None, cfg.seed, world, cfg.dataset_revision)]
+        seeds = [cfg.seed + s for s in range(cfg.seeds)]
+        return map_units(draw_toy_dataset, cfg, seeds, name="datasets", workers=workers, log=None)
+    return [load_rows(cfg.dataset, "pku-saferlhf-v1", cfg.split, None, cfg.seed, None, cfg.dataset_revision)]
+
+
+def draw_toy_dataset(unit) -> list[dict]:
+    """One toy draw of :func:`load_v1_datasets` (``unit.value``: its seed): plain rows."""
+    from ..data import load_rows
+
+    return load_rows("toy", "pku-saferlhf-v1", unit.cfg.split, unit.cfg.n_pairs, unit.value)

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import torch
 
+from ..engine import devices
 from ..engine.config import BaseConfig, ConfigError, Count, Fraction, OneOf, Positive, Range, SeedCount
+from ..engine.devices import Device
 from ..engine.metrics import format_number
-from ..lm.runtime import torch_threads
 from ..stats import ci_text, interval_note, mean_ci, side
 from . import world
 from .models import Moderator, ScoreModel
@@ -47,8 +49,8 @@ class BestOfNConfig(BaseConfig):
     """Probability that a candidate changes one requested attribute."""
     seeds: SeedCount = 3
     """Seeds: refiner and generator draws, and which upstream models (seed s uses seed s of notebooks 02 and 03)."""
-    threads: Count = 1
-    """torch threads."""
+    device: Device = "cpu"
+    """Where the reward and cost models score the candidates: 'cpu', 'cuda', 'cuda:N' or 'auto'."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -90,14 +92,16 @@ def candidates(cfg: BestOfNConfig, prompts: list[dict[str, Any]], seed: int) -> 
 
 
 def model_scores(reward: ScoreModel, cost: Moderator, text: np.ndarray, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Reward and cost ``(prompts, n)`` of every candidate clip with its user's prompt vector."""
+    """Reward and cost ``(prompts, n)`` of every candidate clip with its user's prompt vector, computed on the
+    reward model's device (the cost model must be on the same one)."""
     p, n = clips.shape[:2]
-    t = torch.tensor(np.repeat(text, n, axis=0))
-    c = torch.tensor(clips.reshape(p * n, *clips.shape[2:]))
+    device = next(reward.parameters()).device
+    t = torch.tensor(np.repeat(text, n, axis=0)).to(device)
+    c = torch.tensor(clips.reshape(p * n, *clips.shape[2:])).to(device)
     with torch.no_grad():
         r = torch.cat([reward(t[i:i + 512], c[i:i + 512]).reshape(-1) for i in range(0, p * n, 512)])
         k = torch.cat([torch.sigmoid(cost(t[i:i + 512], c[i:i + 512])).max(1).values for i in range(0, p * n, 512)])
-    return r.numpy().reshape(p, n), k.numpy().reshape(p, n)
+    return r.cpu().numpy().reshape(p, n), k.cpu().numpy().reshape(p, n)
 
 
 def pick(reward: np.ndarray, cost: np.ndarray, n: int, threshold: float | None) -> np.ndarray:
@@ -120,31 +124,58 @@ def candidate_accuracy(reward: np.ndarray, helpful: np.ndarray) -> float:
     return float(np.mean(hits)) if hits else float("nan")
 
 
-def run(cfg: BestOfNConfig, data: dict[str, Any], reward_states: dict[str, Any], cost_states: dict[str, Any]) -> dict[str, Any]:
-    """Per seed and N: gold helpfulness and unsafe rate of the pick, with and without the cost threshold."""
+def run(cfg: BestOfNConfig, data: dict[str, Any], reward_states: dict[str, Any], cost_states: dict[str, Any], *,
+        workers: int | None = None) -> dict[str, Any]:
+    """Per seed and N: gold helpfulness and unsafe rate of the pick, with and without the cost threshold.
+
+    Each seed with both upstream models is a unit of :func:`alignbook.engine.parallel.map_units` (:func:`seed_unit`;
+    side by side where cores allow, ``workers=1`` keeps them in this process): the held-out prompts, their vectors
+    and those models' weights are written once to ``<run_dir>/inputs/best_of_n.pt``."""
+    from ..engine import checkpoints
+    from ..engine.parallel import map_units
+
+    devices.resolve(cfg.device)
     test_ids = sorted({r["prompt_id"] for r in data["test"]})
     prompts = [data["prompts"][pid] for pid in test_ids]
-    text = np.stack([data["embedding"][pid] for pid in test_ids])
-    out: dict[str, Any] = {"n_grid": list(cfg.n_grid), "seeds": [], "constrained": [], "reward_only": [],
+    seeds = [s for s in range(cfg.seed, cfg.seed + cfg.seeds)
+             if f"helpfulness-{s}" in reward_states and f"video-{s}" in cost_states]
+    inputs = Path(cfg.run_dir) / "inputs" / "best_of_n.pt"
+    checkpoints.save(inputs, {
+        "prompts": prompts, "text": torch.from_numpy(np.stack([np.asarray(data["embedding"][pid]) for pid in test_ids])),
+        "reward": {str(s): reward_states[f"helpfulness-{s}"] for s in seeds},
+        "cost": {str(s): cost_states[f"video-{s}"] for s in seeds}})
+    done = map_units(seed_unit, cfg, seeds, name="seeds", context=str(inputs), workers=workers, log=None)
+    out: dict[str, Any] = {"n_grid": list(cfg.n_grid), "seeds": seeds, "constrained": [], "reward_only": [],
                            "candidate_accuracy": []}
-    with torch_threads(cfg.threads):
-        for s in range(cfg.seed, cfg.seed + cfg.seeds):
-            if f"helpfulness-{s}" not in reward_states or f"video-{s}" not in cost_states:
-                continue
-            reward = ScoreModel(reward_states[f"helpfulness-{s}"]["text.weight"].shape[0])
-            reward.load_state_dict(reward_states[f"helpfulness-{s}"])
-            cost = Moderator(len(HARM_CATEGORIES), cost_states[f"video-{s}"]["text.0.weight"].shape[0], video=True)
-            cost.load_state_dict(cost_states[f"video-{s}"])
-            cand = candidates(cfg, prompts, 10_000 + s)
-            r, c = model_scores(reward.eval(), cost.eval(), text, cand["clips"])
-            rows = np.arange(len(prompts))
-            out["candidate_accuracy"].append(candidate_accuracy(r, cand["helpful"]))
-            for key, thr in (("constrained", cfg.cost_threshold), ("reward_only", None)):
-                picks = [pick(r, c, n, thr) for n in cfg.n_grid]
-                out[key].append({"helpful": [float(cand["helpful"][rows, k].mean()) for k in picks],
-                                 "unsafe": [float(cand["unsafe"][rows, k].mean()) for k in picks]})
-            out["seeds"].append(s)
+    for result in done:
+        for key in ("constrained", "reward_only", "candidate_accuracy"):
+            out[key].append(result[key])
     out["prompts"] = len(prompts)
+    return out
+
+
+def seed_unit(unit) -> dict[str, Any]:
+    """One seed of :func:`run` (``unit.value``: the seed; ``unit.context``: the inputs file): candidates drawn from
+    ``10_000 + seed``, scored on ``cfg.device`` by that seed's reward and cost models."""
+    from ..engine import checkpoints
+
+    cfg, s = unit.cfg, unit.value
+    inputs = checkpoints.load(unit.context)
+    device = devices.resolve(cfg.device)
+    reward_state, cost_state = inputs["reward"][str(s)], inputs["cost"][str(s)]
+    reward = ScoreModel(reward_state["text.weight"].shape[0])
+    reward.load_state_dict(reward_state)
+    cost = Moderator(len(HARM_CATEGORIES), cost_state["text.0.weight"].shape[0], video=True)
+    cost.load_state_dict(cost_state)
+    prompts, text = inputs["prompts"], inputs["text"].numpy()
+    cand = candidates(cfg, prompts, 10_000 + s)
+    r, c = model_scores(reward.to(device).eval(), cost.to(device).eval(), text, cand["clips"])
+    rows = np.arange(len(prompts))
+    out: dict[str, Any] = {"candidate_accuracy": candidate_accuracy(r, cand["helpful"])}
+    for key, thr in (("constrained", cfg.cost_threshold), ("reward_only", None)):
+        picks = [pick(r, c, n, thr) for n in cfg.n_grid]
+        out[key] = {"helpful": [float(cand["helpful"][rows, k].mean()) for k in picks],
+                    "unsafe": [float(cand["unsafe"][rows, k].mean()) for k in picks]}
     return out
 
 

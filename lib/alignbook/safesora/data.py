@@ -18,16 +18,18 @@ import numpy as np
 from . import schema, world
 
 
-def embed_texts(texts: list[str]) -> np.ndarray:
-    """MiniLM (all-MiniLM-L6-v2) unit vectors, float32 ``(len(texts), 384)``."""
+def embed_texts(texts: list[str], device: str = "cpu") -> np.ndarray:
+    """MiniLM (all-MiniLM-L6-v2) unit vectors, float32 ``(len(texts), 384)``, computed on ``device`` (a config's
+    device field: notebook 01 embeds its prompts on the CPU in every profile, notebook 03 its captions on its own)."""
     from transformers.utils import logging as hf_logging
 
+    from ..engine import devices
     from ..pretrained.embed import load_embedder
 
     progress = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        return load_embedder().encode(texts).numpy().astype(np.float32)
+        return load_embedder(devices.resolve(device)).encode(texts).cpu().numpy().astype(np.float32)
     finally:
         if progress:
             hf_logging.enable_progress_bar()
@@ -73,6 +75,38 @@ def read(folder: str | Path) -> dict[str, Any]:
             "gold": json.loads((folder / "gold.json").read_text()),
             "prompts": {p["prompt_id"]: p for p in json.loads((folder / "prompts.json").read_text())},
             "embedding": {pid: emb[i] for i, pid in enumerate(ids)}}
+
+
+def pack(data: dict[str, Any], path: str | Path) -> str:
+    """Write an in-memory dataset (as :func:`read` returns it) to one checkpoint file that the units of a
+    :func:`alignbook.engine.parallel.map_units` call read back with :func:`unpack`; returns the path."""
+    from ..engine import checkpoints
+
+    payload = {k: data[k] for k in ("train", "test", "gold", "videos", "prompts") if k in data}
+    payload["clip_ids"] = list(data["clips"])
+    payload["clips"] = torch_stack([data["clips"][v] for v in payload["clip_ids"]])
+    payload["embedding_ids"] = list(data["embedding"])
+    payload["embedding"] = torch_stack([data["embedding"][p] for p in payload["embedding_ids"]])
+    checkpoints.save(path, payload)
+    return str(path)
+
+
+def unpack(path: str | Path) -> dict[str, Any]:
+    """The dataset :func:`pack` wrote, with the same keys, values and order (clips and vectors as numpy arrays)."""
+    from ..engine import checkpoints
+
+    payload = checkpoints.load(path)
+    clips, embedding = payload.pop("clips").numpy(), payload.pop("embedding").numpy()
+    data = dict(payload)
+    data["clips"] = {v: clips[i] for i, v in enumerate(data.pop("clip_ids"))}
+    data["embedding"] = {p: embedding[i] for i, p in enumerate(data.pop("embedding_ids"))}
+    return data
+
+
+def torch_stack(arrays: list[Any]) -> Any:
+    import torch
+
+    return torch.from_numpy(np.stack([np.asarray(a) for a in arrays])) if arrays else torch.zeros(0)
 
 
 def category_counts(records: list[dict[str, Any]], level: str) -> dict[str, int]:

@@ -88,8 +88,8 @@ class ScoreModel(nn.Module):
         x = self.sequence(text, clips)
         length = x.shape[1]
         if attention_mask is None:
-            attention_mask = torch.ones(x.shape[:2], dtype=torch.long)
-        causal = torch.triu(torch.ones(length, length, dtype=torch.bool), diagonal=1)
+            attention_mask = torch.ones(x.shape[:2], dtype=torch.long, device=x.device)
+        causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=x.device), diagonal=1)
         h = self.norm(self.backbone(x, mask=causal, src_key_padding_mask=attention_mask == 0))
         return end_scores(self.score(h), attention_mask)
 

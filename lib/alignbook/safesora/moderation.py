@@ -12,6 +12,7 @@ macro-F1 over the categories present in the test set, and unsafe recall / precis
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from ..engine.config import BaseConfig, Count, NonNegative, Positive, Width, SeedCount
+from ..engine.devices import Device
 from ..engine.metrics import format_number
-from ..lm.runtime import torch_threads
 from ..stats import ci_text, interval_note, mean_ci, seed_list, side
+from ..engine import devices
 from .models import Moderator
 from .schema import HARM_CATEGORIES, videos_of
 
@@ -42,8 +44,8 @@ class ModerationConfig(BaseConfig):
     """Width of the moderators."""
     seeds: SeedCount = 3
     """Paired seeds (initialisation and batch order); both moderators share each seed."""
-    threads: Count = 1
-    """torch threads."""
+    device: Device = "cpu"
+    """Where the moderators train and predict: 'cpu', 'cuda', 'cuda:N' or 'auto'."""
 
 
 def arrays(data: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -57,27 +59,32 @@ def arrays(data: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any
 
 
 def train_moderator(cfg: ModerationConfig, train: dict[str, Any], video: bool, seed: int) -> Moderator:
-    """Fit one moderator with Adam on binary cross-entropy over the twelve labels."""
-    with torch_threads(cfg.threads):
-        torch.manual_seed(seed)
-        model = Moderator(len(HARM_CATEGORIES), cfg.hidden, video=video)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        n = len(train["y"])
-        g = torch.Generator().manual_seed(seed)
-        for _ in range(cfg.epochs):
-            for idx in torch.randperm(n, generator=g).split(cfg.batch_size):
-                logits = model(train["text"][idx], train["clips"][idx] if video else None)
-                loss = F.binary_cross_entropy_with_logits(logits, train["y"][idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+    """Fit one moderator with Adam on binary cross-entropy over the twelve labels, on ``cfg.device`` (the
+    training videos go there once; the batch order is drawn on the CPU from ``seed``)."""
+    device = devices.resolve(cfg.device)
+    torch.manual_seed(seed)
+    model = Moderator(len(HARM_CATEGORIES), cfg.hidden, video=video).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    text, clips, y = (train[k].to(device) for k in ("text", "clips", "y"))
+    n = len(y)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(cfg.epochs):
+        for idx in torch.randperm(n, generator=g).split(cfg.batch_size):
+            idx = idx.to(device)
+            logits = model(text[idx], clips[idx] if video else None)
+            loss = F.binary_cross_entropy_with_logits(logits, y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
     return model.eval()
 
 
 def predict(model: Moderator, part: dict[str, Any]) -> np.ndarray:
-    """Probabilities ``(videos, 12)``."""
+    """Probabilities ``(videos, 12)``, computed on the model's device."""
+    device = next(model.parameters()).device
     with torch.no_grad():
-        return torch.sigmoid(model(part["text"], part["clips"] if model.video else None)).numpy()
+        clips = part["clips"].to(device) if model.video else None
+        return torch.sigmoid(model(part["text"].to(device), clips)).cpu().numpy()
 
 
 def f1(y: np.ndarray, p: np.ndarray) -> float:
@@ -105,18 +112,46 @@ def tune_threshold(y: np.ndarray, prob: np.ndarray) -> float:
     return float(max(THRESHOLDS, key=lambda t: scores(y, prob, t)["macro_f1"]))
 
 
-def run(cfg: ModerationConfig, data: dict[str, Any]) -> dict[str, Any]:
-    """Both moderators over the paired seeds; their test scores and state dicts."""
-    train, test = arrays(data, data["train"]), arrays(data, data["test"])
-    out: dict[str, Any] = {"seeds": seed_list(cfg.seed, cfg.seeds), "text": [], "video": [], "states": {}}
-    for s in out["seeds"]:
-        for kind in ("text", "video"):
-            model = train_moderator(cfg, train, kind == "video", s)
-            threshold = tune_threshold(train["y"].numpy(), predict(model, train))
-            out[kind].append({**scores(test["y"].numpy(), predict(model, test), threshold), "threshold": threshold})
-            out["states"][f"{kind}-{s}"] = model.state_dict()
+def run(cfg: ModerationConfig, data: dict[str, Any], *, workers: int | None = None) -> dict[str, Any]:
+    """Both moderators over the paired seeds; their test scores and (CPU) state dicts.
+
+    Each (moderator, seed) is a unit of :func:`alignbook.engine.parallel.map_units` (:func:`train_unit`; side
+    by side where cores allow, ``workers=1`` keeps them in this process): the dataset is written once to
+    ``<run_dir>/inputs/dataset.pt`` (:func:`.data.pack`), each unit writes its weights to
+    ``<run_dir>/moderators/<kind>-<seed>.pt``."""
+    from ..engine import checkpoints
+    from ..engine.parallel import map_units
+    from .data import pack
+
+    devices.resolve(cfg.device)
+    test = arrays(data, data["test"])
+    inputs = pack(data, Path(cfg.run_dir) / "inputs" / "dataset.pt")
+    seeds = seed_list(cfg.seed, cfg.seeds)
+    units = [{"kind": kind, "seed": s} for s in seeds for kind in ("text", "video")]
+    done = map_units(train_unit, cfg, units, name="moderators", context=inputs, workers=workers, log=None)
+    out: dict[str, Any] = {"seeds": seeds, "text": [], "video": [], "states": {}}
+    for unit, result in zip(units, done):
+        out[unit["kind"]].append(result)
+        key = f"{unit['kind']}-{unit['seed']}"
+        out["states"][key] = checkpoints.load(Path(cfg.run_dir) / "moderators" / f"{key}.pt")
     out["test_videos"] = len(test["ids"])
     return out
+
+
+def train_unit(unit) -> dict[str, Any]:
+    """One moderator of :func:`run` (``unit.value``: ``{"kind": "text" | "video", "seed": s}``; ``unit.context``:
+    the packed dataset): trains it, saves its weights, returns its test scores and threshold."""
+    from ..engine import checkpoints
+    from .data import unpack
+
+    cfg, kind, seed = unit.cfg, unit.value["kind"], unit.value["seed"]
+    data = unpack(unit.context)
+    train, test = arrays(data, data["train"]), arrays(data, data["test"])
+    model = train_moderator(cfg, train, kind == "video", seed)
+    threshold = tune_threshold(train["y"].numpy(), predict(model, train))
+    state = {k: v.cpu() for k, v in model.state_dict().items()}
+    checkpoints.save(Path(cfg.run_dir) / "moderators" / f"{kind}-{seed}.pt", state)
+    return {**scores(test["y"].numpy(), predict(model, test), threshold), "threshold": threshold}
 
 
 def differences(res: dict[str, Any], key: str) -> list[float]:

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import torch
 
+from ..engine import devices
 from ..engine.config import BaseConfig, ConfigError, Count, Fraction, NonNegative, OneOf, Positive, Range, Width, SeedCount
+from ..engine.devices import Device
 from ..engine.metrics import format_number
-from ..lm.runtime import torch_threads
 from ..stats import ci_text, interval_note, mean_ci, seed_list, side
 from . import world
 from .models import ScoreModel, preference_loss
@@ -70,8 +72,8 @@ class PreferenceConfig(BaseConfig):
     """Seeds (initialisation and batch order) for helpfulness and harmlessness, the judged dimensions."""
     sub_seeds: SeedCount = 1
     """Seeds for the four sub-dimensions (reported, not judged)."""
-    threads: Count = 1
-    """torch threads."""
+    device: Device = "cpu"
+    """Where the score models train and score: 'cpu', 'cuda', 'cuda:N' or 'auto'."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -108,42 +110,46 @@ def lr_factor(step: int, total: int, warmup_ratio: float) -> float:
 
 
 def train_score_model(cfg: PreferenceConfig, pairs: dict[str, torch.Tensor], seed: int) -> tuple[ScoreModel, list[dict[str, float]]]:
-    """Fit one score model on (higher, lower) pairs; the history has the mean loss and accuracy per epoch."""
-    with torch_threads(cfg.threads):
-        torch.manual_seed(seed)
-        model = ScoreModel(cfg.dim)
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        n = len(pairs["text"])
-        steps = cfg.epochs * math.ceil(n / cfg.batch_size)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, cfg.warmup_ratio))
-        g = torch.Generator().manual_seed(seed)
-        history = []
-        for epoch in range(cfg.epochs):
-            losses, accs = [], []
-            for idx in torch.randperm(n, generator=g).split(cfg.batch_size):
-                text = pairs["text"][idx]
-                s = model(torch.cat([text, text]), torch.cat([pairs["hi"][idx], pairs["lo"][idx]]))
-                higher, lower = s.chunk(2, dim=0)
-                loss = preference_loss(higher, lower, cfg.score_reg)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-                losses.append(loss.item())
-                accs.append((higher > lower).float().mean().item())
-            history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "train_accuracy": float(np.mean(accs))})
+    """Fit one score model on (higher, lower) pairs on ``cfg.device`` (the pairs go there once; the batch order is
+    drawn on the CPU from ``seed``); the history has the mean loss and accuracy per epoch."""
+    device = devices.resolve(cfg.device)
+    torch.manual_seed(seed)
+    model = ScoreModel(cfg.dim).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    text_all, hi, lo = (pairs[k].to(device) for k in ("text", "hi", "lo"))
+    n = len(text_all)
+    steps = cfg.epochs * math.ceil(n / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, cfg.warmup_ratio))
+    g = torch.Generator().manual_seed(seed)
+    history = []
+    for epoch in range(cfg.epochs):
+        losses, accs = [], []
+        for idx in torch.randperm(n, generator=g).split(cfg.batch_size):
+            idx = idx.to(device)
+            text = text_all[idx]
+            s = model(torch.cat([text, text]), torch.cat([hi[idx], lo[idx]]))
+            higher, lower = s.chunk(2, dim=0)
+            loss = preference_loss(higher, lower, cfg.score_reg)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            accs.append((higher > lower).float().mean().item())
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "train_accuracy": float(np.mean(accs))})
     return model.eval(), history
 
 
 def score_videos(model: ScoreModel, data: dict[str, Any], video_ids: list[str], batch: int = 256) -> np.ndarray:
-    """The model's end score of each video with its own prompt."""
+    """The model's end score of each video with its own prompt, computed on the model's device."""
+    device = next(model.parameters()).device
     out = []
     with torch.no_grad():
         for i in range(0, len(video_ids), batch):
             ids = video_ids[i:i + batch]
             text = torch.tensor(np.stack([data["embedding"][data["videos"][v]["prompt_id"]] for v in ids]))
             clips = torch.tensor(np.stack([data["clips"][v] for v in ids]))
-            out.append(model(text, clips).reshape(-1).numpy())
+            out.append(model(text.to(device), clips.to(device)).reshape(-1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -258,28 +264,55 @@ def traditional_scores(data: dict[str, Any], caption_vecs: dict[str, np.ndarray]
     return out
 
 
-def run(cfg: PreferenceConfig, data: dict[str, Any]) -> dict[str, Any]:
-    """Train every dimension over the seeds; agreement on held-out pairs, win-rate matrices, states."""
+def run(cfg: PreferenceConfig, data: dict[str, Any], *, workers: int | None = None) -> dict[str, Any]:
+    """Train every dimension over the seeds; agreement on held-out pairs, win-rate matrices, (CPU) states.
+
+    Each (dimension, seed) is a unit of :func:`alignbook.engine.parallel.map_units` (:func:`train_unit`; side by
+    side where cores allow, ``workers=1`` keeps them in this process): the dataset is written once to
+    ``<run_dir>/inputs/dataset.pt`` (:func:`.data.pack`), each unit writes its weights to
+    ``<run_dir>/score_models/<dimension>-<seed>.pt``."""
+    from ..engine import checkpoints
+    from ..engine.parallel import map_units
+    from .data import pack
+
     require_local(cfg)
+    devices.resolve(cfg.device)
     test_ids = sorted({r[s]["video_id"] for r in data["test"] for s in ("video_0", "video_1")})
-    all_test = sorted(v for v in data["videos"] if data["videos"][v]["prompt_id"] in {r["prompt_id"] for r in data["test"]})
-    out: dict[str, Any] = {"seeds": seed_list(cfg.seed, cfg.seeds), "dims": {}, "states": {}, "history": {}}
+    inputs = pack(data, Path(cfg.run_dir) / "inputs" / "dataset.pt")
+    seeds = seed_list(cfg.seed, cfg.seeds)
+    units = [{"dimension": dim, "seed": s} for dim in cfg.dimensions
+             for s in (seeds if dim in ("helpfulness", "harmlessness") else seeds[:cfg.sub_seeds])]
+    done = map_units(train_unit, cfg, units, name="score_models", context=inputs, workers=workers, log=None)
+    out: dict[str, Any] = {"seeds": seeds, "dims": {}, "states": {}, "history": {}}
     for dim in cfg.dimensions:
-        train = pair_tensors(data, data["train"], dim)
-        rows = []
-        seeds = out["seeds"] if dim in ("helpfulness", "harmlessness") else out["seeds"][:cfg.sub_seeds]
-        for s in seeds:
-            model, hist = train_score_model(cfg, train, s)
-            score = dict(zip(all_test, score_videos(model, data, all_test).tolist()))
-            rows.append({"annotator": agreement(score, data["test"], dim),
-                         "gold": agreement(score, data["test"], dim, data["gold"]),
-                         "win_rate": win_rate_matrix(score, data, data["test"]).tolist()})
-            out["states"][f"{dim}-{s}"] = model.state_dict()
-            out["history"][f"{dim}-{s}"] = hist
-        out["dims"][dim] = {"runs": rows, "ceiling": annotator_gold_agreement(data["test"], data["gold"], dim)}
+        out["dims"][dim] = {"runs": [], "ceiling": annotator_gold_agreement(data["test"], data["gold"], dim)}
+    for unit, result in zip(units, done):
+        key = f"{unit['dimension']}-{unit['seed']}"
+        out["dims"][unit["dimension"]]["runs"].append(result["run"])
+        out["states"][key] = checkpoints.load(Path(cfg.run_dir) / "score_models" / f"{key}.pt")
+        out["history"][key] = result["history"]
     out["test_pairs"] = len(data["test"])
     out["test_videos"] = len(test_ids)
     return out
+
+
+def train_unit(unit) -> dict[str, Any]:
+    """One score model of :func:`run` (``unit.value``: ``{"dimension": d, "seed": s}``; ``unit.context``: the
+    packed dataset): trains it, saves its weights, returns its held-out agreement, win rates and history."""
+    from ..engine import checkpoints
+    from .data import unpack
+
+    cfg, dim, seed = unit.cfg, unit.value["dimension"], unit.value["seed"]
+    data = unpack(unit.context)
+    all_test = sorted(v for v in data["videos"] if data["videos"][v]["prompt_id"] in {r["prompt_id"] for r in data["test"]})
+    model, hist = train_score_model(cfg, pair_tensors(data, data["train"], dim), seed)
+    score = dict(zip(all_test, score_videos(model, data, all_test).tolist()))
+    checkpoints.save(Path(cfg.run_dir) / "score_models" / f"{dim}-{seed}.pt",
+                     {k: v.cpu() for k, v in model.state_dict().items()})
+    run = {"annotator": agreement(score, data["test"], dim),
+           "gold": agreement(score, data["test"], dim, data["gold"]),
+           "win_rate": win_rate_matrix(score, data, data["test"]).tolist()}
+    return {"run": run, "history": hist}
 
 
 def traditional(data: dict[str, Any], caption_vecs: dict[str, np.ndarray], dimensions: tuple[str, ...]) -> dict[str, dict[str, float]]:

@@ -41,7 +41,7 @@ def last_token_hidden(hidden: torch.Tensor, attention_mask: torch.Tensor) -> tor
     index = attention_mask.long().sum(dim=1) - 1
     if (index < 0).any():
         raise ValueError("a row of attention_mask has no real token")
-    return hidden[torch.arange(hidden.size(0)), index]
+    return hidden[torch.arange(hidden.size(0), device=hidden.device), index]
 
 
 class ModerationModel(nn.Module):
@@ -102,8 +102,10 @@ def predict_from_outputs(outputs: dict[str, torch.Tensor], threshold: float = 0.
 def save_moderation_model(model: ModerationModel, directory: str | Path) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model.backbone.save_pretrained(directory / "backbone")
-    heads = {k: v for k, v in model.state_dict().items() if not k.startswith("backbone.")}
+    # the weights leave the model's device as CPU copies (the files load anywhere)
+    model.backbone.save_pretrained(directory / "backbone",
+                                   state_dict={k: v.detach().cpu() for k, v in model.backbone.state_dict().items()})
+    heads = {k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith("backbone.")}
     checkpoints.save(directory / "heads.pt", heads)  # atomic: temp file, then rename
     (directory / "pooling.txt").write_text(model.pooling)
     return directory

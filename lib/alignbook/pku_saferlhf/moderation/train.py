@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ...engine.config import BaseConfig, Count, NonNegative, OneOf, Positive, Range, SeedCount
+from ...engine.devices import Device
 from ...toyworld.content import HARM_CATEGORIES
 from .metrics import majority_baseline, moderation_metrics
 from .model import ModerationModel, load_moderation_model, moderation_loss, predict_from_outputs, save_moderation_model
@@ -73,8 +74,8 @@ class ModerationConfig(BaseConfig):
     """Probability above which the unsafe and category heads say yes, in (0, 1)."""
     seeds: SeedCount = 3
     """Independent training runs (metrics reported as mean ± std over them)."""
-    device: Annotated[str, OneOf(("auto", "cpu", "cuda"))] = "auto"
-    """'auto', 'cpu' or 'cuda'."""
+    device: Device = "cpu"
+    """Where the model, its batches and its predictions live: 'cpu', 'cuda', 'cuda:N' or 'auto'."""
     verbose: bool = True
     """Show tqdm progress bars."""
 
@@ -281,22 +282,47 @@ def train_moderation(
     return result
 
 
-def run_seeds(cfg: ModerationConfig, world: Any = None, output_dir: str | Path | None = None):
-    """Train ``cfg.seeds`` models (seeds ``cfg.seed .. cfg.seed + seeds - 1``) on the same data.
+def run_seeds(cfg: ModerationConfig, output_dir: str | Path | None = None, *, workers: int | None = None):
+    """Train ``cfg.seeds`` models (seeds ``cfg.seed .. cfg.seed + seeds - 1``) on the same data, as units of
+    :func:`alignbook.engine.parallel.map_units` (side by side where cores allow; :func:`train_seed`).
+
+    The device is resolved first, so a GPU profile on a machine without one stops before the data are
+    generated. The rows are drawn once and written to ``<run_dir>/data/qa_rows.json`` for the units;
+    with ``output_dir`` each seed's model and result go to ``output_dir/seed<seed>``. ``workers``: see
+    :func:`~alignbook.engine.parallel.map_units` (tests pass 1 to keep the units in this process).
 
     Returns ``(results, baseline)``: the per-seed :class:`ModerationResult` list and the
     majority-class baseline's metrics on the same held-out rows.
     """
-    train_rows, test_rows = load_qa_rows(cfg, world)
-    results = []
-    for offset in range(cfg.seeds):
-        seed = cfg.seed + offset
-        folder = None if output_dir is None else Path(output_dir) / f"seed{seed}"
-        results.append(train_moderation(cfg, train_rows, test_rows, seed, world, folder))
+    from ...engine import devices
+    from ...engine.parallel import map_units
+
+    devices.resolve(cfg.device)  # fail fast: before the (slow) data generation
+    train_rows, test_rows = load_qa_rows(cfg)
+    rows_file = Path(cfg.run_dir) / "data" / "qa_rows.json"
+    rows_file.parent.mkdir(parents=True, exist_ok=True)
+    rows_file.write_text(json.dumps({"train": train_rows, "test": test_rows}))
+    seeds = [cfg.seed + offset for offset in range(cfg.seeds)]
+    context = {"rows": str(rows_file), "output_dir": None if output_dir is None else str(output_dir)}
+    done = map_units(train_seed, cfg, seeds, name="seeds", context=context, workers=workers,
+                     log=print if cfg.verbose else None)
+    results = [ModerationResult(metrics=r["metrics"], history=r["history"], checkpoint=r["checkpoint"], config=cfg)
+               for r in done]
     train_sev, train_cat = labels_of(train_rows)
     test_sev, test_cat = labels_of(test_rows)
     baseline = majority_baseline(train_sev, train_cat, test_sev, test_cat)
     return results, baseline
+
+
+def train_seed(unit) -> dict[str, Any]:
+    """One seed of :func:`run_seeds` (``unit.value``: the seed; ``unit.context``: the rows file and output folder)."""
+    seed = unit.value
+    rows = json.loads(Path(unit.context["rows"]).read_text())
+    output_dir = unit.context["output_dir"]
+    folder = None if output_dir is None else Path(output_dir) / f"seed{seed}"
+    result = train_moderation(dataclasses.replace(unit.cfg, verbose=False), rows["train"], rows["test"], seed,
+                              output_dir=folder)
+    return {"metrics": result.metrics, "history": result.history, "checkpoint": result.checkpoint}
 
 
 def summarize(results: Sequence[ModerationResult], baseline: dict[str, Any], keys: Sequence[str]):
