@@ -149,3 +149,28 @@ def test_a_gpu_profile_is_refused_before_anything_runs(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "ch/01_a" in err and "device=cuda" in err and "--profile smoke" in err
     assert "-p device=cpu" in err and not (tmp_path / "build" / "gpu" / "notebooks").exists()
+
+
+def clamp_where_chunk_onehot_quantile(device):
+    """Ops whose C++ composite or gradient allocates from its input's options (a data-less meta tensor
+    under the stand-in before its allocation mode)."""
+    torch.manual_seed(0)
+    x = torch.randn(6, 4).to(device).requires_grad_(True)
+    a, b = x.chunk(2, -1)
+    y = (torch.clamp(a, min=0.1).sum() + b.clamp(-0.5, 0.5).sum() + torch.where(x > 0, x, 2 * x).sum()
+         + torch.cumprod(x.sigmoid(), 0).sum())
+    y.backward()
+    hot = torch.nn.functional.one_hot(torch.tensor([0, 2, 1]).to(device), 3)
+    ids = torch.zeros(2, 3, dtype=torch.bool).to(device)
+    ids[:, 0] = True
+    q = torch.quantile(x.detach().flatten(), 0.05).item()
+    return y.item(), x.grad.cpu().tolist(), hot.cpu().tolist(), ids.cpu().tolist(), q, x.grad.device, hot.device
+
+
+def test_allocations_inside_composites_and_gradients_stay_on_the_stand_in():
+    cpu = clamp_where_chunk_onehot_quantile("cpu")
+    with standin.stand_in_gpu():
+        gpu = clamp_where_chunk_onehot_quantile("cuda")
+        assert torch.empty(2, device="meta").is_meta  # a meta tensor asked for by name stays one
+    assert gpu[:5] == cpu[:5]
+    assert gpu[5] == gpu[6] == torch.device("cuda", 0)

@@ -266,3 +266,89 @@ def test_claims_are_well_formed():
     for c in claims.CLAIMS:
         assert c.notebook.startswith("safe-dreamer/") and (NOTEBOOKS / f"{c.notebook.split('/')[1]}.ipynb").exists()
     assert "shown" in VERDICTS
+
+
+# -- every trainer on the device its config names (a stand-in GPU) -------------------------------------
+
+
+def _test_cfg(name, tmp_path, **change):
+    from alignbook.engine.config import resolve
+
+    cfg = resolve(NOTEBOOKS / f"{name}.yaml", "test")
+    return dataclasses.replace(cfg, run_dir=str(tmp_path / name), **change)
+
+
+@pytest.fixture(scope="module")
+def upstream_cpu(tmp_path_factory):
+    """Notebook 1's world models and replays, trained on the CPU, for the planners and the actor-critic."""
+    from alignbook.safe_dreamer import experiments
+
+    cfg = _test_cfg("01_world_model", tmp_path_factory.mktemp("upstream"), seeds=1)
+    Path(cfg.run_dir).mkdir(parents=True)
+    experiments.world_model_experiment(cfg)
+    return Path(cfg.run_dir)
+
+
+def _on_gpu_check(path):
+    """The saved world model or agent loads on the CPU (its tensors came back from the device to be saved)."""
+    from alignbook.engine import checkpoints
+
+    payload = checkpoints.load(path)
+    flat = []
+    stack = [payload]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, torch.Tensor):
+            flat.append(item)
+    assert flat and all(t.device.type == "cpu" for t in flat)
+
+
+def test_world_model_experiment_runs_on_the_device(tmp_path, monkeypatch):
+    from alignbook.engine import standin
+    from alignbook.safe_dreamer import experiments
+
+    monkeypatch.setenv("ALIGNBOOK_CORES", "1")  # units in this process, where the stand-in lives
+    cfg = _test_cfg("01_world_model", tmp_path, seeds=1, device="cuda")
+    Path(cfg.run_dir).mkdir(parents=True)
+    with standin.stand_in_gpu():
+        model = experiments.build_model(cfg, 6, 2)
+        assert all(standin.on_gpu(p) for p in model.parameters())
+        result = experiments.world_model_experiment(cfg)
+    assert np.isfinite(result["history"][0][0]["loss"]) and len(result["quality"][0]["cost_auroc"]) == cfg.horizon + 1
+    _on_gpu_check(Path(cfg.run_dir) / f"wm_{cfg.seed}.pt")
+
+
+def test_planners_run_on_the_device(tmp_path, monkeypatch, upstream_cpu):
+    from alignbook.engine import standin
+    from alignbook.safe_dreamer import experiments
+
+    monkeypatch.setenv("ALIGNBOOK_CORES", "1")
+    cfg = _test_cfg("02_planning", tmp_path, seeds=1, device="cuda")
+    Path(cfg.run_dir).mkdir(parents=True)
+    with standin.stand_in_gpu():
+        model, _ = experiments.upstream_model(upstream_cpu, cfg.seed, cfg)
+        assert all(standin.on_gpu(p) for p in model.parameters())
+        result = experiments.planning_experiment(cfg, upstream_cpu)
+    for method in cfg.methods:
+        rows = result["rows"][method][0]
+        assert len(rows) == cfg.eval_episodes and np.isfinite(rows[0]["return"]) and np.isfinite(rows[0]["model_loss"])
+
+
+def test_bsrp_lag_and_the_cost_weight_retraining_run_on_the_device(tmp_path, monkeypatch, upstream_cpu):
+    from alignbook.engine import standin
+    from alignbook.safe_dreamer import experiments
+
+    monkeypatch.setenv("ALIGNBOOK_CORES", "1")
+    cfg = _test_cfg("03_bsrp_lag", tmp_path, seeds=1, device="cuda")
+    Path(cfg.run_dir).mkdir(parents=True)
+    with standin.stand_in_gpu():
+        result = experiments.bsrp_experiment(cfg, upstream_cpu, use_penalty=True)
+    assert np.isfinite(result["history"][0][-1]["actor_loss"]) and len(result["rows"][0]) == cfg.eval_episodes
+    _on_gpu_check(Path(cfg.run_dir) / f"bsrp_lag_{cfg.seed}.pt")
+    cfg = _test_cfg("04_ablations", tmp_path, seeds=1, device="cuda", ablation_cost_weights=(10.0,))
+    Path(cfg.run_dir).mkdir(parents=True)
+    with standin.stand_in_gpu():
+        weights = experiments.cost_weight_ablation(cfg, upstream_cpu)
+    assert len(weights["10.0"][0]["cost_auroc"]) == cfg.horizon + 1

@@ -102,3 +102,17 @@ def test_curves_of_several_tasks_are_never_averaged_together():
     assert [r.metrics["cost"] for r in one_task] == [10.0]
     report.plot_curves(one_task, keys=("cost",))
     report.plot_curves(runs, keys=("cost",), by=("env_id", "algo"))
+
+
+def test_a_grid_gives_the_same_runs_in_worker_processes_as_in_sequence(tmp_path, monkeypatch):
+    from alignbook.saferl import train_grid
+
+    strip = lambda h: [{k: v for k, v in row.items() if not k.endswith("_s")} for row in h]  # noqa: E731
+    runs = {}
+    for cores in ("1", "2"):
+        monkeypatch.setenv("ALIGNBOOK_CORES", cores)  # 1: the runs in this process; 2: two worker processes
+        base = tiny(tmp_path, "ppo", run_dir=str(tmp_path / f"cores{cores}"), seed=5)
+        runs[cores] = train_grid(base, ["ppo", "ppo_lag"], seeds=2)
+        assert len(list((tmp_path / f"cores{cores}" / "units" / "runs").iterdir())) == 4  # one finished unit per run
+    assert [(r.config["algo"], r.config["seed"]) for r in runs["2"]] == [("ppo", 5), ("ppo", 6), ("ppo_lag", 5), ("ppo_lag", 6)]
+    assert [strip(r.history) for r in runs["1"]] == [strip(r.history) for r in runs["2"]]

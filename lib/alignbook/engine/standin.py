@@ -14,10 +14,12 @@ GPU node NCCL rejects a CPU tensor, so here a CPU tensor handed to one raises :c
 How it works: a ``StandIn`` is a tensor subclass that sits on the ``meta`` device for torch's C++
 side (device guards and autograd work without CUDA) and reports ``cuda:0`` to Python; its
 ``__torch_dispatch__`` computes on the wrapped CPU tensors and wraps the results. C++ composite
-functions that allocate from a tensor's options would make data-less tensors; the one the book meets,
-``scaled_dot_product_attention``, runs its native kernel on the wrapped CPU data instead (forward and
-gradient, so the numbers stay the CPU's), and any other raises a clear error naming the limit. For
-tests only: never in a result.
+functions and derivative formulas that allocate from a tensor's options would make data-less meta
+tensors: a dispatch mode makes those allocations on the CPU and wraps them (the zeros in clamp's,
+where's and chunk's gradients, one_hot's and quantile's buffers); ``scaled_dot_product_attention``
+runs its native kernel on the wrapped CPU data (forward and gradient, so the numbers stay the CPU's);
+anything else that meets a data-less tensor raises a clear error naming the limit. For tests only:
+never in a result.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from unittest import mock
 
 import torch
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 CUDA = torch.device("cuda", 0)
@@ -115,6 +118,25 @@ def _device_kwarg(kwargs: dict) -> torch.device | None:
     return torch.device("cuda", device) if isinstance(device, int) else torch.device(device)
 
 
+class _Allocations(TorchDispatchMode):
+    """A tensor that a C++ composite or derivative formula allocates from a stand-in's options
+    (``at::zeros({}, grad.options())`` in clamp's and where's gradients, the zeros of a chunk's missing
+    gradients, one_hot's and quantile's buffers) would land on ``meta``, without data: it is made on
+    the CPU and wrapped as a stand-in instead, as it would be made on the GPU. A meta tensor asked for
+    by name (``device="meta"``) stays one."""
+
+    named_meta = 0
+    """How many calls that name ``device="meta"`` are running (their allocations stay on meta)."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        device = kwargs.get("device")
+        if (device is not None and torch.device(device).type == "meta" and not self.named_meta
+                and not any(isinstance(t, torch.Tensor) for t in tree_flatten((args, kwargs))[0])):
+            return StandIn(func(*args, **dict(kwargs, device=torch.device("cpu"))))
+        return func(*args, **kwargs)
+
+
 class _Mode(TorchFunctionMode):
     """Tensor creation and moves that name a CUDA device make stand-ins instead."""
 
@@ -126,6 +148,12 @@ class _Mode(TorchFunctionMode):
         device = _device_kwarg(kwargs)
         if device is not None and device.type == "cuda":
             return tree_map(_wrap, func(*args, **dict(kwargs, device="cpu")))
+        if device is not None and device.type == "meta":  # asked for by name: a real meta tensor
+            _Allocations.named_meta += 1
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _Allocations.named_meta -= 1
         return func(*args, **kwargs)
 
     @staticmethod
@@ -234,6 +262,7 @@ def stand_in_gpu(world_size: int = 1) -> Iterator[None]:
         for patch in patches:
             stack.enter_context(patch)
         stack.enter_context(_Mode())
+        stack.enter_context(_Allocations())
         yield
 
 

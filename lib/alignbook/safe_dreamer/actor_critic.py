@@ -144,5 +144,7 @@ class ActorCritic:
                 "multiplier": self.lagrange.multiplier, "penalty": self.lagrange.penalty}
 
     def state_dict(self) -> dict:
-        return {"actor": dict(self.actor.state_dict()), "critic": dict(self.critic.state_dict()),
-                "cost_critic": dict(self.cost_critic.state_dict()), "lagrange": self.lagrange.state_dict()}
+        """The networks' weights (on the CPU, to load on any machine) and the Lagrangian's state."""
+        cpu = lambda net: {k: v.cpu() for k, v in net.state_dict().items()}  # noqa: E731
+        return {"actor": cpu(self.actor), "critic": cpu(self.critic), "cost_critic": cpu(self.cost_critic),
+                "lagrange": self.lagrange.state_dict()}

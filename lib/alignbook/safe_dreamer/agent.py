@@ -45,7 +45,7 @@ def run_with_planner(model: WorldModel, env: RepeatEnv, settings: PlannerSetting
     """``episodes`` episodes acting with the planner; after each, ``updates`` world-model steps on
     ``replay`` (which receives the episode) and, for OSRP-Lag, a PID update of λ_p on the EMA of the
     episode costs (official: EMA 0.99, updates after 5000 steps). One row per episode."""
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)  # the planner's noise is drawn on the CPU
     planner = Planner(model, settings, model.sizes.act_dim, generator)
     pid = pid_for_planner(settings.cost_limit, *pid_gains, penalty_max=pid_max)
     filt = LatentFilter(model)

@@ -11,6 +11,7 @@ import dataclasses
 from typing import Annotated
 
 from ..engine.config import BaseConfig, ConfigError, Count, Fraction, Natural, NonNegative, OneOf, Positive, Range, Width, SeedCount
+from ..engine.devices import Device
 from .planner import METHODS
 
 
@@ -24,8 +25,9 @@ class SafeDreamerConfig(BaseConfig):
     """Action repeat: env steps per agent step, reward and cost summed (configs.yaml osrp, osrp_vector: 5; osrp_lag, bsrp_lag: 4)."""
     max_episode_steps: Natural = 1000
     """Env steps per episode (0 or 1000: the task's own 1000)."""
-    device: Annotated[str, OneOf(("cpu", "cuda", "auto"))] = "auto"
-    """Where the world model and planner run: cpu, cuda, or auto (cuda when visible)."""
+    device: Device = "cpu"
+    """Where the world model, the planners' imagination and the actor-critic run: cpu, cuda, cuda:N or auto
+    (the gpu and paper profiles: cuda); MuJoCo steps on the CPU either way."""
     torch_threads: Count = 1
     """torch CPU threads (1 keeps seeded CPU runs exactly reproducible)."""
     seeds: SeedCount = 3
@@ -121,7 +123,7 @@ class SafeDreamerConfig(BaseConfig):
     ablation_model_steps: Count = 2000
     """Notebook 4: world-model steps of each cost-weight retraining."""
     verbose: bool = False
-    """Print one line per episode."""
+    """Print a line as each seed (or ablation arm) finishes."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -71,7 +71,10 @@ def select_elites(ret: torch.Tensor, cost: torch.Tensor, k: int, cost_limit: flo
 
 
 class Planner:
-    """The constrained CEM planner of one episode stream (keeps the previous plan between steps)."""
+    """The constrained CEM planner of one episode stream (keeps the previous plan between steps).
+
+    The action noise comes from ``generator`` on the CPU and moves to the model's device, so a seed draws
+    the same noise whichever device imagines the sequences."""
 
     def __init__(self, model: WorldModel, settings: PlannerSettings, act_dim: int, generator: torch.Generator | None = None):
         if settings.elites > settings.samples:
@@ -97,7 +100,7 @@ class Planner:
         std = s.init_std * torch.ones(H + 1, self.act_dim, device=device)
         start = {k: state[k].expand(N, -1) for k in ("deter", "stoch")}
         for _ in range(s.iterations):
-            noise = torch.randn(H + 1, N, self.act_dim, device=device, generator=self.generator)
+            noise = torch.randn(H + 1, N, self.act_dim, generator=self.generator).to(device)
             actions = (mean[:, None] + std[:, None] * noise).clamp(-1.0, 1.0)
             traj = self.model.imagine(start, lambda _state, t: actions[t], H)
             feat = traj["feat"][1:]

@@ -42,11 +42,12 @@ def open_loop(model: WorldModel, episode: Episode, horizon: int) -> dict[str, np
     post, _ = model.observe(t("obs"), t("action"), t("first"))
     T = episode["reward"].shape[0]
     starts = np.arange(0, T - horizon)
-    state = {k: post[k][0, starts] for k in ("deter", "stoch")}
+    index = torch.as_tensor(starts, device=device)
+    state = {k: post[k][0, index] for k in ("deter", "stoch")}
     actions = torch.as_tensor(episode["action"], device=device)
     pred_r, pred_c = [model.reward(model.feat(state))], [model.cost(model.feat(state))]
     for k in range(horizon):
-        state = model.img_step(state, actions[starts + k])
+        state = model.img_step(state, actions[index + k])
         feat = model.feat(state)
         pred_r.append(model.reward(feat))
         pred_c.append(model.cost(feat))

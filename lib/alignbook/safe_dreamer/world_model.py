@@ -188,7 +188,8 @@ class WorldModel(nn.Module):
 
 
 def save_model(model: WorldModel, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
-    return checkpoints.save(path, {"sizes": dataclasses.asdict(model.sizes), "state": dict(model.state_dict()),
+    state = {k: v.cpu() for k, v in model.state_dict().items()}  # loads on any machine
+    return checkpoints.save(path, {"sizes": dataclasses.asdict(model.sizes), "state": state,
                                    "extra": extra or {}})
 
 

@@ -116,8 +116,6 @@ class SafeRLConfig(BaseConfig):
     """torch threads per run (1 keeps runs exactly reproducible and lets runs use one core each)."""
     seeds: SeedCount = 1
     """Seeds per grid cell (notebooks); seed, seed+1, ... ."""
-    parallel_runs: Count = 1
-    """Runs of a grid trained at once in separate processes (one per core)."""
     algos: Annotated[tuple[str, ...], OneOf(ALGORITHM_NAMES)] = ("ppo", "ppo_lag")
     """Algorithms compared by a notebook's grid."""
     env_ids: tuple[str, ...] = ("SafetyHalfCheetahVelocity-v1",)

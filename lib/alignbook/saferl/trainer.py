@@ -2,13 +2,18 @@
 
 ``train(cfg)`` returns a :class:`SafeRLResult` (metrics, per-epoch history, checkpoint, config)
 that saves and loads; ``load_policy`` + ``evaluate`` rerun a saved policy with its observation
-normaliser; ``run_grid`` trains many configs, several at once in separate processes.
+normaliser; ``run_grid`` trains many configs, each run a unit of
+:func:`alignbook.engine.parallel.map_units` (side by side in worker processes where the runner gives
+the notebook cores).
+
+Everything here runs on the CPU in every profile: MuJoCo steps on the CPU, and the actor and critics
+(two layers of 64 units) are too small to gain from a GPU, so no config has a device field.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing as mp
+import os
 import time
 from collections import deque
 from pathlib import Path
@@ -204,7 +209,9 @@ def config_record(cfg: SafeRLConfig) -> dict[str, Any]:
 
 GRID_FIELDS = frozenset({"algos", "env_ids", "seeds", "parallel_runs", "cost_limits", "lagrange_lrs",
                          "canonical_steps", "eval_episodes", "render_size", "random_episodes", "verbose"})
-"""Fields that describe a notebook's grid, not one run: a cached run is reused whatever they are."""
+"""Fields that describe a notebook's grid, not one run: a cached run is reused whatever they are
+(``parallel_runs``, the process count of the grids before they ran through the engine, is gone from
+the config; it stays here so that a result saved with it still compares)."""
 
 
 def same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -213,18 +220,29 @@ def same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return strip(a) == strip(b)
 
 
-def _run_one(args: tuple[SafeRLConfig, str]) -> SafeRLResult:
-    cfg, run_dir = args
-    return train(cfg, run_dir, verbose=False)
+GRID_UNIT_MEMORY_MB = 700
+"""Peak memory of one run in a worker (torch, MuJoCo, the vectorised envs and the rollout buffer)."""
 
 
-def run_grid(configs: Sequence[SafeRLConfig], parallel: int = 1, reuse: bool = True,
-             verbose: bool = True) -> list[SafeRLResult]:
-    """Train every config into its own ``run_dir``, ``parallel`` runs at a time (one process each).
+def train_run(unit) -> dict[str, Any]:
+    """One run of :func:`run_grid` (``unit.value``: its folder relative to the grid's; ``unit.context``:
+    ``{folder: config fields}``): trains it, which saves its result and policy in its folder, and
+    returns its final metrics."""
+    cfg = SafeRLConfig(**unit.context[unit.value])
+    return train(cfg, cfg.run_dir, verbose=False).metrics
+
+
+def run_grid(configs: Sequence[SafeRLConfig], reuse: bool = True, verbose: bool = True, *, base: Any = None,
+             name: str = "runs") -> list[SafeRLResult]:
+    """Train every config into its own ``run_dir``, each run a unit of :func:`map_units` (``name``: its
+    folder of finished units under ``base.run_dir``, default the runs' common folder).
 
     A run whose folder already holds a result of the same config is loaded, not retrained, so an
-    interrupted grid resumes where it stopped and figures never retrain.
+    interrupted grid resumes where it stopped and figures never retrain. Each run seeds itself from its
+    own ``seed`` (:func:`train`), so its numbers do not depend on the other runs or on the workers.
     """
+    from ..engine.parallel import map_units
+
     jobs, results = [], [None] * len(configs)
     for i, cfg in enumerate(configs):
         run_dir = Path(cfg.run_dir)
@@ -233,18 +251,17 @@ def run_grid(configs: Sequence[SafeRLConfig], parallel: int = 1, reuse: bool = T
             if same_run(cached.config, config_record(cfg)):
                 results[i] = cached
                 continue
-        jobs.append((i, cfg, str(run_dir)))
-    bar = tqdm(total=len(jobs), desc="runs", disable=not verbose or not jobs)
-    if parallel <= 1 or len(jobs) <= 1:
-        for i, cfg, run_dir in jobs:
-            results[i] = train(cfg, run_dir, verbose=False)
-            bar.update()
-    else:
-        with mp.get_context("spawn").Pool(min(parallel, len(jobs))) as pool:
-            for (i, _, _), result in zip(jobs, pool.imap(_run_one, [(c, d) for _, c, d in jobs])):
-                results[i] = result
-                bar.update()
-    bar.close()
+        jobs.append(i)
+    if jobs:
+        root = Path(base.run_dir) if base is not None else Path(os.path.commonpath([configs[i].run_dir for i in jobs]))
+        folders = [os.path.relpath(configs[i].run_dir, root) for i in jobs]
+        context = {folder: dataclasses.asdict(configs[i]) for folder, i in zip(folders, jobs)}
+        grid = base if base is not None else dataclasses.replace(configs[jobs[0]], run_dir=str(root))
+        map_units(train_run, grid, folders, name=name, context=context, memory_mb=GRID_UNIT_MEMORY_MB,
+                  fingerprint={folder: config_record(configs[i]) for folder, i in zip(folders, jobs)},
+                  log=print if verbose else None)
+        for i in jobs:
+            results[i] = SafeRLResult.load(configs[i].run_dir)
     return results  # type: ignore[return-value]
 
 
@@ -267,5 +284,5 @@ def grid_configs(base: SafeRLConfig, algos: Sequence[str] | None = None, env_ids
 
 def train_grid(base: SafeRLConfig, algos: Sequence[str] | None = None, env_ids: Sequence[str] | None = None,
                seeds: int | None = None, tag: str = "", **changes: Any) -> list[SafeRLResult]:
-    """:func:`grid_configs` then :func:`run_grid` with ``base.parallel_runs`` processes."""
-    return run_grid(grid_configs(base, algos, env_ids, seeds, tag, **changes), parallel=base.parallel_runs)
+    """:func:`grid_configs` then :func:`run_grid`, its units saved under ``base.run_dir``."""
+    return run_grid(grid_configs(base, algos, env_ids, seeds, tag, **changes), verbose=base.verbose, base=base)
