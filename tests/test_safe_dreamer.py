@@ -352,3 +352,20 @@ def test_bsrp_lag_and_the_cost_weight_retraining_run_on_the_device(tmp_path, mon
     with standin.stand_in_gpu():
         weights = experiments.cost_weight_ablation(cfg, upstream_cpu)
     assert len(weights["10.0"][0]["cost_auroc"]) == cfg.horizon + 1
+
+
+def test_notebook_1_refuses_a_missing_gpu_before_collecting_episodes(tmp_path, monkeypatch):
+    from alignbook.engine import devices
+    from alignbook.safe_dreamer import experiments
+
+    def collect(*args, **kwargs):
+        raise AssertionError("episodes were collected before the device was resolved")
+
+    monkeypatch.setattr(devices, "visible_gpus", lambda: 0)
+    monkeypatch.setattr(experiments, "collect", collect)
+    cfg = _test_cfg("01_world_model", tmp_path, device="cuda")
+    with pytest.raises(devices.DeviceUnavailable, match="device='cuda'"):
+        experiments.world_model_experiment(cfg)
+    for name in ("01_world_model", "02_planning", "03_bsrp_lag", "04_ablations"):
+        spec = yaml.safe_load((NOTEBOOKS / f"{name}.yaml").read_text())
+        assert [spec["profiles"][p]["device"] for p in ("test", "smoke", "gpu", "paper")] == ["cpu", "cpu", "cuda", "cuda"]
