@@ -29,6 +29,7 @@ from unittest import mock
 
 import torch
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 CUDA = torch.device("cuda", 0)
@@ -140,6 +141,13 @@ class _Mode(TorchFunctionMode):
             target, dtype, _, _ = torch._C._nn._parse_to(*args[1:], **rest)
             if target is None and isinstance(args[1] if len(args) > 1 else None, torch.Tensor):
                 target = args[1].device  # .to(other_tensor)
+        if isinstance(tensor, StandIn) and (target is None or target.type == "cuda"):
+            # stays on the GPU: as on CUDA, the same tensor when nothing changes, else a cast that autograd
+            # records (a fresh wrapper would cut the graph, and every weight below it would get no gradient)
+            if dtype is None or dtype == tensor.dtype:
+                return tensor
+            with torch._C.DisableTorchFunction():
+                return torch.Tensor.to(tensor, dtype)
         base = _unwrap(tensor)
         if dtype is not None and dtype != base.dtype:
             with torch._C.DisableTorchFunction():
@@ -149,6 +157,18 @@ class _Mode(TorchFunctionMode):
         if target is not None and target.type == "cpu":
             return base
         return StandIn(base) if isinstance(tensor, StandIn) else func(*args, **kwargs)
+
+
+class _Scalars(TorchDispatchMode):
+    """A scalar a C++ formula makes from a stand-in's options (``clamp``'s and ``where``'s gradients wrap
+    their 0 with ``scalar_tensor(0, grad.options())``) becomes a CPU scalar, which CUDA takes beside GPU
+    tensors too, rather than a data-less ``meta`` tensor that no operation can compute with."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.ops.aten.scalar_tensor.default and str(kwargs.get("device")) == "meta":
+            kwargs = dict(kwargs, device=torch.device("cpu"))
+        return func(*args, **kwargs)
 
 
 _NATIVE_SDPA = torch.nn.functional.scaled_dot_product_attention
@@ -230,6 +250,7 @@ def stand_in_gpu(world_size: int = 1) -> Iterator[None]:
         for patch in patches:
             stack.enter_context(patch)
         stack.enter_context(_Mode())
+        stack.enter_context(_Scalars())
         yield
 
 
