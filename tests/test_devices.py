@@ -174,3 +174,35 @@ def test_allocations_inside_composites_and_gradients_stay_on_the_stand_in():
         assert torch.empty(2, device="meta").is_meta  # a meta tensor asked for by name stays one
     assert gpu[:5] == cpu[:5]
     assert gpu[5] == gpu[6] == torch.device("cuda", 0)
+
+
+def test_the_stand_in_trains_every_weight_as_the_cpu_does():
+    """A Llama's RMSNorm casts its input with ``.to(torch.float32)``: the stand-in once answered that with a
+    fresh wrapper, which cut the graph, so every weight below the final norm got no gradient and training on
+    the stand-in ran on other numbers than the CPU's."""
+    def gradients(device):
+        model = tiny_llama(device)
+        ids = torch.randint(3, 100, (2, 16), generator=torch.Generator().manual_seed(0)).to(device)
+        model(input_ids=ids, labels=ids).loss.backward()
+        return {n: None if p.grad is None else p.grad.cpu() for n, p in model.named_parameters()}
+
+    cpu = gradients("cpu")
+    with standin.stand_in_gpu():
+        gpu = gradients("cuda")
+        cast = torch.ones(2, device="cuda").requires_grad_()
+        assert cast.to(torch.float32) is cast and cast.to(torch.float64).grad_fn is not None
+    assert all(gpu[n] is not None and torch.equal(gpu[n], cpu[n]) for n in cpu)
+
+
+def test_gradients_through_clamp_and_where_on_the_stand_in():
+    """Their gradient formulas make a scalar from the stand-in's options (PPO's ratio and value clips)."""
+    def gradient(device, op):
+        x = torch.linspace(0.0, 1.0, 6).reshape(2, 3).to(device).requires_grad_()
+        op(x).sum().backward()
+        return x.grad.cpu()
+
+    for op in (lambda x: x.clamp(0.2, 0.8), lambda x: torch.where(x > 0.5, x * 3, x)):
+        cpu = gradient("cpu", op)
+        with standin.stand_in_gpu():
+            gpu = gradient("cuda", op)
+        assert torch.equal(gpu, cpu)

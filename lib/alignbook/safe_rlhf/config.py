@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 from alignbook.engine.config import (
     BaseConfig, ConfigError, Count, Fraction, Natural, NonNegative, OneOf, Positive, Range, Seed, SeedCount,
 )
+from alignbook.engine.devices import Device
 
 from .data import PROMPT_TEMPLATE
 
@@ -79,6 +80,9 @@ class ScoreModelConfig(BaseConfig):
     """DeepSpeed ZeRO stage under the launcher (scripts: ``--zero_stage 3``); None in-process."""
     bf16: bool = False
     """bfloat16 training (scripts: ``--bf16 True``); CPU runs stay in float32."""
+    device: Device = "cpu"
+    """Where the score model and every batch live: 'cpu', 'cuda', 'cuda:N' or 'auto' (under a launcher,
+    'cuda' is each process's own GPU)."""
     gradient_checkpointing: bool = False
     """Recompute activations in backward (scripts: ``--gradient_checkpointing``)."""
     seeds: SeedCount = 1
@@ -199,6 +203,9 @@ class PPOLagConfig(BaseConfig):
     """DeepSpeed ZeRO stage under the launcher (scripts: ``--zero_stage 3``); None in-process."""
     bf16: bool = False
     """bfloat16 training (scripts: ``--bf16 True``); CPU runs stay in float32."""
+    device: Device = "cpu"
+    """Where the actor, its frozen reference, the reward and cost models, the critics and every rollout
+    live: 'cpu', 'cuda', 'cuda:N' or 'auto' (under a launcher, 'cuda' is each process's own GPU)."""
     checkpoint_every: Natural = 0
     """Save a resumable checkpoint every this many iterations (0: only at the end)."""
     seeds: SeedCount = 1
@@ -235,6 +242,8 @@ class SFTStageConfig(BaseConfig):
     """Sampling temperature for the evaluation."""
     prompt_template: str = PROMPT_TEMPLATE
     """Conversation template."""
+    device: Device = "cpu"
+    """Where the judged models generate: 'cpu', 'cuda', 'cuda:N' or 'auto'."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Each function takes a resolved config, so notebooks stay a list of calls. ``toy-*`` names use
 the toy world (:mod:`alignbook.toyworld`); any other name is a hub model or dataset, loaded at
-its pinned revision (the ``paper`` profile).
+its pinned revision (the ``paper`` profile). Every model goes to the config's ``device``
+(:func:`alignbook.engine.devices.resolve`); the seeds and variants of a stage are units of
+:func:`alignbook.engine.parallel.map_units`, each rebuilt from the config in its own process.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .results import TrainResult
 from .reward import train_cost_model, train_reward_model
 from .score import ScoreModel, load_score_model
 from .verdicts import Stat, lambda_verdict
+from alignbook.engine import devices
 from alignbook.engine.results import config_fingerprint, reusable
 
 EVAL_SEED_OFFSET = 1_000_003
@@ -53,21 +56,22 @@ def tokenizer(cfg: Any, name: str = "toy-sft", revision: str | None = None):
     return tok
 
 
-def load_causal_lm(cfg: Any, name: str, preset: str, revision: str | None = None):
-    """The toy world's base/SFT model (``toy-base``/``toy-sft``) or a hub causal LM."""
+def load_causal_lm(cfg: Any, name: str, preset: str, revision: str | None = None, device: Any = "cpu"):
+    """The toy world's base/SFT model (``toy-base``/``toy-sft``) or a hub causal LM, on ``device``
+    (the toy world's cached models are trained on the CPU, whatever the device, and loaded onto it)."""
     if name == "tiny-random":  # a random tiny Llama for tests of the multi-process plumbing
         from . import tiny
 
-        return tiny.tiny_llama(len(tiny.char_tokenizer()), seed=cfg.seed)
-    if name == "toy-sft":
-        return world(cfg).sft_model(preset)
-    if name == "toy-base":
-        return world(cfg).base_model(preset)
+        return tiny.tiny_llama(len(tiny.char_tokenizer()), seed=cfg.seed).to(device)
+    if name in ("toy-sft", "toy-base"):
+        from alignbook.toyworld.models import base_model_path, load_model, sft_model_path
+
+        return load_model((sft_model_path if name == "toy-sft" else base_model_path)(world(cfg), preset), device)
     from transformers import AutoModelForCausalLM
 
     from ..data.hub import model_revision
 
-    return AutoModelForCausalLM.from_pretrained(name, revision=model_revision(name, revision))
+    return AutoModelForCausalLM.from_pretrained(name, revision=model_revision(name, revision)).to(device)
 
 
 def eval_prompts(cfg: Any, n: int) -> list[str]:
@@ -110,6 +114,7 @@ def ptx_demonstrations(cfg: PPOLagConfig) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------------- SFT stage
 def sft_stage(cfg: SFTStageConfig) -> dict[str, Any]:
     """Ground truth of the base and SFT models on held-out prompts, and of the dataset's sources."""
+    device = devices.resolve(cfg.device)
     w, tok = world(cfg), tokenizer(cfg, cfg.model, cfg.model_revision)
     prompts = eval_prompts(cfg, cfg.eval_prompts)
     gen_cfg = PPOLagConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
@@ -117,7 +122,7 @@ def sft_stage(cfg: SFTStageConfig) -> dict[str, Any]:
     out: dict[str, Any] = {}
     models = {"base": "toy-base", "sft": cfg.model} if cfg.model == "toy-sft" else {"sft": cfg.model}
     for label, name in models.items():
-        model = load_causal_lm(cfg, name, cfg.preset, cfg.model_revision)
+        model = load_causal_lm(cfg, name, cfg.preset, cfg.model_revision, device)
         out[label] = evaluate_policy(model, tok, prompts, gen_cfg, w.judge, seed=cfg.seed)
         out[label].update(ground_truth_breakdown(w, prompts, out[label]["responses"]))
     for source in ("alpaca-7b", "alpaca3-8b", "safe_helpful"):
@@ -158,41 +163,56 @@ its sign term (the ablation)."""
 def train_score_models(cfg: ScoreModelConfig, variants: Sequence[str] = SCORE_VARIANTS) -> dict[str, list[TrainResult]]:
     """Train each variant for ``cfg.seeds`` seeds; saved under ``<run_dir>/seed<k>/<variant>``.
 
-    A variant whose ``result.json`` already exists with the same config is loaded instead of
-    retrained (resume); one made with other parameters is retrained.
+    Each (seed, variant) is a unit of :func:`alignbook.engine.parallel.map_units`
+    (:func:`train_score_unit`), side by side where cores allow; the variants of one seed share that
+    seed (paired). A finished unit is reused when the run resumes.
     """
+    from alignbook.engine.parallel import map_units
+
+    devices.resolve(cfg.device)  # a GPU that is not there is refused before any unit starts
+    units = [[k, variant] for k in range(cfg.seeds) for variant in variants]
+    map_units(train_score_unit, cfg, units, name="score_models", log=print if cfg.verbose else None)
+    results: dict[str, list[TrainResult]] = {v: [] for v in variants}
+    for k, variant in units:
+        results[variant].append(TrainResult.load(Path(cfg.run_dir) / f"seed{k}" / variant))
+    return results
+
+
+def train_score_unit(unit) -> dict[str, Any]:
+    """One unit of :func:`train_score_models`: ``unit.value`` is ``[k, variant]``; trains the variant with
+    seed ``cfg.seed + k`` on ``cfg.device`` into ``<run_dir>/seed<k>/<variant>`` (read back by the caller)
+    and returns its metrics. A result already there with the same config is kept."""
     from alignbook.engine.repro import seed_everything
 
+    cfg = unit.cfg
+    k, variant = unit.value
+    device = devices.resolve(cfg.device)
+    seed = cfg.seed + k
+    out = Path(cfg.run_dir) / f"seed{k}" / variant
+    run_cfg = dataclasses.replace(cfg, seed=seed, use_sign_term=variant != "cost_no_sign", verbose=False)
+    if (out / TrainResult.FILE).exists():
+        saved = TrainResult.load(out)
+        if reusable(saved.config, run_cfg):
+            return saved.metrics
+        shutil.rmtree(out)  # made with other parameters: retrain
     tok = tokenizer(cfg, cfg.backbone, cfg.backbone_revision)
     train, held = preference_rows(cfg)
-    results: dict[str, list[TrainResult]] = {v: [] for v in variants}
-    for k in range(cfg.seeds):
-        seed = cfg.seed + k
-        for variant in variants:
-            out = Path(cfg.run_dir) / f"seed{k}" / variant
-            run_cfg = dataclasses.replace(cfg, seed=seed, use_sign_term=variant != "cost_no_sign")
-            if (out / TrainResult.FILE).exists():
-                saved = TrainResult.load(out)
-                if reusable(saved.config, run_cfg):
-                    results[variant].append(saved)
-                    continue
-                shutil.rmtree(out)  # made with other parameters: retrain
-            seed_everything(seed)
-            model = ScoreModel(load_causal_lm(cfg, cfg.backbone, cfg.preset, cfg.backbone_revision))
-            trainer = train_reward_model if variant == "reward" else train_cost_model
-            results[variant].append(trainer(model, tok, train, held, run_cfg, save_dir=out))
-    return results
+    seed_everything(seed)
+    model = ScoreModel(load_causal_lm(cfg, cfg.backbone, cfg.preset, cfg.backbone_revision, device))
+    trainer = train_reward_model if variant == "reward" else train_cost_model
+    return trainer(model, tok, train, held, run_cfg, save_dir=out).metrics
 
 
 def score_models_from_config(cfg: ScoreModelConfig) -> TrainResult:
     """Launch entry (``alignbook.engine.launch``): reward then cost model for ``cfg.seed``, any number of processes."""
+    device = devices.resolve(cfg.device)  # under a launcher: this process's own GPU
     tok = tokenizer(cfg, cfg.backbone, cfg.backbone_revision)
     train, held = preference_rows(cfg)
     metrics: dict[str, float] = {}
     history: list[dict] = []
     for variant, trainer in (("reward", train_reward_model), ("cost", train_cost_model)):
         torch.manual_seed(cfg.seed)
-        model = ScoreModel(load_causal_lm(cfg, cfg.backbone, cfg.preset, cfg.backbone_revision))
+        model = ScoreModel(load_causal_lm(cfg, cfg.backbone, cfg.preset, cfg.backbone_revision, device))
         result = trainer(model, tok, train, held, cfg, save_dir=Path(cfg.run_dir) / variant)
         metrics.update({f"{variant}/{k}": v for k, v in result.metrics.items()})
         history += [{"model": variant, **r} for r in result.history]
@@ -200,9 +220,10 @@ def score_models_from_config(cfg: ScoreModelConfig) -> TrainResult:
 
 
 # ------------------------------------------------------------------------------ RL stage
-def load_score_pair(score_dir: str | Path, seed_index: int = 0) -> tuple[ScoreModel, ScoreModel]:
+def load_score_pair(score_dir: str | Path, seed_index: int = 0, device: Any = "cpu") -> tuple[ScoreModel, ScoreModel]:
+    """The reward and cost models notebook 02 trained for seed ``seed_index``, on ``device``."""
     base = Path(score_dir) / f"seed{seed_index}"
-    return load_score_model(base / "reward" / "model"), load_score_model(base / "cost" / "model")
+    return load_score_model(base / "reward" / "model", device), load_score_model(base / "cost" / "model", device)
 
 
 def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str, *, seed_index: int = 0,
@@ -214,6 +235,7 @@ def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str,
     """
     from alignbook.engine.repro import seed_everything
 
+    device = devices.resolve(cfg.device)
     out = Path(cfg.run_dir) / name / f"seed{seed_index}"
     summary_path = out / "summary.json"
     if summary_path.exists():
@@ -223,9 +245,9 @@ def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str,
         shutil.rmtree(out)  # made with other parameters: retrain from scratch
     w = world(cfg)
     tok = tokenizer(cfg, cfg.actor, cfg.actor_revision)
-    reward_model, cost_model = load_score_pair(score_dir, score_seed_index)
+    reward_model, cost_model = load_score_pair(score_dir, score_seed_index, device)
     seed_everything(cfg.seed)
-    actor = load_causal_lm(cfg, cfg.actor, cfg.preset, cfg.actor_revision)
+    actor = load_causal_lm(cfg, cfg.actor, cfg.preset, cfg.actor_revision, device)
     prompts, held = train_prompts(cfg, cfg.train_prompts), eval_prompts(cfg, cfg.eval_prompts)
     # evaluate_policy and train_ppo_lag each pick the torch thread count for this actor
     before = evaluate_policy(actor, tok, held, cfg, w.judge, reward_model=reward_model, cost_model=cost_model)
@@ -304,30 +326,47 @@ def _score_seed_index(score_dir: str | Path, k: int) -> int:
 
 
 def ppo_lag_seeds(cfg: PPOLagConfig, score_dir: str | Path) -> list[dict[str, Any]]:
-    """PPO-Lagrangian for ``cfg.seeds`` seeds (each with the matching score-model seed if present)."""
-    runs = []
-    for k in range(cfg.seeds):
-        run_cfg = dataclasses.replace(cfg, seed=cfg.seed + k)
-        runs.append(run_policy_optimisation(run_cfg, score_dir, cfg.algorithm, seed_index=k,
-                                            score_seed_index=_score_seed_index(score_dir, k)))
-    return runs
+    """PPO-Lagrangian for ``cfg.seeds`` seeds (each with the matching score-model seed if present), one
+    unit of :func:`alignbook.engine.parallel.map_units` per seed (:func:`policy_unit`)."""
+    return _policy_units(cfg, score_dir, [(cfg.algorithm, {})], "seeds")
 
 
-def ablation_runs(cfg: AblationConfig, score_dir: str | Path) -> list[dict[str, Any]]:
-    """PPO (reward only), PPO on R - ν·C for each ν, PPO-Lagrangian and (``ptx_ablation``) PPO-Lagrangian
-    without its PTX step, each for ``cfg.seeds`` seeds."""
+def ablation_variants(cfg: AblationConfig) -> list[tuple[str, dict[str, Any]]]:
+    """``(name, config changes)`` of each variant :func:`ablation_runs` trains."""
     variants: list[tuple[str, dict[str, Any]]] = [("ppo", {"algorithm": "ppo", "kl_coeff": cfg.ppo_kl_coeff})]
     variants += [(f"shaped_nu{nu:g}", {"algorithm": "ppo_shaped", "shaping_nu": nu}) for nu in cfg.nus]
     variants += [("ppo_lag", {"algorithm": "ppo_lag"})]
     if cfg.ptx_ablation and cfg.ptx_coeff > 0:
         variants += [("ppo_lag_no_ptx", {"algorithm": "ppo_lag", "ptx_coeff": 0.0})]
-    runs = []
-    for name, changes in variants:
-        for k in range(cfg.seeds):
-            run_cfg = dataclasses.replace(cfg, seed=cfg.seed + k, **changes)
-            runs.append(run_policy_optimisation(run_cfg, score_dir, name, seed_index=k,
-                                                score_seed_index=_score_seed_index(score_dir, k)))
-    return runs
+    return variants
+
+
+def ablation_runs(cfg: AblationConfig, score_dir: str | Path) -> list[dict[str, Any]]:
+    """PPO (reward only), PPO on R - ν·C for each ν, PPO-Lagrangian and (``ptx_ablation``) PPO-Lagrangian
+    without its PTX step, each for ``cfg.seeds`` seeds: one unit per (variant, seed), paired by seed
+    (every variant of seed k starts from the same SFT model, score models and seed)."""
+    return _policy_units(cfg, score_dir, ablation_variants(cfg), "ablation")
+
+
+def _policy_units(cfg: PPOLagConfig, score_dir: str | Path, variants: Sequence[tuple[str, dict[str, Any]]],
+                  name: str) -> list[dict[str, Any]]:
+    from alignbook.engine.parallel import map_units
+
+    devices.resolve(cfg.device)  # a GPU that is not there is refused before any unit starts
+    units = [[variant, k] for variant, _ in variants for k in range(cfg.seeds)]
+    context = {"score_dir": str(score_dir), "changes": {variant: changes for variant, changes in variants}}
+    return map_units(policy_unit, cfg, units, name=name, context=context, log=print if cfg.verbose else None)
+
+
+def policy_unit(unit) -> dict[str, Any]:
+    """One policy of :func:`ppo_lag_seeds` or :func:`ablation_runs`: ``unit.value`` is ``[variant, k]``,
+    ``unit.context`` holds ``score_dir`` and each variant's config changes; the run (seed ``cfg.seed + k``,
+    score models of seed ``k`` where notebook 02 trained them) is :func:`run_policy_optimisation`'s summary."""
+    variant, k = unit.value
+    score_dir = unit.context["score_dir"]
+    run_cfg = dataclasses.replace(unit.cfg, seed=unit.cfg.seed + k, verbose=False, **unit.context["changes"][variant])
+    return run_policy_optimisation(run_cfg, score_dir, variant, seed_index=k,
+                                   score_seed_index=_score_seed_index(score_dir, k))
 
 
 def ppo_from_config(cfg: PPOLagConfig) -> TrainResult:
@@ -336,13 +375,14 @@ def ppo_from_config(cfg: PPOLagConfig) -> TrainResult:
     Reads ``<score_dir>/{reward,cost}/model`` (as :func:`score_models_from_config` writes them;
     ``score_dir`` defaults to ``<run_dir>/scores``); runs under any number of processes.
     """
+    device = devices.resolve(cfg.device)  # under a launcher: this process's own GPU
     w = world(cfg)
     tok = tokenizer(cfg, cfg.actor, cfg.actor_revision)
     score_dir = Path(cfg.score_dir or Path(cfg.run_dir) / "scores")
-    reward_model = load_score_model(score_dir / "reward" / "model")
-    cost_model = load_score_model(score_dir / "cost" / "model")
+    reward_model = load_score_model(score_dir / "reward" / "model", device)
+    cost_model = load_score_model(score_dir / "cost" / "model", device)
     torch.manual_seed(cfg.seed)
-    actor = load_causal_lm(cfg, cfg.actor, cfg.preset, cfg.actor_revision)
+    actor = load_causal_lm(cfg, cfg.actor, cfg.preset, cfg.actor_revision, device)
     return train_ppo_lag(actor, tok, reward_model, cost_model if cfg.algorithm != "ppo" else None,
                          train_prompts(cfg, cfg.train_prompts), cfg, judge=w.judge,
                          demonstrations=ptx_demonstrations(cfg), save_dir=Path(cfg.run_dir) / "policy")
@@ -562,16 +602,17 @@ def safe_rlhf_rounds(cfg: ResultsConfig, score_dir: str | Path) -> list[dict[str
     round's threshold, λ_init and λ learning rate. Returns one summary per round (round 0: SFT)."""
     from alignbook.engine.repro import seed_everything
 
+    device = devices.resolve(cfg.device)
     w, tok = world(cfg), tokenizer(cfg, cfg.actor, cfg.actor_revision)
-    reward_model, cost_model = load_score_pair(score_dir)
+    reward_model, cost_model = load_score_pair(score_dir, 0, device)
     seed_everything(cfg.seed)
-    actor = load_causal_lm(cfg, cfg.actor, cfg.preset, cfg.actor_revision)
+    actor = load_causal_lm(cfg, cfg.actor, cfg.preset, cfg.actor_revision, device)
     held = eval_prompts(cfg, cfg.eval_prompts)
     summaries = [{"round": 0, **{k: v for k, v in evaluate_policy(actor, tok, held, cfg, w.judge).items()
                                  if isinstance(v, float)}}]
     score_cfg = ScoreModelConfig(profile=cfg.profile, seed=cfg.seed, epochs=cfg.score_epochs, lr=cfg.score_lr,
                                  batch_size=cfg.score_batch_size, prompt_template=cfg.prompt_template,
-                                 max_length=cfg.max_length, verbose=cfg.verbose, run_dir=cfg.run_dir)
+                                 max_length=cfg.max_length, verbose=cfg.verbose, run_dir=cfg.run_dir, device=cfg.device)
     for r in range(cfg.rounds):
         out = Path(cfg.run_dir) / f"round{r + 1}"
         rows = policy_preference_rows(cfg, actor, tok, cfg.pairs_per_round, seed=cfg.seed * 100 + r)

@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import engine as engine_mod
-from alignbook.engine import checkpoints
+from alignbook.engine import checkpoints, devices
 from alignbook.engine.results import config_fingerprint, reusable
 
 from .config import PPOLagConfig
@@ -57,6 +57,21 @@ def response_mask(responses: torch.Tensor, eos_id: int) -> torch.Tensor:
     return (seen_before == 0).long()
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where ``model``'s weights are (its batches go there)."""
+    return next(model.parameters()).device
+
+
+def cuda_rng_devices(device: Any) -> list[int]:
+    """The CUDA devices whose random state sampling on ``device`` draws on: none on the CPU, nor on a
+    test's stand-in GPU (:mod:`alignbook.engine.standin`), whose sampling uses the CPU's generator."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return []
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return [index] if index < len(torch.cuda.default_generators) else []
+
+
 def response_budget(prompt_length: int, cfg: PPOLagConfig) -> int:
     """New tokens a rollout may add: ``max_new_tokens``, and prompt + response within ``max_length``
     (upstream generates with ``GenerationConfig(max_length=512)``, a cap on the padded prompt plus
@@ -67,10 +82,11 @@ def response_budget(prompt_length: int, cfg: PPOLagConfig) -> int:
 @torch.no_grad()
 def sample_responses(actor: torch.nn.Module, tokenizer: Any, prompts: Sequence[str], cfg: PPOLagConfig,
                      *, do_sample: bool = True, synced_gpus: bool = False) -> dict[str, Any]:
-    """One response per prompt: token ids, masks and decoded text (batched, left-padded prompts)."""
+    """One response per prompt: token ids, masks and decoded text (batched, left-padded prompts), on the
+    actor's device."""
     pad, eos = special_ids(tokenizer)
     encoded = [prompt_ids(tokenizer, p, cfg.prompt_template)[-cfg.max_length:] for p in prompts]
-    input_ids, attention_mask = pad_left(encoded, pad)
+    input_ids, attention_mask = devices.to(pad_left(encoded, pad), model_device(actor))
     was_training = actor.training
     actor.eval()
     out = actor.generate(
@@ -84,7 +100,7 @@ def sample_responses(actor: torch.nn.Module, tokenizer: Any, prompts: Sequence[s
     responses = out[:, input_ids.size(1):]
     mask = response_mask(responses, eos)
     responses = responses.masked_fill(mask == 0, pad)
-    texts = tokenizer.batch_decode(responses, skip_special_tokens=True)
+    texts = tokenizer.batch_decode(responses.cpu(), skip_special_tokens=True)  # token ids as Python ints
     return {
         "sequence": torch.cat([input_ids, responses], dim=1),
         "attention_mask": torch.cat([attention_mask, mask], dim=1),
@@ -98,7 +114,10 @@ def sample_responses(actor: torch.nn.Module, tokenizer: Any, prompts: Sequence[s
 def evaluate_policy(actor: torch.nn.Module, tokenizer: Any, prompts: Sequence[str], cfg: PPOLagConfig,
                     judge: Judge, *, reward_model: ScoreModel | None = None,
                     cost_model: ScoreModel | None = None, batch_size: int = 64, seed: int = 0) -> dict[str, Any]:
-    """Ground-truth helpfulness and harm rate (and model scores) of sampled responses to ``prompts``."""
+    """Ground-truth helpfulness and harm rate (and model scores) of sampled responses to ``prompts``.
+
+    Sampling is seeded with ``seed`` and leaves the caller's random state (CPU and GPU) as it found it;
+    the score models must be on the actor's device."""
     from alignbook.lm import auto_threads, torch_threads
 
     with torch_threads(auto_threads(actor)):
@@ -106,8 +125,12 @@ def evaluate_policy(actor: torch.nn.Module, tokenizer: Any, prompts: Sequence[st
 
 
 def _evaluate_policy(actor, tokenizer, prompts, cfg, judge, reward_model, cost_model, batch_size, seed):
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=cuda_rng_devices(model_device(actor))):
+        torch.manual_seed(seed)
+        return _sampled_verdicts(actor, tokenizer, prompts, cfg, judge, reward_model, cost_model, batch_size)
+
+
+def _sampled_verdicts(actor, tokenizer, prompts, cfg, judge, reward_model, cost_model, batch_size):
     helpful, unsafe, rewards, costs, texts = [], [], [], [], []
     for start in range(0, len(prompts), batch_size):
         chunk = list(prompts[start : start + batch_size])
@@ -118,10 +141,9 @@ def _evaluate_policy(actor, tokenizer, prompts, cfg, judge, reward_model, cost_m
             unsafe.append(0.0 if verdict.is_safe else 1.0)
         texts += roll["texts"]
         if reward_model is not None:
-            rewards += reward_model(roll["sequence"], roll["attention_mask"]).end_scores.tolist()
+            rewards += reward_model(roll["sequence"], roll["attention_mask"]).end_scores.cpu().tolist()
         if cost_model is not None:
-            costs += cost_model(roll["sequence"], roll["attention_mask"]).end_scores.tolist()
-    torch.random.set_rng_state(state)
+            costs += cost_model(roll["sequence"], roll["attention_mask"]).end_scores.cpu().tolist()
     out = {"helpfulness": float(np.mean(helpful)), "harm_rate": float(np.mean(unsafe)), "responses": texts,
            "helpfulness_per_prompt": helpful, "unsafe_per_prompt": unsafe}
     if rewards:
@@ -155,6 +177,12 @@ class PPOLagTrainer:
         self.cfg, self.tokenizer, self.judge = cfg, tokenizer, judge
         self.prompts = list(prompts)
         self.pad_id, self.eos_id = special_ids(tokenizer)
+        # every network on the config's device, before the copies and the optimisers are made; the
+        # caller's actor, score models and critics move there too (the actor trains in place)
+        self.device = devices.resolve(cfg.device)
+        for model in (actor, reward_model, cost_model, *(critics or ())):
+            if model is not None:
+                model.to(self.device)
         self.reference = _frozen(actor)
         self.reward_model = _frozen(reward_model)
         self.cost_model = _frozen(cost_model) if cost_model is not None else None
@@ -239,7 +267,7 @@ class PPOLagTrainer:
         mask = seq_mask[:, start:]
         stats: dict[str, float] = {}
         if cfg.algorithm == "ppo_lag":
-            window = torch.tensor(list(self.episode_costs), dtype=torch.float32).mean()
+            window = torch.tensor(list(self.episode_costs), dtype=torch.float32, device=self.device).mean()
             episode_cost = engine_mod.all_reduce_mean(window, self.world_size).item()
             if self.updates >= cfg.lambda_update_delay_steps:
                 self.multiplier.update(episode_cost, cfg.threshold)
@@ -299,7 +327,7 @@ class PPOLagTrainer:
     def ptx_step(self) -> dict[str, float]:
         """One actor step on ``ptx_coeff`` times the supervised loss of the next demonstration batch
         (upstream ``ptx_step``: the same optimiser, learning rate and clipping as the RL step)."""
-        batch = self.ptx.next()
+        batch = devices.to(self.ptx.next(), self.device)
         logits = engine_mod.forward(self.actor, batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         loss = ptx_loss(logits, batch["labels"])
         self.actor.backward(self.cfg.ptx_coeff * loss)
@@ -313,7 +341,7 @@ class PPOLagTrainer:
         roll = self.rollout(self.next_prompts())
         rollout_s = time.perf_counter() - started
         if "cost" in roll:
-            self.episode_costs.extend(roll["cost"].tolist())
+            self.episode_costs.extend(roll["cost"].cpu().tolist())
         stats: dict[str, float] = {}
         for _ in range(self.cfg.update_iters):
             stats = self.rl_step(roll)
@@ -333,8 +361,9 @@ class PPOLagTrainer:
             record["cost"] = reduce(roll["cost"])
         if self.judge is not None:
             verdicts = [self.judge(p, t) for p, t in zip(roll["prompts"], roll["texts"])]
-            record["true_helpfulness"] = reduce(torch.tensor([v.helpfulness for v in verdicts]))
-            record["true_harm_rate"] = reduce(torch.tensor([0.0 if v.is_safe else 1.0 for v in verdicts]))
+            record["true_helpfulness"] = reduce(torch.tensor([v.helpfulness for v in verdicts], device=self.device))
+            record["true_harm_rate"] = reduce(torch.tensor([0.0 if v.is_safe else 1.0 for v in verdicts],
+                                                           device=self.device))
         self.iteration += 1
         self.history.append(record)
         return record
@@ -361,9 +390,11 @@ class PPOLagTrainer:
         checkpoint = None
         if save_dir is not None:
             checkpoint = str(Path(save_dir) / "actor")
-            self.actor.save(checkpoint)
-            if self.actor.is_main:
+            state = self.actor.full_state_dict()  # under ZeRO-3 every rank takes part in gathering it
+            if self.actor.is_main:  # written from the CPU, wherever the actor is
+                self.actor.module.save_pretrained(checkpoint, state_dict=_on_cpu(state))
                 self.tokenizer.save_pretrained(checkpoint)
+            self.actor.barrier()
         result = TrainResult(metrics=metrics, history=list(self.history), checkpoint=checkpoint, config=cfg)
         if save_dir is not None and self.actor.is_main:
             result.save(save_dir)
@@ -386,10 +417,11 @@ class PPOLagTrainer:
             "order": self._order.get_state(),
             "ptx": self.ptx.state_dict() if self.ptx is not None else None,
             "torch_rng": torch.random.get_rng_state(),
+            "cuda_rng": [torch.cuda.get_rng_state(i) for i in cuda_rng_devices(self.device)],
             "python_rng": _python_rng_to_plain(random.getstate()),
             "numpy_rng": _numpy_rng_to_plain(np.random.get_state()),
-            "models": {k: e.module.state_dict() for k, e in engines.items() if e is not None},
-            "optimizers": {k: e.optimizer.state_dict() for k, e in engines.items() if e is not None},
+            "models": {k: _on_cpu(e.module.state_dict()) for k, e in engines.items() if e is not None},
+            "optimizers": {k: _on_cpu(e.optimizer.state_dict()) for k, e in engines.items() if e is not None},
         }
         checkpoints.save(path, state)  # atomic: a kill mid-save leaves the previous checkpoint intact
 
@@ -411,9 +443,22 @@ class PPOLagTrainer:
         if self.ptx is not None and state.get("ptx") is not None:
             self.ptx.load_state_dict(state["ptx"])
         torch.random.set_rng_state(state["torch_rng"])
+        for index, rng in zip(cuda_rng_devices(self.device), state.get("cuda_rng") or []):
+            torch.cuda.set_rng_state(rng, index)
         random.setstate(_python_rng_from_plain(state["python_rng"]))
         np.random.set_state(_numpy_rng_from_plain(state["numpy_rng"]))
         return True
+
+
+def _on_cpu(obj: Any) -> Any:
+    """``obj`` with every tensor in it brought back to the CPU (to be written to a file)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _on_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_on_cpu(v) for v in obj)
+    return obj
 
 
 # RNG states as lists and numbers, which torch.load(weights_only=True) accepts (numpy arrays it refuses)

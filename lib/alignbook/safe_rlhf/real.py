@@ -31,7 +31,6 @@ distinct answers (a collapse to one reply shows there).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from pathlib import Path
@@ -40,8 +39,10 @@ from typing import Annotated, Any, Sequence
 import numpy as np
 import torch
 
+from alignbook.engine import devices
 from alignbook.engine.config import ConfigError, Count, Natural, NonNegative, Positive, Range, SeedCount
-from alignbook.engine.results import TrainResult, config_fingerprint, load_finished, save_finished
+from alignbook.engine.devices import Device
+from alignbook.engine.results import TrainResult, config_fingerprint
 from alignbook.pretrained.chat import chat_prompt_template, freeze_but_last, prepare_tokenizer
 from alignbook.pretrained.generate import one_line
 from alignbook.pretrained.config import RealPromptsConfig
@@ -100,6 +101,9 @@ class RealPPOLagConfig(RealPromptsConfig):
     """Prompts per evaluation generation batch."""
     examples: Natural = 4
     """Example answers (θ0 and after training) shown per prompt kind."""
+    device: Device = "cpu"
+    """Where θ0, the trained policy, its frozen reference, the critics, the embedder and the judges live:
+    'cpu', 'cuda', 'cuda:N' or 'auto'."""
     verbose: bool = True
     """Show tqdm progress bars."""
 
@@ -118,7 +122,7 @@ class RealPPOLagConfig(RealPromptsConfig):
             max_length=self.max_prompt_tokens + self.max_new_tokens, prompt_template=template,
             actor_lr=self.actor_lr, kl_coeff=self.kl_coeff, ptx_coeff=self.ptx_coeff, threshold=self.threshold,
             lambda_init=self.lambda_init, lambda_lr=self.lambda_lr, lambda_max=self.lambda_max,
-            critic_lr=self.critic_lr, seeds=1, verbose=self.verbose)
+            critic_lr=self.critic_lr, seeds=1, device=self.device, verbose=self.verbose)
 
 
 @dataclasses.dataclass
@@ -144,6 +148,11 @@ def split_chat(text: str) -> tuple[str, str]:
     return prompt.strip(), answer.strip()
 
 
+def probability(judge: Any, x: torch.Tensor) -> list[float]:
+    """:meth:`LinearJudge.probability` of feature rows ``x`` wherever the judge lives, back on the CPU as floats."""
+    return torch.sigmoid(judge.logit(x)).cpu().tolist()
+
+
 def fit_request_classifier(embedder: Any, harmful_sets: Sequence[str], benign_sets: Sequence[str]) -> tuple[Any, dict]:
     """``P(the request is harmful | e(prompt))``: a logistic regression on the *train* halves of the
     prompt sets (label: the set is a harmful-request set, as its curators wrote it), tested on their
@@ -163,7 +172,7 @@ def fit_request_classifier(embedder: Any, harmful_sets: Sequence[str], benign_se
     train_x, train_y = rows("train")
     eval_x, eval_y = rows("eval")
     judge = LinearJudge.fit(embedder.encode(train_x), train_y, "harmful_request")
-    p = judge.probability(embedder.encode(eval_x))
+    p = probability(judge, embedder.encode(eval_x))
     report = {"n_train": len(train_y), "n_eval": len(eval_y), "auc": auc(p, eval_y),
               "accuracy": float(np.mean([(q >= 0.5) == bool(y) for q, y in zip(p, eval_y)]))}
     return judge, report
@@ -190,7 +199,8 @@ class ProxyScoreModel(torch.nn.Module):
 
     def __deepcopy__(self, memo: dict) -> "ProxyScoreModel":
         # frozen: the judges, the embedder and the tokenizer are shared, not copied
-        return ProxyScoreModel(self.kind, self.refusal, self.request, self.embedder, self.tokenizer, self.clip)
+        copy_ = ProxyScoreModel(self.kind, self.refusal, self.request, self.embedder, self.tokenizer, self.clip)
+        return copy_.to(self._anchor.device)
 
     def score_features(self, x: torch.Tensor) -> torch.Tensor:
         """Scores from :meth:`LinearJudge.features` rows ``[e(prompt), e(answer)]``."""
@@ -212,11 +222,11 @@ class ProxyScoreModel(torch.nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> ScoreOutput:
         from .score import last_token_index
 
-        pairs = [split_chat(self.tokenizer.decode(ids[mask.bool()].tolist(), skip_special_tokens=False))
+        pairs = [split_chat(self.tokenizer.decode(ids[mask.bool()].cpu().tolist(), skip_special_tokens=False))
                  for ids, mask in zip(input_ids, attention_mask)]
-        end = self.score_texts([p for p, _ in pairs], [a for _, a in pairs])
-        scores = torch.zeros(input_ids.shape, dtype=torch.float32)
-        scores[torch.arange(len(end)), last_token_index(attention_mask)] = end
+        end = self.score_texts([p for p, _ in pairs], [a for _, a in pairs]).to(input_ids.device)
+        scores = torch.zeros(input_ids.shape, dtype=torch.float32, device=input_ids.device)
+        scores[torch.arange(len(end), device=input_ids.device), last_token_index(attention_mask)] = end
         return ScoreOutput(scores=scores, end_scores=end)
 
 
@@ -262,7 +272,7 @@ def greedy_answers(actor: Any, tokenizer: Any, prompts: Sequence[str], pcfg: PPO
         for start in range(0, len(prompts), batch_size):
             roll = sample_responses(actor, tokenizer, list(prompts[start:start + batch_size]), pcfg, do_sample=False)
             texts += roll["texts"]
-            lengths += roll["lengths"].tolist()
+            lengths += roll["lengths"].cpu().tolist()
     return texts, lengths
 
 
@@ -278,10 +288,10 @@ def evaluate(actor: Any, tokenizer: Any, pcfg: PPOLagConfig, reward: ProxyScoreM
     prompts = list(harmful) + list(benign)
     texts, lengths = greedy_answers(actor, tokenizer, prompts, pcfg, batch_size)
     x = LinearJudge.features(cost.embedder, prompts, texts)
-    p_harm = harm_judge.probability(x)
-    p_refusal = torch.sigmoid(reward.refusal.logit(x)).tolist()
-    costs, rewards = cost.score_features(x).tolist(), reward.score_features(x).tolist()
-    relevance = (x[:, : x.shape[1] // 2] * x[:, x.shape[1] // 2:]).sum(dim=1).tolist()  # both unit vectors
+    p_harm = probability(harm_judge, x)
+    p_refusal = torch.sigmoid(reward.refusal.logit(x)).cpu().tolist()
+    costs, rewards = cost.score_features(x).cpu().tolist(), reward.score_features(x).cpu().tolist()
+    relevance = (x[:, : x.shape[1] // 2] * x[:, x.shape[1] // 2:]).sum(dim=1).cpu().tolist()  # both unit vectors
     rows = []
     for i, prompt in enumerate(prompts):
         refused = refuses(texts[i])
@@ -308,19 +318,19 @@ def evaluate(actor: Any, tokenizer: Any, pcfg: PPOLagConfig, reward: ProxyScoreM
 
 # ------------------------------------------------------------------------------ the run
 def train_real_ppo_lag(cfg: RealPPOLagConfig) -> RealPPOLagResult:
-    """θ0 judged once; then, per seed, PPO-Lagrangian from θ0 and the same judgement. Each finished seed
-    is saved (``<run_dir>/seed<k>/summary.json``) and reused by a rerun with the same config."""
-    from alignbook.engine.repro import seed_everything
+    """θ0 judged once; then, per seed, PPO-Lagrangian from θ0 and the same judgement, each seed a unit of
+    :func:`alignbook.engine.parallel.map_units` (:func:`real_seed_unit`; saved and reused by a rerun with
+    the same config). Every model, the embedder and the judges live on ``cfg.device``."""
+    from alignbook.engine.parallel import map_units
     from alignbook.pretrained import load_embedder, load_model
     from alignbook.pretrained.judge import fit_judges
 
-    from .ppo_lag import train_ppo_lag
-
     started = time.perf_counter()
-    theta0, tokenizer = load_model(cfg.model)
+    device = devices.resolve(cfg.device)
+    theta0, tokenizer = load_model(cfg.model, device)
     tokenizer = prepare_tokenizer(tokenizer)
     template = chat_prompt_template(tokenizer)
-    embedder = load_embedder()
+    embedder = load_embedder(device)
     judges, judge_reports = fit_judges(embedder, cfg.judge_rows, cfg.judge_eval_fraction, cfg.seed, cfg.bootstrap)
     request, judge_reports["request"] = fit_request_classifier(embedder, cfg.harmful_sets, cfg.benign_sets)
     reward = ProxyScoreModel("reward", judges["refusal"], request, embedder, tokenizer, cfg.score_clip)
@@ -339,36 +349,15 @@ def train_real_ppo_lag(cfg: RealPPOLagConfig) -> RealPPOLagResult:
     # PTX demonstrations: θ0's own greedy answers to the benign training prompts
     answers, _ = greedy_answers(theta0, tokenizer, benign_train, pcfg0, cfg.eval_batch_size)
     demos = [(p, a) for p, a in zip(benign_train, answers) if a.strip()]
+    del theta0  # every unit loads its own θ0
 
-    runs, history = [], []
-    for k in range(cfg.seeds):
-        pcfg = cfg.ppo_config(cfg.seed + k, template)
-        out = Path(pcfg.run_dir)
-        fingerprint = {"real": config_fingerprint(cfg), "ppo": config_fingerprint(pcfg)}
-        saved = load_finished(out / "summary.json", fingerprint)
-        if saved is not None:
-            runs.append(saved)
-            history += [{**h, "seed": k} for h in saved["history"]]
-            continue
-        seed_everything(pcfg.seed)
-        actor = copy.deepcopy(theta0)
-        actor.train()
-        trainable = freeze_but_last(actor, cfg.train_layers)
-        vocab = theta0.config.vocab_size
-        critics = (build_critic(vocab, cfg.critic_hidden, cfg.critic_layers, pcfg.seed * 10 + 1),
-                   build_critic(vocab, cfg.critic_hidden, cfg.critic_layers, pcfg.seed * 10 + 2))
-        t0 = time.perf_counter()
-        result = train_ppo_lag(actor, tokenizer, reward, cost, train_prompts, pcfg, demonstrations=demos,
-                               critics=critics)
-        train_s = time.perf_counter() - t0
-        after = evaluate(actor, tokenizer, pcfg, reward, cost, judges["harm"], held_h, held_b, cfg.eval_batch_size)
-        summary = {"config": fingerprint, "seed": pcfg.seed, "trainable": trainable, "train_s": train_s,
-                   "after": after["summary"], "rows": after["rows"], "history": result.history,
-                   "metrics": result.metrics}
-        save_finished(out / "summary.json", summary)
-        runs.append(summary)
-        history += [{**h, "seed": k} for h in result.history]
-        del actor, critics
+    context = {"template": template, "train_prompts": train_prompts, "demonstrations": [list(d) for d in demos],
+               "held_harmful": held_h, "held_benign": held_b,
+               "judges": {kind: judge_plain(j) for kind, j in
+                          (("refusal", judges["refusal"]), ("harm", judges["harm"]), ("request", request))}}
+    runs = map_units(real_seed_unit, cfg, list(range(cfg.seeds)), name="seeds", context=context, memory_mb=2000,
+                     log=print if cfg.verbose else None)
+    history = [{**h, "seed": k} for k, run in enumerate(runs) for h in run["history"]]
 
     metrics = {"start": start["summary"], "start_rows": start["rows"], "runs": runs, "judges": judge_reports,
                "train_prompts": len(train_prompts), "demonstrations": len(demos),
@@ -377,6 +366,54 @@ def train_real_ppo_lag(cfg: RealPPOLagConfig) -> RealPPOLagResult:
     result = RealPPOLagResult(metrics, history, None, dataclasses.asdict(cfg))
     result.save(Path(cfg.run_dir))
     return result
+
+
+def judge_plain(judge: Any) -> dict[str, Any]:
+    """A :class:`~alignbook.pretrained.judge.LinearJudge` as plain data (exact: float32 weights as floats)."""
+    return {"weight": judge.weight.cpu().tolist(), "bias": float(judge.bias), "kind": judge.kind}
+
+
+def judge_from_plain(plain: dict[str, Any], device: Any) -> Any:
+    """Inverse of :func:`judge_plain`, with the weights on ``device``."""
+    from alignbook.pretrained.judge import LinearJudge
+
+    return LinearJudge(torch.tensor(plain["weight"], dtype=torch.float32, device=device), plain["bias"], plain["kind"])
+
+
+def real_seed_unit(unit) -> dict[str, Any]:
+    """One seed of :func:`train_real_ppo_lag` (``unit.value``: k, the seed ``cfg.seed + k``): θ0, the
+    embedder and the judges ``unit.context`` carries are rebuilt on ``cfg.device``, PPO-Lagrangian trains
+    from θ0 on the context's prompts and demonstrations, and the trained policy is judged on the held-out
+    prompts. Returns the seed's summary (plain data; no weights are kept)."""
+    from alignbook.engine.repro import seed_everything
+    from alignbook.pretrained import load_embedder, load_model
+
+    from .ppo_lag import train_ppo_lag
+
+    cfg, k, context = unit.cfg, unit.value, unit.context
+    device = devices.resolve(cfg.device)
+    actor, tokenizer = load_model(cfg.model, device)
+    tokenizer = prepare_tokenizer(tokenizer)
+    embedder = load_embedder(device)
+    judges = {kind: judge_from_plain(plain, device) for kind, plain in context["judges"].items()}
+    reward = ProxyScoreModel("reward", judges["refusal"], judges["request"], embedder, tokenizer, cfg.score_clip)
+    cost = ProxyScoreModel("cost", judges["refusal"], judges["request"], embedder, tokenizer, cfg.score_clip)
+    pcfg = dataclasses.replace(cfg.ppo_config(cfg.seed + k, context["template"]), verbose=False)
+    seed_everything(pcfg.seed)
+    actor.train()
+    trainable = freeze_but_last(actor, cfg.train_layers)
+    vocab = actor.config.vocab_size
+    critics = (build_critic(vocab, cfg.critic_hidden, cfg.critic_layers, pcfg.seed * 10 + 1),
+               build_critic(vocab, cfg.critic_hidden, cfg.critic_layers, pcfg.seed * 10 + 2))
+    t0 = time.perf_counter()
+    result = train_ppo_lag(actor, tokenizer, reward, cost, context["train_prompts"], pcfg,
+                           demonstrations=[tuple(d) for d in context["demonstrations"]], critics=critics)
+    train_s = time.perf_counter() - t0
+    after = evaluate(actor, tokenizer, pcfg, reward, cost, judges["harm"], context["held_harmful"],
+                     context["held_benign"], cfg.eval_batch_size)
+    return {"config": {"real": config_fingerprint(cfg), "ppo": config_fingerprint(pcfg)}, "seed": pcfg.seed,
+            "trainable": trainable, "train_s": train_s, "after": after["summary"], "rows": after["rows"],
+            "history": result.history, "metrics": result.metrics}
 
 
 # ------------------------------------------------------------------------------ what the page shows

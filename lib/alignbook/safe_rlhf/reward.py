@@ -14,6 +14,8 @@ from typing import Any, Mapping, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from alignbook.engine import devices
+
 from . import engine as engine_mod
 from .config import ScoreModelConfig
 from .data import ScorePairs, special_ids, tokenize_pairs
@@ -57,13 +59,14 @@ def evaluate_pairs(model: Any, pairs: ScorePairs, pad_id: int, batch_size: int =
     in safety (one safe, one unsafe) and on those whose two responses agree (both safe or both
     unsafe), with ``share_mixed`` the share of mixed pairs (NaN where a group is empty). The sign
     term of the cost loss speaks to the mixed pairs only; on the others it pulls both costs the same
-    way, which is where a ranking cost of the sign term would show."""
+    way, which is where a ranking cost of the sign term would show. Batches go where the model is."""
     module = model.module if hasattr(model, "module") else model
+    device = next(module.parameters()).device
     was_training = module.training
     module.eval()
     highs, lows = [], []
     for start in range(0, len(pairs), batch_size):
-        batch = pairs.batch(range(start, min(start + batch_size, len(pairs))), pad_id)
+        batch = devices.to(pairs.batch(range(start, min(start + batch_size, len(pairs))), pad_id), device)
         batch["pad_id"] = torch.tensor(pad_id)
         high, low = score_pairs(model, batch)
         highs.append(high)
@@ -71,8 +74,8 @@ def evaluate_pairs(model: Any, pairs: ScorePairs, pad_id: int, batch_size: int =
     module.train(was_training)
     high, low = torch.cat(highs), torch.cat(lows)
     scores = torch.cat([high, low])
-    signs = torch.cat([pairs.high_sign, pairs.low_sign]).to(scores.dtype)
-    mixed = pairs.high_sign != pairs.low_sign
+    signs = torch.cat([pairs.high_sign, pairs.low_sign]).to(device=scores.device, dtype=scores.dtype)
+    mixed = (pairs.high_sign != pairs.low_sign).to(high.device)
     nan = float("nan")
     return {
         "accuracy": accuracy(high, low).item(),
@@ -82,8 +85,8 @@ def evaluate_pairs(model: Any, pairs: ScorePairs, pad_id: int, batch_size: int =
         "share_mixed": mixed.float().mean().item(),
         "score_mean": scores.mean().item(),
         "score_std": scores.std().item() if scores.numel() > 1 else 0.0,
-        "scores": scores.tolist(),
-        "signs": signs.tolist(),
+        "scores": scores.cpu().tolist(),
+        "signs": signs.cpu().tolist(),
     }
 
 
@@ -99,6 +102,7 @@ def train_score_model(
 ) -> TrainResult:
     """Train ``model`` as a reward (``kind="reward"``) or cost (``kind="cost"``) model.
 
+    The model moves to ``cfg.device`` (:func:`alignbook.engine.devices.resolve`), every batch with it.
     Pairs are sharded across processes by rank; the held-out evaluation runs on every rank over
     all eval pairs (ZeRO-3 needs every rank in each forward). Returns a :class:`TrainResult` whose
     ``history`` has one record per optimiser step plus ``eval/*`` records, and whose ``extra``
@@ -116,6 +120,8 @@ def train_score_model(
 
 
 def _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_dir) -> TrainResult:
+    device = devices.resolve(cfg.device)
+    model.to(device)
     pad_id, _ = special_ids(tokenizer)
     train = tokenize_pairs(train_rows, tokenizer, kind, cfg.max_length, cfg.prompt_template)
     held_out = tokenize_pairs(eval_rows, tokenizer, kind, cfg.max_length, cfg.prompt_template)
@@ -138,7 +144,7 @@ def _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_
         shard = perm[rank::world][:per_rank].tolist()
         for start in range(0, len(shard), cfg.batch_size):
             index = shard[start : start + cfg.batch_size]
-            batch = train.batch(index, pad_id)
+            batch = devices.to(train.batch(index, pad_id), device)
             batch["pad_id"] = torch.tensor(pad_id)
             lr = engine_mod.lr_at(step // cfg.grad_accum, math.ceil(total_steps / cfg.grad_accum), cfg.lr,
                                   cfg.lr_scheduler, cfg.warmup_ratio)

@@ -94,6 +94,7 @@ def save_score_model(model: ScoreModel, directory, state_dict: dict | None = Non
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = state_dict if state_dict is not None else model.state_dict()
+    state = {k: v.detach().cpu() for k, v in state.items()}  # files are written from the CPU, wherever the model is
     backbone = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
     head = {k[len("score_head."):]: v for k, v in state.items() if k.startswith("score_head.")}
     model.backbone.save_pretrained(directory / "backbone", state_dict=backbone)
@@ -102,8 +103,8 @@ def save_score_model(model: ScoreModel, directory, state_dict: dict | None = Non
     checkpoints.save(directory / "score_head.pt", head)  # atomic: temp file, then rename
 
 
-def load_score_model(directory) -> ScoreModel:
-    """Inverse of :func:`save_score_model`."""
+def load_score_model(directory, device="cpu") -> ScoreModel:
+    """Inverse of :func:`save_score_model`, on ``device`` (a ``torch.device`` or its name)."""
     from pathlib import Path
 
     from transformers import AutoModel
@@ -116,4 +117,4 @@ def load_score_model(directory) -> ScoreModel:
     from alignbook.engine import checkpoints
 
     model.score_head.load_state_dict(checkpoints.load(directory / "score_head.pt"))
-    return model
+    return model.to(device)
