@@ -45,7 +45,7 @@ class Embedder:
                 hidden = self.model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                out[rows] = torch.nn.functional.normalize(pooled, dim=-1)
+                out[torch.tensor(rows, device=device)] = torch.nn.functional.normalize(pooled, dim=-1)
         return out
 
 
