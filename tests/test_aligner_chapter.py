@@ -86,7 +86,7 @@ def test_paper_trainer_runs_under_the_deepspeed_launcher(world, tmp_path):
     paper = config_mod.resolve(YAML, "paper", run_dir=str(tmp_path / "run"))
     cfg = dataclasses.replace(
         paper, dataset=str(data_path), model="tiny", vocab_size=400, max_length=256,
-        per_device_batch_size=4, grad_accum=2, epochs=1, lr=1e-3, bf16=False,
+        per_device_batch_size=4, grad_accum=2, epochs=1, lr=1e-3, bf16=False, device="cpu",
     )
     metrics = launch("alignbook.aligner.config:train_from_config", cfg, nprocs=2, launcher="deepspeed", timeout=900)
     ranks = ranks_that_ran(cfg.run_dir)
@@ -95,13 +95,16 @@ def test_paper_trainer_runs_under_the_deepspeed_launcher(world, tmp_path):
     assert np.isfinite(metrics["final_eval_loss_w0.2"])
     recorded = json.loads((tmp_path / "run" / "metrics.json").read_text())["final_eval_loss_w0.2"]
     assert recorded["value"] == metrics["final_eval_loss_w0.2"] and "2 process" in recorded["description"]
-    checkpoint = tmp_path / "run" / "aligner-w0.2"
+    checkpoint = tmp_path / "run" / "aligner-w0.2-s0"  # the one naming scheme (issue 32): seed in the name
     saved = json.loads((checkpoint / "aligner.json").read_text())
     assert saved["template"] == "repository" and saved["world_size"] == 2 and saved["zero_stage"] == 3
     from alignbook.aligner.train import load_checkpoint
 
     model, tokenizer, result = load_checkpoint(checkpoint)
     assert result.metrics["steps"] > 0 and len(tokenizer) <= 400
+    from alignbook.aligner.train import find_checkpoints
+
+    assert find_checkpoints(tmp_path / "run", 0.2) == [(0.2, 0, checkpoint)]  # what notebooks 3 and 4 look for
 
 
 def test_weak_to_strong_runs_and_scores_three_systems(world, tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 from ..engine.config import BaseConfig, ConfigError, Count, Fraction, Natural, OneOf, Positive, Range, Seed, SeedCount
+from ..engine.devices import Device
 from ..toyworld.world import MODEL_SOURCES, STYLE_SOURCES
 from .data import ALIGNER_20K
 from .templates import TEMPLATES
@@ -82,6 +83,9 @@ class AlignerTrainConfig(BaseConfig):
     """Log held-out correction NLL every this many optimiser steps (0: once per stage)."""
     nprocs: Count = 1
     """Processes for the ``paper`` profile's launch (deepspeed launcher)."""
+    device: Device = "cpu"
+    """Where the Aligners and the Q→C baseline train and are evaluated (:mod:`alignbook.engine.devices`): ``cpu``, ``cuda`` (under the launcher: each process's own
+    GPU), ``cuda:N`` or ``auto``; the ``gpu`` and ``paper`` profiles ask for ``cuda``."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -102,6 +106,9 @@ class AlignerEvalConfig(BaseConfig):
     """Generation cap for a correction."""
     eval_size: Natural = 0
     """Evaluate on at most this many held-out questions (0: all)."""
+    device: Device = "cpu"
+    """Where the trained Aligners are loaded and generate their corrections (:mod:`alignbook.engine.devices`): ``cpu``, ``cuda`` (under the launcher: each process's own
+    GPU), ``cuda:N`` or ``auto``; the ``gpu`` and ``paper`` profiles ask for ``cuda``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +133,9 @@ class WeakToStrongConfig(BaseConfig):
     """Generation cap for answers and corrections."""
     warmup_fraction: Fraction = 0.2
     """Which trained Aligner (identity warm-up fraction) acts as the weak supervisor."""
+    device: Device = "cpu"
+    """Where the weak Aligner is loaded and the strong model trains and generates (:mod:`alignbook.engine.devices`): ``cpu``, ``cuda`` (under the launcher: each process's own
+    GPU), ``cuda:N`` or ``auto``; the ``gpu`` and ``paper`` profiles ask for ``cuda``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,14 +143,15 @@ class AlignerResultsConfig(BaseConfig):
     """Notebook 05: the paper's Table 1 averages beside this chapter's ω."""
 
 
-def load_training_rows(cfg: AlignerTrainConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """``(train_rows, eval_rows)`` for ``cfg.dataset``: toy-world triples, a hub set or a JSON file."""
+def load_training_rows(cfg: AlignerTrainConfig, data_dir: str | Path | None = None
+                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(train_rows, eval_rows)`` for ``cfg.dataset``: toy-world triples (from ``data_dir``, notebook
+    aligner/01_data's run folder, found with :func:`alignbook.upstream_run` when not given), a hub set or a
+    JSON file."""
     from . import data
 
     if cfg.dataset == "toyworld":
-        from ..engine.notebook import upstream_run
-
-        splits = data.load_triples(upstream_run(cfg, "aligner/01_data") / "triples.json")
+        splits = data.load_triples(Path(data_dir or _data_run(cfg)) / "triples.json")
         train, held_out = splits["train"], splits["eval"]
     elif Path(cfg.dataset).suffix == ".json":
         rows = data.load_json_triples(cfg.dataset)
@@ -155,16 +166,24 @@ def load_training_rows(cfg: AlignerTrainConfig) -> tuple[list[dict[str, Any]], l
     return train, held_out
 
 
-def build_model_and_tokenizer(cfg: AlignerTrainConfig, texts: list[str], seed: int) -> tuple[Any, Any]:
-    """A tiny preset trained from scratch (with a BPE tokenizer) or a pretrained hub model."""
+def _data_run(cfg: Any) -> Path:
+    from ..engine.notebook import upstream_run
+
+    return upstream_run(cfg, "aligner/01_data")
+
+
+def build_model_and_tokenizer(cfg: AlignerTrainConfig, texts: list[str], seed: int,
+                              data_dir: str | Path | None = None) -> tuple[Any, Any]:
+    """A tiny preset trained from scratch (with a BPE tokenizer) or a pretrained hub model, on the CPU
+    (the caller moves it). For the toy-world data the tokenizer is the chapter's, built from the world that
+    notebook aligner/01_data (``data_dir``) drew the triples from."""
     from ..lm.models import PRESETS, build_causal_lm
 
     if cfg.model in PRESETS:
         if cfg.dataset == "toyworld":
-            from ..toyworld import ToyWorld, ToyWorldConfig
-            from .toy import chapter_tokenizer
+            from .toy import chapter_tokenizer, load_world
 
-            tokenizer = chapter_tokenizer(ToyWorld(ToyWorldConfig(seed=0)), cfg.vocab_size)
+            tokenizer = chapter_tokenizer(load_world(data_dir or _data_run(cfg)), cfg.vocab_size)
         else:
             from ..lm.tokenizer import train_bpe_tokenizer
             from .templates import TEMPLATES
@@ -185,41 +204,72 @@ def build_model_and_tokenizer(cfg: AlignerTrainConfig, texts: list[str], seed: i
     return model, tokenizer
 
 
-def train_from_config(cfg: AlignerTrainConfig) -> dict[str, Any]:
-    """Entry point for ``alignbook.engine.launch.launch``: one Aligner per warm-up fraction, seed ``cfg.seed``.
+def variants(cfg: AlignerTrainConfig) -> list[float | None]:
+    """What one seed of ``cfg`` trains: an Aligner per warm-up share, then (``direct_baseline``) the Q→C
+    baseline (``None``)."""
+    return [float(f) for f in cfg.warmup_fractions] + ([None] if cfg.direct_baseline else [])
 
-    Writes ``<run_dir>/aligner-w<fraction>/`` (weights, ``aligner.json``, ``result.json``),
-    records ``final_eval_loss_w<fraction>`` in ``<run_dir>/metrics.json`` on rank 0, and returns
-    the flat metrics (``final_eval_loss_w0.2``, ``steps_w0.2``..., ``world_size``) that
-    :func:`alignbook.engine.launch.launch` hands back.
-    """
+
+def train_variants(cfg: AlignerTrainConfig, data_dir: str | Path | None = None,
+                   verbose: bool = False) -> dict[float | None, Any]:
+    """Train every variant of seed ``cfg.seed`` (:func:`variants`) on ``cfg.device``, each into
+    ``<run_dir>/<checkpoint_name>`` (:func:`alignbook.aligner.train.checkpoint_name`: ``aligner-w0.2-s0``,
+    ``direct-s0``); ``{warm-up share or None: result}``. Runs in one process or on every rank under the
+    launcher (ZeRO splits the model; each rank trains on its shard of every batch)."""
     import torch
 
-    from ..engine import metrics as metrics_mod
-    from .train import train_aligner
+    from ..engine import devices
+    from .train import checkpoint_name, train_aligner, train_direct
 
-    train_rows, eval_rows = load_training_rows(cfg)
+    device = devices.resolve(cfg.device)  # under the launcher: this rank's own GPU
+    train_rows, eval_rows = load_training_rows(cfg, data_dir)
     texts = [r[c] for r in train_rows for c in ("question", "answer", "correction")]
-    results = {}
-    for fraction in cfg.warmup_fractions:
+    common = dict(lr=cfg.lr, batch_size=cfg.per_device_batch_size, grad_accum=cfg.grad_accum, max_length=cfg.max_length,
+                  seed=cfg.seed, zero_stage=cfg.zero_stage, bf16=cfg.bf16, eval_rows=eval_rows,
+                  eval_every=cfg.eval_every, verbose=verbose,
+                  extra_config={"train_rows": len(train_rows), "eval_rows": len(eval_rows)})
+    results: dict[float | None, Any] = {}
+    for warmup in variants(cfg):
         torch.manual_seed(cfg.seed)
-        model, tokenizer = build_model_and_tokenizer(cfg, texts, seed=cfg.seed)
-        out = Path(cfg.run_dir) / f"aligner-w{fraction:g}"
-        result = train_aligner(
-            model, tokenizer, train_rows, template=cfg.template, warmup_fraction=fraction,
-            epochs=cfg.epochs, warmup_epochs=cfg.warmup_epochs, lr=cfg.lr,
-            batch_size=cfg.per_device_batch_size, grad_accum=cfg.grad_accum, max_length=cfg.max_length,
-            seed=cfg.seed, zero_stage=cfg.zero_stage, bf16=cfg.bf16, eval_rows=eval_rows,
-            eval_every=cfg.eval_every, checkpoint_dir=out, verbose=False,
-        )
-        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-        if rank == 0:
+        model, tokenizer = build_model_and_tokenizer(cfg, texts, seed=cfg.seed, data_dir=data_dir)
+        out = Path(cfg.run_dir) / checkpoint_name(warmup, cfg.seed)
+        if warmup is None:
+            results[warmup] = train_direct(model.to(device), tokenizer, train_rows, epochs=cfg.epochs,
+                                           checkpoint_dir=out, **common)
+        else:
+            results[warmup] = train_aligner(
+                model.to(device), tokenizer, train_rows, template=cfg.template, warmup_fraction=warmup,
+                epochs=cfg.epochs, warmup_epochs=cfg.warmup_epochs, checkpoint_dir=out, **common)
+    return results
+
+
+def train_from_config(cfg: AlignerTrainConfig) -> dict[str, Any]:
+    """Entry point for ``alignbook.engine.launch.launch``: :func:`train_variants` for seed ``cfg.seed``.
+
+    Writes ``<run_dir>/aligner-w<share>-s<seed>/`` per warm-up share (and ``direct-s<seed>/`` with
+    ``direct_baseline``: weights, ``aligner.json``, ``result.json``), records ``final_eval_loss_w<share>``
+    (``final_eval_loss_direct``) in ``<run_dir>/metrics.json`` on rank 0, and returns the flat metrics
+    (``final_eval_loss_w0.2``, ``steps_w0.2``..., ``world_size``) that :func:`alignbook.engine.launch.launch`
+    hands back.
+    """
+    from ..engine import metrics as metrics_mod
+
+    results = {}
+    for warmup, result in train_variants(cfg).items():
+        tag = "direct" if warmup is None else f"w{warmup:g}"
+        what = ("the Q→C baseline" if warmup is None else f"Aligner with {warmup:.0%} identity warm-up")
+        if _rank() == 0:
             metrics_mod.record(
-                cfg, f"final_eval_loss_w{fraction:g}", result.metrics.get("final_eval_loss"),
-                f"held-out correction NLL per token, Aligner with {fraction:.0%} identity warm-up "
-                f"({result.config['world_size']} process(es))", seeds=1,
+                cfg, f"final_eval_loss_{tag}", result.metrics.get("final_eval_loss"),
+                f"held-out correction NLL per token, {what} ({result.config['world_size']} process(es))", seeds=1,
             )
         for key, value in result.metrics.items():
-            results[f"{key}_w{fraction:g}"] = value
+            results[f"{key}_{tag}"] = value
         results["world_size"] = result.config["world_size"]
     return results
+
+
+def _rank() -> int:
+    import torch
+
+    return torch.distributed.get_rank() if torch.distributed.is_initialized() else 0

@@ -31,7 +31,6 @@ refusal judge are reported beside the template as independent checks; none of th
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from pathlib import Path
@@ -40,8 +39,9 @@ from typing import Annotated, Any, Sequence
 import numpy as np
 import torch
 
+from alignbook.engine.devices import Device
 from alignbook.engine.config import ConfigError, Count, Natural, NonNegative, OneOf, Positive, Range, SeedCount
-from alignbook.engine.results import TrainResult, config_fingerprint, load_finished, save_finished
+from alignbook.engine.results import TrainResult, config_fingerprint
 from alignbook.pretrained.generate import one_line
 from alignbook.pretrained.config import RealPromptsConfig
 
@@ -85,7 +85,10 @@ class RealAlignerConfig(RealPromptsConfig):
     examples: Natural = 4
     """Example (question, answer, correction) rows shown per request kind."""
     verbose: bool = True
-    """Show tqdm progress bars."""
+    """Show progress (the units' progress lines)."""
+    device: Device = "cpu"
+    """Where the upstream answers, the Aligners train and correct, and the MiniLM embedder and the judges
+    score (:mod:`alignbook.engine.devices`); the ``gpu`` and ``paper`` profiles ask for ``cuda``."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -143,7 +146,7 @@ def refusal_pool(tokenizer: Any, max_tokens: int) -> list[dict[str, str]]:
 def nearest(queries: Any, keys: Any) -> list[int]:
     """For each row of ``queries`` (unit vectors), the index of the most similar row of ``keys`` (cosine;
     the first on ties)."""
-    return torch.argmax(queries @ keys.T, dim=1).tolist()
+    return torch.argmax(queries @ keys.T, dim=1).cpu().tolist()
 
 
 def correction_targets(embedder: Any, questions: Sequence[str], answers: Sequence[str], harmful: Sequence[bool],
@@ -177,7 +180,7 @@ def judge_answers(embedder: Any, judges: dict[str, Any], questions: Sequence[str
 
     x = LinearJudge.features(embedder, questions, answers)
     p_harm, p_refusal = judges["harm"].probability(x), judges["refusal"].probability(x)
-    relevance = (x[:, : x.shape[1] // 2] * x[:, x.shape[1] // 2:]).sum(dim=1).tolist()  # both unit vectors
+    relevance = (x[:, : x.shape[1] // 2] * x[:, x.shape[1] // 2:]).sum(dim=1).cpu().tolist()  # both unit vectors
     rows = []
     for i, answer in enumerate(answers):
         refused = refuses(answer)
@@ -223,26 +226,32 @@ def omega(before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]], dim
 
 
 # ------------------------------------------------------------------------------ the run
+SHARED = "shared"
+"""Folder of the run directory where :func:`train_real_aligner` leaves what every unit reads
+(``inputs.pt``): the correction triples, the held-out requests, the upstream's judged answers and the
+fitted judges' weights."""
+UNIT_MB = 2000
+"""Peak memory of one :func:`train_unit` (SmolLM2-135M, its optimiser state, MiniLM, the judges)."""
+
+
 def train_real_aligner(cfg: RealAlignerConfig) -> RealAlignerResult:
-    """The upstream answers once; the correction data is built once; then, per seed, an Aligner is
-    fine-tuned from the same weights and corrects the held-out answers. Each finished seed is saved
-    (``<run_dir>/seed<k>/summary.json``) and reused by a rerun with the same config."""
-    from alignbook.engine.repro import seed_everything
-    from alignbook.lm.generate import generate
-    from alignbook.lm.sft import SFTConfig, train_sft
+    """The upstream answers once and the correction data is built once, on ``cfg.device``; then each
+    (warm-up share, seed) is a unit of :func:`alignbook.engine.parallel.map_units` (:func:`train_unit`):
+    an Aligner fine-tuned from the same weights corrects the held-out answers. A finished unit is saved
+    (under ``<run_dir>/units/aligners``) and reused by a rerun with the same config."""
+    from alignbook.engine import checkpoints, devices
+    from alignbook.engine.parallel import map_units
     from alignbook.pretrained import load_embedder, load_model
-    from alignbook.pretrained.chat import freeze_but_last, prepare_tokenizer
+    from alignbook.pretrained.chat import prepare_tokenizer
     from alignbook.pretrained.generate import generate_chat
     from alignbook.pretrained.judge import fit_judges
 
-    from .data import warmup_split
-
     started = time.perf_counter()
-    upstream, tokenizer = load_model(cfg.model)
+    device = devices.resolve(cfg.device)
+    upstream, tokenizer = load_model(cfg.model, device)
     tokenizer = prepare_tokenizer(tokenizer)
-    embedder = load_embedder()
+    embedder = load_embedder(device)
     judges, judge_reports = fit_judges(embedder, cfg.judge_rows, cfg.judge_eval_fraction, cfg.seed, cfg.bootstrap)
-    template = get_template(cfg.template)
     threads = torch.get_num_threads()
 
     limit = cfg.max_prompt_tokens
@@ -262,57 +271,15 @@ def train_real_aligner(cfg: RealAlignerConfig) -> RealAlignerResult:
     up_rows = {kind: judge_answers(embedder, judges, held[kind], up_answers[kind]) for kind in KINDS}
     up_summary = {kind: summarise(up_rows[kind], up_answers[kind]) for kind in KINDS}
 
-    runs, history = [], []
-    for warmup, k in [(w, k) for w in cfg.warmups for k in range(cfg.seeds)]:
-        seed = cfg.seed + k
-        out = Path(cfg.run_dir) / f"warmup{warmup:g}" / f"seed{k}"
-        fingerprint = {"real": config_fingerprint(cfg), "seed": seed, "warmup": warmup}
-        saved = load_finished(out / "summary.json", fingerprint)
-        if saved is not None:
-            runs.append(saved)
-            history += [{**h, "seed": k, "warmup": warmup} for h in saved["history"]]
-            continue
-        seed_everything(seed)
-        aligner = copy.deepcopy(upstream)
-        aligner.train()
-        trainable = freeze_but_last(aligner, cfg.train_layers)
-        warm, main = warmup_split(triples, warmup, seed=seed)
-
-        def pairs(rows: Sequence[dict], identity: bool) -> list[tuple[str, str]]:
-            return [(template.format(r["question"], r["answer"]) + template.correction_prefix,
-                     r["answer"] if identity else r["correction"]) for r in rows]
-
-        max_length = cfg.max_prompt_tokens + cfg.answer_tokens + cfg.correction_tokens + 64  # + the template
-        stages = ([("warmup", pairs(warm, True), 1)] if warm else []) + [("main", pairs(main, False), cfg.epochs)]
-        t0 = time.perf_counter()
-        losses = []
-        for stage, data, epochs in stages:
-            sft = train_sft(aligner, tokenizer, data, SFTConfig(
-                epochs=epochs, lr=cfg.lr, batch_size=cfg.batch_size, max_length=max_length,
-                max_grad_norm=cfg.max_grad_norm, warmup_ratio=0.03, seed=seed, threads=threads), verbose=False)
-            losses += [{**h, "stage": stage} for h in sft.history if "loss" in h]
-        train_s = time.perf_counter() - t0
-        corrections, rows, scores = {}, {}, {}
-        for kind in KINDS:
-            prompts = [template.format(q, a) + template.correction_prefix for q, a in zip(held[kind], up_answers[kind])]
-            corrections[kind] = [c.strip() for c in generate(
-                aligner, tokenizer, prompts, max_new_tokens=cfg.correction_tokens, do_sample=False,
-                batch_size=cfg.eval_batch_size, verbose=cfg.verbose, threads=threads)]
-            rows[kind] = judge_answers(embedder, judges, held[kind], corrections[kind])
-            scores[kind] = summarise(rows[kind], corrections[kind])
-            scores[kind]["copied"] = float(np.mean([c == a.strip() for c, a in zip(corrections[kind], up_answers[kind])]))
-        summary = {
-            "config": fingerprint, "seed": seed, "warmup": warmup, "trainable": trainable, "train_s": train_s,
-            "after": scores, "corrections": corrections,
-            "rows": {kind: rows[kind] for kind in KINDS},
-            "omega": {"harmlessness": omega(up_rows["harmful"], rows["harmful"], "harmlessness"),
-                      "helpfulness": omega(up_rows["benign"], rows["benign"], "helpfulness", cfg.helpful_tie)},
-            "history": losses, "warmup_triples": len(warm),
-        }
-        save_finished(out / "summary.json", summary)
-        runs.append(summary)
-        history += [{**h, "seed": k, "warmup": warmup} for h in losses]
-        del aligner
+    shared = Path(cfg.run_dir) / SHARED / "inputs.pt"
+    checkpoints.save(shared, {"triples": triples, "held": held, "answers": up_answers, "rows": up_rows,
+                              "judges": {kind: {"weight": judge.weight.detach().cpu(), "bias": float(judge.bias),
+                                                "kind": judge.kind} for kind, judge in judges.items()}})
+    del upstream, embedder, judges  # every unit loads its own: free the memory for them
+    units = [{"warmup": float(w), "seed": cfg.seed + k} for w in cfg.warmups for k in range(cfg.seeds)]
+    runs = map_units(train_unit, cfg, units, name="aligners", memory_mb=UNIT_MB, context=str(shared),
+                     log=print if cfg.verbose else None)
+    history = [{**h, "seed": run["seed"] - cfg.seed, "warmup": run["warmup"]} for run in runs for h in run["history"]]
 
     sources = [t["source"] for t in triples]
     metrics = {
@@ -327,6 +294,79 @@ def train_real_aligner(cfg: RealAlignerConfig) -> RealAlignerResult:
     result = RealAlignerResult(metrics, history, None, dataclasses.asdict(cfg))
     result.save(Path(cfg.run_dir))
     return result
+
+
+def train_unit(unit: Any) -> dict[str, Any]:
+    """One Aligner of :func:`train_real_aligner` (``unit.value``: ``{"warmup", "seed"}``; ``unit.context``: the
+    shared inputs' file): the upstream's weights, loaded on ``cfg.device`` and seeded with the seed, fine-tuned on
+    the warm-up then the Q-A-C triples; its corrections of the held-out answers judged. Returns the run's
+    summary (plain data)."""
+    from .experiments import quiet
+
+    with quiet():
+        return _train_unit(unit)
+
+
+def _train_unit(unit: Any) -> dict[str, Any]:
+    from alignbook.engine import checkpoints, devices
+    from alignbook.engine.repro import seed_everything
+    from alignbook.lm.generate import generate
+    from alignbook.lm.sft import SFTConfig, train_sft
+    from alignbook.pretrained import load_embedder, load_model
+    from alignbook.pretrained.chat import freeze_but_last, prepare_tokenizer
+    from alignbook.pretrained.judge import LinearJudge
+
+    from .data import warmup_split
+
+    cfg, warmup, seed = unit.cfg, float(unit.value["warmup"]), int(unit.value["seed"])
+    device = devices.resolve(cfg.device)
+    saved = checkpoints.load(unit.context)
+    triples, held, up_answers, up_rows = saved["triples"], saved["held"], saved["answers"], saved["rows"]
+    judges = {kind: LinearJudge(j["weight"].to(device), j["bias"], j["kind"]) for kind, j in saved["judges"].items()}
+    aligner, tokenizer = load_model(cfg.model, device)
+    tokenizer = prepare_tokenizer(tokenizer)
+    embedder = load_embedder(device)
+    template = get_template(cfg.template)
+    threads = torch.get_num_threads()
+    fingerprint = {"real": config_fingerprint(cfg), "seed": seed, "warmup": warmup}
+
+    seed_everything(seed)
+    aligner.train()
+    trainable = freeze_but_last(aligner, cfg.train_layers)
+    warm, main = warmup_split(triples, warmup, seed=seed)
+
+    def pairs(rows: Sequence[dict], identity: bool) -> list[tuple[str, str]]:
+        return [(template.format(r["question"], r["answer"]) + template.correction_prefix,
+                 r["answer"] if identity else r["correction"]) for r in rows]
+
+    max_length = cfg.max_prompt_tokens + cfg.answer_tokens + cfg.correction_tokens + 64  # + the template
+    stages = ([("warmup", pairs(warm, True), 1)] if warm else []) + [("main", pairs(main, False), cfg.epochs)]
+    t0 = time.perf_counter()
+    losses = []
+    for stage, data, epochs in stages:
+        sft = train_sft(aligner, tokenizer, data, SFTConfig(
+            epochs=epochs, lr=cfg.lr, batch_size=cfg.batch_size, max_length=max_length,
+            max_grad_norm=cfg.max_grad_norm, warmup_ratio=0.03, seed=seed, threads=threads, device=cfg.device),
+            verbose=False)
+        losses += [{**h, "stage": stage} for h in sft.history if "loss" in h]
+    train_s = time.perf_counter() - t0
+    corrections, rows, scores = {}, {}, {}
+    for kind in KINDS:
+        prompts = [template.format(q, a) + template.correction_prefix for q, a in zip(held[kind], up_answers[kind])]
+        corrections[kind] = [c.strip() for c in generate(
+            aligner, tokenizer, prompts, max_new_tokens=cfg.correction_tokens, do_sample=False,
+            batch_size=cfg.eval_batch_size, verbose=False, threads=threads)]
+        rows[kind] = judge_answers(embedder, judges, held[kind], corrections[kind])
+        scores[kind] = summarise(rows[kind], corrections[kind])
+        scores[kind]["copied"] = float(np.mean([c == a.strip() for c, a in zip(corrections[kind], up_answers[kind])]))
+    return {
+        "config": fingerprint, "seed": seed, "warmup": warmup, "trainable": trainable, "train_s": train_s,
+        "after": scores, "corrections": corrections,
+        "rows": {kind: rows[kind] for kind in KINDS},
+        "omega": {"harmlessness": omega(up_rows["harmful"], rows["harmful"], "harmlessness"),
+                  "helpfulness": omega(up_rows["benign"], rows["benign"], "helpfulness", cfg.helpful_tie)},
+        "history": losses, "warmup_triples": len(warm),
+    }
 
 
 # ------------------------------------------------------------------------------ what the page shows

@@ -18,7 +18,9 @@ an Aligner that learned the residual leaves it alone.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -144,3 +146,27 @@ def evaluate_upstream(
         "unchanged": float(np.mean([o.strip() == c.strip() for o, c in zip(originals, corrected)])),
         **{f"{dim}_{k}": v for dim, row in table.items() for k, v in row.items() if k != "omega"},
     }
+
+
+WORLD_FILE = "world.json"
+"""What notebook aligner/01_data writes beside its triples: the seed of the world that drew them."""
+
+
+def save_world(folder: str | Path, world_seed: int) -> Path:
+    """Write ``world.json`` (the toy world's seed) into ``folder``, notebook 1's run folder."""
+    path = Path(folder) / WORLD_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"world_seed": int(world_seed)}))
+    return path
+
+
+def load_world(folder: str | Path) -> Any:
+    """The toy world notebook 1 drew its triples from (its seed read from ``folder``/``world.json``): the
+    chapter tokenizer and every judge of notebooks 2-4 use this world, never one of another seed."""
+    from ..toyworld import ToyWorld, ToyWorldConfig
+
+    path = Path(folder) / WORLD_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{WORLD_FILE} is missing from notebook aligner/01_data's run folder; rerun "
+                                "`alignbook run aligner/01_data` (it writes the world's seed beside the triples)")
+    return ToyWorld(ToyWorldConfig(seed=int(json.loads(path.read_text())["world_seed"])))

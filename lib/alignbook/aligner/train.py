@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -160,7 +161,7 @@ def train_correction_model(
     config = {
         "template": template, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
         "world_size": world, "max_length": max_length, "seed": seed, "zero_stage": zero_stage,
-        "bf16": bf16, "stages": [(name, len(rows), epochs) for name, rows, epochs in stages],
+        "bf16": bf16, "device": str(device), "stages": [(name, len(rows), epochs) for name, rows, epochs in stages],
         **(extra_config or {}),
     }
     evals = [h["eval_loss"] for h in history if h["kind"] == "eval"]
@@ -179,16 +180,62 @@ def train_correction_model(
     return result
 
 
-def load_checkpoint(directory: str | Path) -> tuple[Any, Any, CorrectionTrainResult]:
-    """``(model, tokenizer, result)`` saved by a training run with ``checkpoint_dir=directory``."""
+def load_checkpoint(directory: str | Path, device: Any = "cpu") -> tuple[Any, Any, CorrectionTrainResult]:
+    """``(model, tokenizer, result)`` saved by a training run with ``checkpoint_dir=directory``, the model
+    on ``device`` (a ``torch.device`` or a name; resolve a config's field with
+    :func:`alignbook.engine.devices.resolve` first) in eval mode."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     directory = Path(directory)
     result = CorrectionTrainResult.load(directory)
-    model = AutoModelForCausalLM.from_pretrained(directory)
+    model = AutoModelForCausalLM.from_pretrained(directory).to(device)
     tokenizer = AutoTokenizer.from_pretrained(directory)
     model.eval()
     return model, tokenizer, result
+
+
+# ------------------------------------------------------------------------------ checkpoint names
+DIRECT = "direct"
+"""The variant name of the Q→C baseline (an Aligner's variant is its warm-up share)."""
+_NAME = re.compile(r"(?:aligner-w(?P<warmup>[0-9]+(?:\.[0-9]+)?)|direct)-s(?P<seed>[0-9]+)")
+
+
+def checkpoint_name(warmup: float | None, seed: int) -> str:
+    """The one name of a trained model's folder in notebook 2's run folder, in every profile and
+    whether it ran in-process or under a launcher: ``aligner-w<share>-s<seed>`` for an Aligner
+    (``aligner-w0.2-s0``), ``direct-s<seed>`` for the Q→C baseline (``warmup=None``). Notebooks 3 and 4
+    find the checkpoints by it (:func:`find_checkpoints`)."""
+    if warmup is None:
+        return f"{DIRECT}-s{int(seed)}"
+    return f"aligner-w{float(warmup):g}-s{int(seed)}"
+
+
+def parse_checkpoint_name(name: str) -> tuple[float | None, int] | None:
+    """``(warm-up share or None for the Q→C baseline, seed)`` of a :func:`checkpoint_name`; None for any
+    other name."""
+    match = _NAME.fullmatch(name)
+    if match is None:
+        return None
+    warmup = match.group("warmup")
+    return (None if warmup is None else float(warmup)), int(match.group("seed"))
+
+
+def find_checkpoints(folder: str | Path, warmup: float | None = ...) -> list[tuple[float, int, Path]]:
+    """The Aligner checkpoints in ``folder`` (notebook 2's run folder) as ``(warm-up share, seed, path)``,
+    ordered by share then seed; with ``warmup``, only that share's. Refuses a folder that holds none, naming
+    what it looked for and what it found."""
+    folder = Path(folder)
+    found = []
+    for path in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+        parsed = parse_checkpoint_name(path.name)
+        if parsed is not None and parsed[0] is not None and (warmup is ... or parsed[0] == float(warmup)):
+            found.append((parsed[0], parsed[1], path))
+    if not found:
+        wanted = "aligner-w<share>-s<seed>" if warmup is ... else checkpoint_name(warmup, 0).replace("-s0", "-s<seed>")
+        others = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        raise FileNotFoundError(f"no Aligner checkpoint named {wanted} in notebook aligner/02_train's run folder "
+                                f"(it holds: {', '.join(others) or 'nothing'}); train that warm-up share there first")
+    return sorted(found, key=lambda item: (item[0], item[1]))
 
 
 def train_aligner(

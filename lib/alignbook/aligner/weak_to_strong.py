@@ -61,13 +61,16 @@ def run_weak_to_strong(
     max_length: int,
     max_new_tokens: int,
     seed: int,
+    device: Any = None,
     verbose: bool = False,
 ) -> WeakToStrongResult:
-    """Steps 1-4 of the module docstring for one seed; returns the held-out scores."""
+    """Steps 1-4 of the module docstring for one seed; returns the held-out scores. The strong model
+    trains and generates on ``device`` (default: where the Aligner is), and the Aligner is moved there."""
     from ..lm.models import build_causal_lm
     from .toy import upstream_answers
 
-    device = next(aligner.parameters()).device
+    device = next(aligner.parameters()).device if device is None else device
+    aligner.to(device)
     strong = build_causal_lm(strong_model, tokenizer, seed=seed).to(device)
     questions = [p.text for p in train_prompts]
     imitation = [{"question": q, "correction": a} for q, a in

@@ -95,7 +95,7 @@ def _generate(model, tokenizer, prompts, max_new_tokens, temperature, top_p, do_
                 use_cache=True,
                 **kwargs,
             )
-            new_tokens = generated[:, width:].tolist()
+            new_tokens = generated[:, width:].cpu().tolist()  # token ids, for Python: one copy off the device
             for index, ids in zip(chunk, new_tokens):
                 if tokenizer.eos_token_id in ids:
                     ids = ids[: ids.index(tokenizer.eos_token_id)]

@@ -143,7 +143,7 @@ class LinearJudge:
     def probability(self, x) -> list[float]:
         import torch
 
-        return torch.sigmoid(self.logit(x)).tolist()
+        return torch.sigmoid(self.logit(x)).cpu().tolist()  # one copy off the device, for Python
 
 
 @dataclasses.dataclass
@@ -173,14 +173,19 @@ def evaluate_judge(rows: Sequence[dict], x, kind: str, eval_fraction: float = 0.
     ``rows`` are human-label rows (``prompt``, ``response``, ``label``, ``category``) and ``x`` their
     features (:meth:`LinearJudge.features`). The final judge is fitted on all rows.
     """
+    import torch
+
     from ..data.prompts import split_of
+
+    def at(index: list[int]):  # the rows of x through an index tensor on x's device (see Embedder.encode)
+        return x[torch.tensor(index, dtype=torch.long, device=x.device)]
 
     labels = [int(r["label"]) for r in rows]
     held = [split_of(r["prompt"], eval_fraction) == "eval" for r in rows]
     train = [i for i, h in enumerate(held) if not h]
     test = [i for i, h in enumerate(held) if h]
-    judge = LinearJudge.fit(x[train], [labels[i] for i in train], kind)
-    probs = judge.probability(x[test])
+    judge = LinearJudge.fit(at(train), [labels[i] for i in train], kind)
+    probs = judge.probability(at(test))
     pairs = list(zip(probs, [labels[i] for i in test]))
     accuracy = sum((p >= 0.5) == bool(y) for p, y in pairs) / len(pairs)
     acc_ci = bootstrap_ci(pairs, lambda s: sum((p >= 0.5) == bool(y) for p, y in s) / len(s), n_boot, seed)
@@ -194,8 +199,8 @@ def evaluate_judge(rows: Sequence[dict], x, kind: str, eval_fraction: float = 0.
         inside_labels = {labels[i] for i in inside}
         if len(inside) < min_category or inside_labels != {0, 1} or len({labels[i] for i in outside}) < 2:
             continue
-        held_out = LinearJudge.fit(x[outside], [labels[i] for i in outside], kind)
-        loco[category] = auc(held_out.probability(x[inside]), [labels[i] for i in inside])
+        held_out = LinearJudge.fit(at(outside), [labels[i] for i in outside], kind)
+        loco[category] = auc(held_out.probability(at(inside)), [labels[i] for i in inside])
     template = None
     if kind == "refusal":
         template = sum(refuses(rows[i]["response"]) == bool(labels[i]) for i in test) / len(test)
