@@ -57,7 +57,7 @@ def generate_chat(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_to
             out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=do_sample,
                                  temperature=temperature if do_sample else None, top_p=None, top_k=None,
                                  pad_token_id=tokenizer.pad_token_id)
-            generated = out[:, batch["input_ids"].shape[1]:]
+            generated = out[:, batch["input_ids"].shape[1]:].cpu()  # token ids, for Python: one copy off the device
             for row in generated:
                 ids = row.tolist()
                 end = next((j + 1 for j, t in enumerate(ids) if t == tokenizer.eos_token_id), len(ids))
