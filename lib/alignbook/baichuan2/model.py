@@ -44,7 +44,9 @@ def ffn_size(hidden: int, rule: str = "baichuan", multiple: int = 128) -> int:
 
 def norm_head_logits(hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """NormHead: logits h · w_j / ‖w_j‖ for every row w_j of ``weight`` (vocab × hidden)."""
-    return hidden @ F.normalize(weight, dim=-1).T
+    # F.normalize(weight, dim=-1) without its guard for a row of norm below 1e-12 (a weight row never is):
+    # the same numbers forward and backward, and no clamp, whose gradient the stand-in GPU cannot take
+    return hidden @ (weight / weight.norm(2, -1, keepdim=True).expand_as(weight)).T
 
 
 def max_z_loss(logits: torch.Tensor, weight: float = Z_LOSS_WEIGHT, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -66,7 +68,7 @@ def repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float 
 
 def seen_mask(ids: torch.Tensor, vocab: int) -> torch.Tensor:
     """``mask[b, t, j]``: token j occurs in ``ids[b, :t+1]`` (the context the prediction at t sees)."""
-    onehot = F.one_hot(ids, vocab).to(torch.int32)
+    onehot = (ids[..., None] == torch.arange(vocab, device=ids.device)).to(torch.int32)  # F.one_hot, on ids' device
     return onehot.cumsum(dim=1) > 0
 
 
@@ -94,7 +96,7 @@ class RMSNorm(nn.Module):
 def rope_angles(positions: torch.Tensor, head_dim: int, base: float = 10000.0) -> torch.Tensor:
     """RoPE angles θ_{p,i} = p · base^(−2i/d) (positions × head_dim/2), computed in the dtype of
     ``positions`` (used by notebook 4 to compare bf16 with fp32)."""
-    inv = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    inv = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32, device=positions.device) / head_dim)
     return positions[:, None] * inv.to(positions.dtype)[None, :]
 
 
@@ -146,7 +148,7 @@ class TinyDecoder(nn.Module):
                 nn.init.normal_(module.weight, std=init_std)
 
     def hidden_states(self, ids: torch.Tensor) -> torch.Tensor:
-        angles = rope_angles(torch.arange(ids.shape[1], dtype=torch.float32), self.hidden // self.heads)
+        angles = rope_angles(torch.arange(ids.shape[1], dtype=torch.float32, device=ids.device), self.hidden // self.heads)
         x = self.embed(ids)
         for block in self.blocks:
             x = block(x, angles)

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from ..data.corpus import load_brown
 from ..engine.config import BaseConfig, Count, OneOf, Range
+from ..engine.devices import Device
 from ..lm.cache import cached
 from ..lm.runtime import torch_threads
 from ..plotting import figure, legend_outside
@@ -56,6 +57,8 @@ class RealModelConfig(BaseConfig):
     """Repetition penalty (HF convention)."""
     threads: Annotated[int, Range(1, 64)] = 1
     """Torch threads for the forward passes."""
+    device: Device = "cpu"
+    """Where the model and the windows run (``cuda`` in the ``gpu`` profile)."""
 
 
 def rankdata(x: np.ndarray) -> np.ndarray:
@@ -95,11 +98,14 @@ def token_counts(tokenizer: Any, name: str, n_docs: int) -> np.ndarray:
 
 def run_real_model(cfg: RealModelConfig) -> dict[str, Any]:
     """Norms against frequency, then one forward pass over held-out windows for the logit measures."""
-    model, tokenizer = load_model(cfg.model)
+    from ..engine import devices
+
+    device = devices.resolve(cfg.device)
+    model, tokenizer = load_model(cfg.model, device)
     head = model.get_output_embeddings().weight.detach()
     embed = model.get_input_embeddings().weight.detach()
-    tied = bool(head.data_ptr() == embed.data_ptr() or torch.equal(head, embed))
-    norms = head.norm(dim=1).numpy().astype(float)
+    tied = bool(head is embed or torch.equal(head, embed))
+    norms = head.norm(dim=1).cpu().numpy().astype(float)
     counts = token_counts(tokenizer, cfg.model, cfg.n_docs)[:len(norms)]
     keep = counts >= cfg.min_count
     rho = spearman(counts[keep], norms[keep])
@@ -113,7 +119,7 @@ def run_real_model(cfg: RealModelConfig) -> dict[str, Any]:
         ids.extend(row)
     ids = np.asarray(ids)
     stride = max(cfg.seq_len + 1, (len(ids) - cfg.seq_len - 1) // cfg.windows)
-    windows = torch.tensor(np.stack([ids[i * stride:i * stride + cfg.seq_len + 1] for i in range(cfg.windows)]))
+    windows = torch.tensor(np.stack([ids[i * stride:i * stride + cfg.seq_len + 1] for i in range(cfg.windows)])).to(device)
     scale = float(head.norm(dim=1).mean())
     unit = F.normalize(head, dim=1) * scale
     out = {k: [] for k in ("max_logit", "max_logit_nh", "kl", "kl_nh", "nll", "nll_nh", "agree")}
@@ -123,10 +129,10 @@ def run_real_model(cfg: RealModelConfig) -> dict[str, Any]:
             h = model.model(input_ids=x).last_hidden_state[0]
             logits, logits_nh = h @ head.T, h @ unit.T
             for suffix, lg in (("", logits), ("_nh", logits_nh)):
-                out["max_logit" + suffix].append(lg.max(-1).values.numpy())
-                out["kl" + suffix].append(penalty_kl(lg[None], x, cfg.penalty)[0].numpy())
-                out["nll" + suffix].append(F.cross_entropy(lg, y[0], reduction="none").numpy())
-            out["agree"].append((logits.argmax(-1) == logits_nh.argmax(-1)).numpy())
+                out["max_logit" + suffix].append(lg.max(-1).values.cpu().numpy())
+                out["kl" + suffix].append(penalty_kl(lg[None], x, cfg.penalty)[0].cpu().numpy())
+                out["nll" + suffix].append(F.cross_entropy(lg, y[0], reduction="none").cpu().numpy())
+            out["agree"].append((logits.argmax(-1) == logits_nh.argmax(-1)).cpu().numpy())
     flat = {k: np.concatenate(v).astype(float) for k, v in out.items()}
     return {"tied": tied, "vocab": len(norms), "hidden": int(head.shape[1]), "norms": norms, "counts": counts,
             "kept": int(keep.sum()), "spearman": rho, "spearman_low": float(np.quantile(boot, 0.025)),

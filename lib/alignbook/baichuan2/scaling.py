@@ -24,6 +24,7 @@ from typing import Annotated, Any, Sequence
 import numpy as np
 
 from ..engine.config import BaseConfig, ConfigError, Count, OneOf, Positive, Range, SeedCount
+from ..engine.devices import Device
 from ..plotting import figure, legend_outside
 from .common import MIN_SEEDS, markdown_table, num, spread_text, std
 from .data import brown_tokens
@@ -63,10 +64,10 @@ class ScalingConfig(BaseConfig):
     """Linear warm-up steps (Baichuan 2-7B: 2,000)."""
     eval_windows: Count = 96
     """Validation windows of ``seq_len`` tokens (fixed for every model)."""
-    device: Annotated[str, OneOf(("cpu", "cuda", "auto"))] = "cpu"
-    """Where the models train: cpu (exactly reproducible), cuda, or auto (cuda when a GPU is visible)."""
+    device: Device = "cpu"
+    """Where the models train and are evaluated: ``cpu`` (exactly reproducible) or ``cuda`` (the ``gpu`` profile)."""
     bf16: bool = False
-    """Train under bfloat16 autocast (logits and losses in fp32), as Baichuan 2 trains; CPU runs stay fp32."""
+    """Train under bfloat16 autocast (logits and losses in fp32), as Baichuan 2 trains."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -150,24 +151,41 @@ def predict(fit: dict[str, float], compute: float | np.ndarray) -> Any:
 # -- the runs ---------------------------------------------------------------------------------------
 
 
+def model_seed(unit: Any) -> dict[str, Any]:
+    """One run of :func:`run_scaling` (``unit.value``: ``{"model": index into hiddens, "seed": ...}``),
+    as plain data."""
+    cfg, i, seed = unit.cfg, unit.value["model"], unit.value["seed"]
+    h, l, n = cfg.hiddens[i], cfg.layers[i], cfg.heads[i]
+    data = brown_tokens(cfg.vocab_size, cfg.n_docs)
+    r = train_lm(data["train"], data["val"], vocab=len(data["tokenizer"]), hidden=h, layers=l, heads=n,
+                 ffn=ffn_size(h, "table10"), steps=cfg.steps, batch=cfg.batch_size, seq_len=cfg.seq_len,
+                 lr=cfg.lr, warmup=cfg.warmup, seed=seed, eval_windows_n=cfg.eval_windows,
+                 log_every=max(1, cfg.steps // 50), device=cfg.device, bf16=cfg.bf16)
+    return {"metrics": r["metrics"], "history": r["history"]}
+
+
 def run_scaling(cfg: ScalingConfig, verbose: bool = False) -> dict[str, Any]:
     """Train every model (``seeds`` each; ``held_out_seeds`` for the held-out largest ones), fit
-    the smaller models' mean validation losses against C, predict the held-out ones."""
+    the smaller models' mean validation losses against C, predict the held-out ones. Each (model, seed)
+    is a unit of :func:`alignbook.engine.parallel.map_units`, side by side where cores allow."""
+    from ..engine import devices
+    from ..engine.parallel import map_units
+
+    devices.resolve(cfg.device)  # a GPU that is not there fails here, before any unit starts
     data = brown_tokens(cfg.vocab_size, cfg.n_docs)
     vocab = len(data["tokenizer"])
     n_fit = len(cfg.hiddens) - cfg.held_out
+    units = [{"model": i, "seed": cfg.seed + s} for i in range(len(cfg.hiddens))
+             for s in range(cfg.held_out_seeds if i >= n_fit else cfg.seeds)]
+    done = map_units(model_seed, cfg, units, name="model_seeds")
     models = []
     for i, (h, l, n) in enumerate(zip(cfg.hiddens, cfg.layers, cfg.heads)):
         held = i >= n_fit
-        runs = []
-        for s in range(cfg.held_out_seeds if held else cfg.seeds):
-            r = train_lm(data["train"], data["val"], vocab=vocab, hidden=h, layers=l, heads=n,
-                         ffn=ffn_size(h, "table10"), steps=cfg.steps, batch=cfg.batch_size, seq_len=cfg.seq_len,
-                         lr=cfg.lr, warmup=cfg.warmup, seed=cfg.seed + s, eval_windows_n=cfg.eval_windows,
-                         log_every=max(1, cfg.steps // 50), device=cfg.device, bf16=cfg.bf16)
-            runs.append({"metrics": r["metrics"], "history": r["history"]})
-            if verbose:
-                print(f"hidden {h} seed {cfg.seed + s}: loss {r['metrics']['loss']:.3f}")
+        runs = [run for unit, run in zip(units, done) if unit["model"] == i]
+        if verbose:
+            for unit, run in zip(units, done):
+                if unit["model"] == i:
+                    print(f"hidden {h} seed {unit['seed']}: loss {run['metrics']['loss']:.3f}")
         m0 = runs[0]["metrics"]
         models.append({"hidden": h, "ffn": ffn_size(h, "table10"), "layers": l, "heads": n, "held_out": held,
                        "non_embedding": m0["non_embedding"], "params": m0["params"], "flops": m0["flops"],

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Sequence
 import numpy as np
 
 from ..engine.config import BaseConfig, ConfigError, Count, NonNegative, OneOf, Positive, Range, SeedCount
+from ..engine.devices import Device
 from ..plotting import figure, legend_outside
 from ..stats import t_quantile_975
 from .common import MIN_SEEDS, markdown_table, num, spread_text
@@ -67,10 +68,10 @@ class StabilityConfig(BaseConfig):
     """A spike: loss above the rolling mean by more than this many rolling std."""
     eval_windows: Count = 64
     """Validation windows for the final loss, max logit and penalty KL."""
-    device: Annotated[str, OneOf(("cpu", "cuda", "auto"))] = "cpu"
-    """Where the models train: cpu (exactly reproducible), cuda, or auto (cuda when a GPU is visible)."""
+    device: Device = "cpu"
+    """Where the models train and are evaluated: ``cpu`` (exactly reproducible) or ``cuda`` (the ``gpu`` profile)."""
     bf16: bool = False
-    """Train under bfloat16 autocast (logits and losses in fp32), as Baichuan 2 trains; CPU runs stay fp32."""
+    """Train under bfloat16 autocast (logits and losses in fp32), as Baichuan 2 trains (the ``gpu`` profile)."""
     log_every: Count = 1
     """Record the training loss every this many steps (spikes need every step: 1)."""
 
@@ -93,24 +94,39 @@ def count_spikes(losses: Sequence[float], window: int = 20, sigma: float = 3.0, 
     return out
 
 
-def run_stability(cfg: StabilityConfig, verbose: bool = False) -> dict[str, Any]:
-    """Every arm, every seed: the per-step history, the spikes, the final validation numbers."""
+def arm_seed(unit: Any) -> dict[str, Any]:
+    """One run of :func:`run_stability` (``unit.value``: ``{"arm": ..., "seed": ...}``): the arm's model
+    trained from the seed's initial weights on the seed's batches, as plain data."""
+    cfg, arm, seed = unit.cfg, unit.value["arm"], unit.value["seed"]
+    norm_head, maxz = ARMS[arm]
     data = brown_tokens(cfg.vocab_size, cfg.n_docs)
-    vocab = len(data["tokenizer"])
+    r = train_lm(data["train"], data["val"], vocab=len(data["tokenizer"]), hidden=cfg.hidden, layers=cfg.layers,
+                 heads=cfg.heads, ffn=ffn_size(cfg.hidden, cfg.ffn_rule), steps=cfg.steps,
+                 batch=cfg.batch_size, seq_len=cfg.seq_len, lr=cfg.lr, warmup=cfg.warmup, seed=seed,
+                 norm_head=norm_head, z_weight=cfg.z_weight if maxz else 0.0,
+                 eval_windows_n=cfg.eval_windows, penalty=cfg.penalty, log_every=cfg.log_every,
+                 device=cfg.device, bf16=cfg.bf16)
+    losses = [h["loss"] for h in r["history"]]
+    spikes = count_spikes(losses, cfg.spike_window, cfg.spike_sigma, start=cfg.warmup // cfg.log_every)
+    return {"metrics": r["metrics"], "history": r["history"], "spikes": spikes}
+
+
+def run_stability(cfg: StabilityConfig, verbose: bool = False) -> dict[str, Any]:
+    """Every arm, every seed: the per-step history, the spikes, the final validation numbers. Each
+    (arm, seed) is a unit of :func:`alignbook.engine.parallel.map_units`, side by side where cores
+    allow; the arms of a seed share its initial weights and batches (paired by seed) wherever they run."""
+    from ..engine import devices
+    from ..engine.parallel import map_units
+
+    devices.resolve(cfg.device)  # a GPU that is not there fails here, before any unit starts
+    vocab = len(brown_tokens(cfg.vocab_size, cfg.n_docs)["tokenizer"])
+    units = [{"arm": arm, "seed": cfg.seed + s} for s in range(cfg.seeds) for arm in ARMS]
+    done = map_units(arm_seed, cfg, units, name="arm_seeds")
     arms: dict[str, list[dict[str, Any]]] = {a: [] for a in ARMS}
-    for s in range(cfg.seeds):
-        for arm, (norm_head, maxz) in ARMS.items():
-            r = train_lm(data["train"], data["val"], vocab=vocab, hidden=cfg.hidden, layers=cfg.layers,
-                         heads=cfg.heads, ffn=ffn_size(cfg.hidden, cfg.ffn_rule), steps=cfg.steps,
-                         batch=cfg.batch_size, seq_len=cfg.seq_len, lr=cfg.lr, warmup=cfg.warmup, seed=cfg.seed + s,
-                         norm_head=norm_head, z_weight=cfg.z_weight if maxz else 0.0,
-                         eval_windows_n=cfg.eval_windows, penalty=cfg.penalty, log_every=cfg.log_every,
-                         device=cfg.device, bf16=cfg.bf16)
-            losses = [h["loss"] for h in r["history"]]
-            spikes = count_spikes(losses, cfg.spike_window, cfg.spike_sigma, start=cfg.warmup // cfg.log_every)
-            arms[arm].append({"metrics": r["metrics"], "history": r["history"], "spikes": spikes})
-            if verbose:
-                print(f"seed {cfg.seed + s} {arm}: loss {r['metrics']['loss']:.3f}, spikes {len(spikes)}")
+    for unit, run in zip(units, done):
+        arms[unit["arm"]].append(run)
+        if verbose:
+            print(f"seed {unit['seed']} {unit['arm']}: loss {run['metrics']['loss']:.3f}, spikes {len(run['spikes'])}")
     return {"arms": arms, "vocab": vocab}
 
 

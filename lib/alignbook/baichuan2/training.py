@@ -80,8 +80,10 @@ def train_lm(train: np.ndarray, val: np.ndarray, *, vocab: int, hidden: int, lay
     parameter counts, tokens, FLOPs C = 6·N·D with N the non-embedding parameters, wall time) and
     ``history`` (per-step training cross-entropy, max logit, gradient norm, learning rate).
 
-    ``device`` is ``cpu``, ``cuda`` or ``auto``; ``bf16`` trains under bfloat16 autocast (the
-    logits and the losses are computed in fp32). Seeded CPU runs reproduce exactly; GPU runs need not."""
+    ``device`` is a :data:`alignbook.engine.devices.Device` (the model, every batch and the evaluation
+    live there; the initial weights are drawn on the CPU, so they are the same on every device); ``bf16``
+    trains under bfloat16 autocast (the logits and the losses are computed in fp32). Seeded CPU runs
+    reproduce exactly; GPU runs need not."""
     dev = devices.resolve(device)
     start = time.perf_counter()
     with torch_threads(1):

@@ -105,40 +105,72 @@ def describe_curve(curve: list[dict], epsilon: float) -> dict:
             "shape": early / late if late > 0 else float("inf") if early > 0 else float("nan")}
 
 
-def run_rebound(cfg: ReboundConfig, log: Any = print) -> ReboundResult:
-    """Every seed and N_a of the rebound experiment; saved in ``cfg.run_dir``."""
+def _prompts(cfg: ReboundConfig) -> dict[str, list[str]]:
+    """The prompts of the experiment, fixed by the config alone: θ0's answers to ``rebound`` are what the
+    model is fine-tuned back on, its answers to ``measured`` the KL's contexts (``checked``, their first
+    ``n_check``, are answered greedily for the refusal rate); ``align_pool`` is what alignment draws from."""
+    train_pool = T.harmful_pool(cfg.harmful_sets, "train")
+    eval_pool = T.harmful_pool(cfg.harmful_sets, "eval")
+    rebound_prompts = T.draw(train_pool, cfg.rebound_samples, 0, "rebound_samples")
+    held = set(rebound_prompts)
+    measured = T.draw(eval_pool, cfg.n_eval, 1, "n_eval")
+    return {"rebound": rebound_prompts, "align_pool": [p for p in train_pool if p not in held],
+            "measured": measured, "checked": measured[:cfg.n_check]}
+
+
+def _answerer(cfg: ReboundConfig, model: Any, tokenizer: Any):
     from ..pretrained.generate import generate_chat
+
+    def answer(prompts: list[str], sample: bool = False, seed: int = 0) -> list[str]:
+        return generate_chat(model, tokenizer, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=32,
+                             threads=cfg.threads, do_sample=sample, temperature=1.0, seed=seed).texts if prompts else []
+
+    return answer
+
+
+def theta0_behaviour(cfg: ReboundConfig) -> dict:
+    """θ0's own answers (sampled at temperature 1, seeded, unless ``theta0_answers="greedy"``) to the
+    rebound and the measured prompts, and the share of the checked prompts it refuses (greedy): made once
+    and shared by every seed."""
+    from ..engine import devices
     from ..pretrained.judge import refuses
 
-    clock = time.perf_counter()
-    from ..engine import devices
+    model, tokenizer = T.build_model(cfg.model, "pretrained", cfg.seed, devices.resolve(cfg.device))
+    answer = _answerer(cfg, model, tokenizer)
+    prompts = _prompts(cfg)
+    sample = cfg.theta0_answers == "sampled"
+    checked = prompts["checked"]
+    return {"rebound": answer(prompts["rebound"], sample, seed=1), "measured": answer(prompts["measured"], sample, seed=2),
+            "theta0_refusal": float(np.mean([refuses(a) for a in answer(checked)])) if checked else float("nan"),
+            "prompts": sum(len(prompts[k]) for k in ("rebound", "measured", "checked"))}
 
+
+def rebound_seed(unit: Any) -> dict:
+    """One seed of :func:`run_rebound` (``unit.value``: the seed; ``unit.context``: the file holding
+    :func:`theta0_behaviour`): align θ0 with every N_a in turn (nested sets), fine-tune each aligned model
+    back on θ0's answers and measure; plain data: ``runs`` (one per N_a, in order) and ``theta0_margin``."""
+    import json
+    from pathlib import Path
+
+    from ..engine import devices
+    from ..pretrained.judge import refuses
+
+    cfg, seed = unit.cfg, unit.value
+    behaviour = json.loads(Path(unit.context).read_text())
     model, tokenizer = T.build_model(cfg.model, "pretrained", cfg.seed, devices.resolve(cfg.device))
     pad = tokenizer.pad_token_id
     T.trainable_parameters(model, cfg.train_layers)
     theta0 = T.snapshot(model)
     featurise = lambda items: T.with_trunk(model, items, pad, threads=cfg.threads)  # noqa: E731
     encode = lambda pairs: T.encode_all(tokenizer, pairs, cfg.max_prompt_tokens, cfg.max_new_tokens)  # noqa: E731
-
-    def answer(prompts: list[str], sample: bool = False, seed: int = 0) -> list[str]:
-        return generate_chat(model, tokenizer, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=32,
-                             threads=cfg.threads, do_sample=sample, temperature=1.0, seed=seed).texts if prompts else []
-
-    train_pool = T.harmful_pool(cfg.harmful_sets, "train")
-    eval_pool = T.harmful_pool(cfg.harmful_sets, "eval")
-    rebound_prompts = T.draw(train_pool, cfg.rebound_samples, 0, "rebound_samples")
-    align_pool = [p for p in train_pool if p not in set(rebound_prompts)]
-    measured = T.draw(eval_pool, cfg.n_eval, 1, "n_eval")
-    checked = measured[:cfg.n_check]
-    # θ0's own behaviour: what the fine-tune back trains on, and the contexts of the KL
-    sample = cfg.theta0_answers == "sampled"
-    rebound_items = featurise(encode(zip(rebound_prompts, answer(rebound_prompts, sample, seed=1))))
-    eval_items = featurise(encode(zip(measured, answer(measured, sample, seed=2))))
+    answer = _answerer(cfg, model, tokenizer)
+    prompts = _prompts(cfg)
+    measured, checked = prompts["measured"], prompts["checked"]
+    rebound_items = featurise(encode(zip(prompts["rebound"], behaviour["rebound"])))
+    eval_items = featurise(encode(zip(measured, behaviour["measured"])))
     refusal_items = featurise(encode([(p, T.refusal_for(p)) for p in measured]))
     reference = T.answer_log_distributions(model, eval_items, pad, threads=cfg.threads)
-    theta0_check = float(np.mean([refuses(a) for a in answer(checked)])) if checked else float("nan")
-    log(f"θ0 answered {len(rebound_prompts) + len(measured) + len(checked)} prompts ({time.perf_counter() - clock:.0f} s); "
-        f"it refuses {theta0_check:.0%} of the checked ones")
+    rebound_steps = math.ceil(cfg.rebound_samples / cfg.batch_size)
 
     def measure(step: int, m: Any) -> dict:
         if step % cfg.eval_every and step != rebound_steps:
@@ -148,31 +180,60 @@ def run_rebound(cfg: ReboundConfig, log: Any = print) -> ReboundResult:
                                         - T.per_example_logprob(m, eval_items, pad, threads=cfg.threads)))}
 
     margin0 = measure(0, model)["margin"]
-    rebound_steps = math.ceil(cfg.rebound_samples / cfg.batch_size)
+    runs = []
+    order = T.draw(prompts["align_pool"], max(cfg.n_align), seed, "n_align")
+    for n_a in cfg.n_align:
+        T.restore(model, theta0)
+        align_items = featurise(encode([(p, T.refusal_for(p)) for p in order[:n_a]]))
+        steps = math.ceil(n_a * cfg.align_epochs / cfg.batch_size)
+        T.fine_tune(model, align_items, T.PhaseSettings(steps=steps, batch_size=cfg.batch_size, lr=cfg.align_lr),
+                    seed, pad, cfg.threads)
+        refused_aligned = float(np.mean([refuses(a) for a in answer(checked)])) if checked else float("nan")
+        curve = T.fine_tune(model, rebound_items,
+                            T.PhaseSettings(steps=rebound_steps, batch_size=cfg.batch_size, lr=cfg.rebound_lr),
+                            10_000 + seed, pad, cfg.threads, callback=measure)
+        curve = [row for row in curve if "kl" in row]
+        refused_after = float(np.mean([refuses(a) for a in answer(checked)])) if checked else float("nan")
+        runs.append({"seed": seed, "n_align": n_a, "align_steps": steps, "refused_aligned": refused_aligned,
+                     "refused_after": refused_after, "curve": curve, **describe_curve(curve, cfg.epsilon)})
+    return {"runs": runs, "theta0_margin": margin0}
+
+
+def run_rebound(cfg: ReboundConfig, log: Any = print) -> ReboundResult:
+    """Every seed and N_a of the rebound experiment; saved in ``cfg.run_dir``.
+
+    θ0's own behaviour is generated once (:func:`theta0_behaviour`, kept in ``theta0_answers.json``);
+    each seed is then a unit of :func:`alignbook.engine.parallel.map_units` (:func:`rebound_seed`), side
+    by side where cores and memory allow.
+    """
+    import json
+    from pathlib import Path
+
+    from ..engine import devices
+    from ..engine.parallel import map_units
+
+    clock = time.perf_counter()
+    devices.resolve(cfg.device)  # a GPU that is not there fails here, before anything is generated
+    behaviour = theta0_behaviour(cfg)
+    log(f"θ0 answered {behaviour['prompts']} prompts ({time.perf_counter() - clock:.0f} s); "
+        f"it refuses {behaviour['theta0_refusal']:.0%} of the checked ones")
+    path = Path(cfg.run_dir) / "theta0_answers.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(behaviour, ensure_ascii=False, indent=1))
+    seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
+    done = map_units(rebound_seed, cfg, seeds, name="seeds", context=str(path), memory_mb=T.UNIT_MEMORY_MB,
+                     workers=T.unit_workers(cfg, len(seeds), log), log=log)
     runs, history = [], []
-    for seed in range(cfg.seed, cfg.seed + cfg.seeds):
-        order = T.draw(align_pool, max(cfg.n_align), seed, "n_align")
-        for n_a in cfg.n_align:
-            T.restore(model, theta0)
-            align_items = featurise(encode([(p, T.refusal_for(p)) for p in order[:n_a]]))
-            steps = math.ceil(n_a * cfg.align_epochs / cfg.batch_size)
-            T.fine_tune(model, align_items, T.PhaseSettings(steps=steps, batch_size=cfg.batch_size, lr=cfg.align_lr),
-                        seed, pad, cfg.threads)
-            refused_aligned = float(np.mean([refuses(a) for a in answer(checked)])) if checked else float("nan")
-            curve = T.fine_tune(model, rebound_items,
-                                T.PhaseSettings(steps=rebound_steps, batch_size=cfg.batch_size, lr=cfg.rebound_lr),
-                                10_000 + seed, pad, cfg.threads, callback=measure)
-            curve = [row for row in curve if "kl" in row]
-            refused_after = float(np.mean([refuses(a) for a in answer(checked)])) if checked else float("nan")
-            run = {"seed": seed, "n_align": n_a, "align_steps": steps, "refused_aligned": refused_aligned,
-                   "refused_after": refused_after, "curve": curve, **describe_curve(curve, cfg.epsilon)}
+    for out in done:
+        for run in out["runs"]:
             runs.append(run)
-            history.extend({"seed": seed, "n_align": n_a, **row} for row in curve)
+            history.extend({"seed": run["seed"], "n_align": run["n_align"], **row} for row in run["curve"])
             reach = "never" if run["to_epsilon"] is None else f"after {run['to_epsilon']}"
-            log(f"  seed {seed} N_a={n_a}: KL {run['kl_aligned']:.3f} → {run['kl_final']:.3f}, < ε {reach}; "
-                f"refusing {refused_aligned:.0%} → {refused_after:.0%} ({time.perf_counter() - clock:.0f} s)")
-    result = ReboundResult(metrics={"runs": runs, "summary": summarise(runs, cfg), "theta0_refusal": theta0_check,
-                                    "theta0_margin": margin0},
+            log(f"  seed {run['seed']} N_a={run['n_align']}: KL {run['kl_aligned']:.3f} → {run['kl_final']:.3f}, "
+                f"< ε {reach}; refusing {run['refused_aligned']:.0%} → {run['refused_after']:.0%}")
+    result = ReboundResult(metrics={"runs": runs, "summary": summarise(runs, cfg),
+                                    "theta0_refusal": behaviour["theta0_refusal"],
+                                    "theta0_margin": done[0]["theta0_margin"]},
                            history=history, checkpoint=None, config=dataclasses.asdict(cfg))
     result.save(cfg.run_dir)
     return result

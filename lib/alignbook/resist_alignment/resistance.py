@@ -82,15 +82,15 @@ def _tail_mean(history: list[dict]) -> float:
 
 def run_arm(cfg: ResistanceConfig, arm: str, seed: int, log: Any = print) -> tuple[dict, list[dict]]:
     """One seed of one arm: the alignment run, its slices' datasets and every forward/inverse fine-tune."""
+    import time
+
+    from ..engine import devices
     from ..pretrained.generate import generate_chat
     from ..pretrained.judge import refuses
 
-    import time
-
     clock = time.perf_counter()
-    from ..engine import devices
-
-    model, tokenizer = T.build_model(cfg.model, arm, seed, devices.resolve(cfg.device))
+    device = devices.resolve(cfg.device)
+    model, tokenizer = T.build_model(cfg.model, arm, seed, device)
     pad = tokenizer.pad_token_id
     if arm == "pretrained":
         T.trainable_parameters(model, cfg.train_layers)
@@ -144,10 +144,20 @@ def run_arm(cfg: ResistanceConfig, arm: str, seed: int, log: Any = print) -> tup
                               "excess": loss - info[str(dst)]["own_nll"]}
             history.extend({"arm": arm, "seed": seed, "pair": f"{i}-{j}", "direction": direction, **s} for s in steps)
         pairs[f"{i}-{j}"] = row
-    log(f"  {arm} seed {seed}: " + ", ".join(
-        f"θ{j}→θ{i} {p['inverse']['loss']:.3f} vs θ{i}→θ{j} {p['forward']['loss']:.3f}"
-        for (i, j), p in zip(_pairs(len(slices)), pairs.values())) + f" ({time.perf_counter() - clock:.0f} s)")
+    log(f"  {arm} seed {seed}: {_pairs_line(pairs)} ({time.perf_counter() - clock:.0f} s)")
     return {"slices": info, "pairs": pairs, "align_loss": [r["loss"] for r in align_history]}, history
+
+
+def _pairs_line(pairs: dict[str, dict]) -> str:
+    return ", ".join(f"θ{p.split('-')[1]}→θ{p.split('-')[0]} {r['inverse']['loss']:.3f} vs "
+                     f"θ{p.split('-')[0]}→θ{p.split('-')[1]} {r['forward']['loss']:.3f}" for p, r in pairs.items())
+
+
+def arm_seed(unit: Any) -> dict:
+    """One unit of :func:`run_resistance` (``unit.value``: ``{"arm": ..., "seed": ...}``): :func:`run_arm`,
+    silent, as plain data (``found`` and the fine-tunes' ``history``)."""
+    found, history = run_arm(unit.cfg, unit.value["arm"], unit.value["seed"], log=lambda *a: None)
+    return {"found": found, "history": history}
 
 
 def summarise(per_seed: list[dict]) -> dict:
@@ -165,15 +175,26 @@ def summarise(per_seed: list[dict]) -> dict:
 
 
 def run_resistance(cfg: ResistanceConfig, log: Any = print) -> ResistanceResult:
-    """Every arm and seed of the resistance experiment; the result is saved in ``cfg.run_dir``."""
+    """Every arm and seed of the resistance experiment, each (arm, seed) a unit of
+    :func:`alignbook.engine.parallel.map_units` (side by side where cores and memory allow; an arm's
+    seeds are paired with the other arm's by seed); the result is saved in ``cfg.run_dir``."""
+    from ..engine import devices
+    from ..engine.parallel import map_units
+
+    devices.resolve(cfg.device)  # a GPU that is not there fails here, before any unit starts
+    seeds = range(cfg.seed, cfg.seed + cfg.seeds)
+    units = [{"arm": arm, "seed": seed} for arm in cfg.arms for seed in seeds]
+    done = map_units(arm_seed, cfg, units, name="arm_seeds", memory_mb=T.UNIT_MEMORY_MB,
+                     workers=T.unit_workers(cfg, len(units), log), log=log)
     arms: dict[str, dict] = {}
     history: list[dict] = []
     for arm in cfg.arms:
         per_seed = []
-        for seed in range(cfg.seed, cfg.seed + cfg.seeds):
-            found, rows = run_arm(cfg, arm, seed, log)
-            per_seed.append(found)
-            history.extend(rows)
+        for unit, out in zip(units, done):
+            if unit["arm"] == arm:
+                log(f"  {arm} seed {unit['seed']}: {_pairs_line(out['found']['pairs'])}")
+                per_seed.append(out["found"])
+                history.extend(out["history"])
         overall = {}
         for measure in ("loss", "excess", "start_nll"):
             overall[measure] = T.paired_summary([

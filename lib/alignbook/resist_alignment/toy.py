@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..engine.config import BaseConfig, ConfigError, Count, Natural, NonNegative, Positive, Range
+from ..engine.devices import Device
 from ..engine.results import TrainResult
 
 
@@ -92,6 +93,9 @@ class ToyElasticityConfig(BaseConfig):
     """Seeds (each: its own source, initialisations and sample streams); seeds ``seed .. seed+seeds-1``."""
     threads: Annotated[int, Range(1, 64)] = 1
     """torch threads (one is fastest for models this small on CPU)."""
+    device: Device = "cpu"
+    """Where the models train and are measured (``cuda`` in the ``gpu`` profile); the samples are drawn on
+    the CPU from seeded generators, so a seed's data are the same on every device."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -196,7 +200,7 @@ class ToyLM(nn.Module):
     def forward(self, prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
         """Per-token log-probabilities (batch, length, vocab) of the responses given the prompts."""
         tokens = torch.cat([prompts[:, None], self.n_prompts + responses[:, :-1]], dim=1)
-        x = self.embed(tokens) + self.pos(torch.arange(tokens.shape[1]))
+        x = self.embed(tokens) + self.pos(torch.arange(tokens.shape[1], device=tokens.device))
         for block in self.blocks:
             x = block(x)
         return F.log_softmax(self.head(self.norm(x)), dim=-1)
@@ -207,10 +211,15 @@ class ToyLM(nn.Module):
         return logp.gather(-1, responses[..., None])[..., 0].sum(-1)
 
 
-def build_model(cfg: ToyElasticityConfig, size: int, seed: int) -> ToyLM:
-    """Model size ``size`` (an index into ``widths``), initialised from ``seed``."""
+def build_model(cfg: ToyElasticityConfig, size: int, seed: int, device: torch.device | str = "cpu") -> ToyLM:
+    """Model size ``size`` (an index into ``widths``), initialised from ``seed`` (on the CPU, so the
+    initial weights are the same on every device) and moved to ``device``."""
     torch.manual_seed(seed)
-    return ToyLM(cfg.n_prompts, cfg.vocab, cfg.length, cfg.widths[size], cfg.depths[size], cfg.heads)
+    return ToyLM(cfg.n_prompts, cfg.vocab, cfg.length, cfg.widths[size], cfg.depths[size], cfg.heads).to(device)
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 # -- exact quantities ----------------------------------------------------------------------------
@@ -218,9 +227,12 @@ def build_model(cfg: ToyElasticityConfig, size: int, seed: int) -> ToyLM:
 
 @torch.no_grad()
 def exact_logprobs(model: ToyLM, n_prompts: int, responses: torch.Tensor) -> torch.Tensor:
-    """log P_θ(s | p) for every prompt p and every response s: an (n_prompts, n_responses) float64 table."""
+    """log P_θ(s | p) for every prompt p and every response s: an (n_prompts, n_responses) float64 table,
+    on the model's device."""
+    device = _device(model)
+    responses = responses.to(device)
     n = responses.shape[0]
-    prompts = torch.arange(n_prompts).repeat_interleave(n)
+    prompts = torch.arange(n_prompts, device=device).repeat_interleave(n)
     return model.sequence_logprob(prompts, responses.repeat(n_prompts, 1)).view(n_prompts, n).double()
 
 
@@ -237,6 +249,7 @@ def table_log(table: torch.Tensor) -> torch.Tensor:
 
 def kl_from_table(table: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
     """Per-prompt KL(source ‖ Q) for a source given as probabilities (zero-probability terms drop out)."""
+    table = table.to(logq.device)
     logp = table_log(table)
     return torch.where(table > 0, table * (logp - logq), torch.zeros_like(table)).sum(-1)
 
@@ -250,8 +263,10 @@ def fresh_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
 
 
 def train_step(model: ToyLM, opt: torch.optim.Optimizer, prompts: torch.Tensor, responses: torch.Tensor) -> float:
-    """One step of sequence cross-entropy (mean negative log-likelihood per response); returns the loss."""
-    loss = -model.sequence_logprob(prompts, responses).mean()
+    """One step of sequence cross-entropy (mean negative log-likelihood per response) on the model's
+    device; returns the loss."""
+    device = _device(model)
+    loss = -model.sequence_logprob(prompts.to(device), responses.to(device)).mean()
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -305,7 +320,7 @@ def inverse(cfg: ToyElasticityConfig, model: ToyLM, table: torch.Tensor, respons
     ``step_length`` = sqrt(2 · mean KL(P_θ(t−1) ‖ P_θ(t))), the Fisher-metric length of the last step to
     second order (0 in row 0).
     """
-    is_b = behaviour_b(cfg)
+    is_b = behaviour_b(cfg).to(_device(model))
     opt = fresh_optimizer(model, cfg.inverse_lr)
     log = {"optimizer_state_at_start": len(opt.state), "losses": []}
     gen = torch.Generator().manual_seed(seed * 1009 + 4)
@@ -394,15 +409,18 @@ def run_seed(cfg: ToyElasticityConfig, seed: int) -> tuple[list[dict], list[dict
     between them are paired); a size's initialisation is the same for the original and shifted runs.
     Returns (summary rows, history rows, optimizer-state log).
     """
+    from ..engine import devices
+
+    device = devices.resolve(cfg.device)
     responses = all_responses(cfg.vocab, cfg.length)
     source = make_source(cfg, cfg.prior_a, seed)
     shifted = make_source(cfg, cfg.shifted_prior_a, seed)
-    is_b = behaviour_b(cfg)
+    is_b = behaviour_b(cfg).to(device)
     summaries, history, opt_log = [], [], {}
 
     def pipeline(name: str, size: int, amount: int, state: dict, pre_table: torch.Tensor,
                  inv_table: torch.Tensor) -> None:
-        model = build_model(cfg, size, seed)
+        model = build_model(cfg, size, seed, device)
         model.load_state_dict(state)
         logp0 = exact_logprobs(model, cfg.n_prompts, responses)
         b0 = float(logp0.exp()[:, is_b].sum(-1).mean())
@@ -417,12 +435,12 @@ def run_seed(cfg: ToyElasticityConfig, seed: int) -> tuple[list[dict], list[dict
         history.extend({"seed": seed, "pipeline": name, **r} for r in rows)
 
     for size in range(len(cfg.widths)):
-        checkpoints, log = pretrain(cfg, build_model(cfg, size, seed), source, responses, seed)
+        checkpoints, log = pretrain(cfg, build_model(cfg, size, seed, device), source, responses, seed)
         opt_log[f"pretrain_s{size}"] = log["optimizer_state_at_start"]
         for amount, state in checkpoints.items():
             pipeline(grid_name(size, amount), size, amount, state, source, source)
     ref, top = cfg.reference_size, cfg.pretrain_amounts[-1]
-    checkpoints, log = pretrain(cfg, build_model(cfg, ref, seed), shifted, responses, seed)
+    checkpoints, log = pretrain(cfg, build_model(cfg, ref, seed, device), shifted, responses, seed)
     opt_log["pretrain_shifted"] = log["optimizer_state_at_start"]
     pipeline("shifted", ref, top, checkpoints[top], shifted, shifted)
     pipeline("foreign", ref, top, checkpoints[top], shifted, source)
@@ -572,17 +590,33 @@ def verdicts(cfg: ToyElasticityConfig, per: dict, c: dict, main: str) -> dict[st
     return out
 
 
-def run_toy(cfg: ToyElasticityConfig) -> ToyElasticityResult:
-    """Every pipeline for seeds ``seed .. seed+seeds-1``; save and return a :class:`ToyElasticityResult`."""
+def toy_seed(unit) -> dict:
+    """One seed of :func:`run_toy` (``unit.value``: the seed): :func:`run_seed` at ``cfg.threads`` torch
+    threads, as plain data."""
     from ..lm.runtime import torch_threads
 
+    with torch_threads(unit.cfg.threads):
+        rows, history, opt_log = run_seed(unit.cfg, unit.value)
+    return {"rows": rows, "history": history, "optimizer": opt_log}
+
+
+def run_toy(cfg: ToyElasticityConfig, log=print) -> ToyElasticityResult:
+    """Every pipeline for seeds ``seed .. seed+seeds-1``, each seed a unit of
+    :func:`alignbook.engine.parallel.map_units` (side by side where cores allow); save and return a
+    :class:`ToyElasticityResult`."""
+    from ..engine import devices
+    from ..engine.parallel import cores, map_units
+
+    devices.resolve(cfg.device)  # a GPU that is not there fails here, before any unit starts
     start = time.perf_counter()
+    seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
+    done = map_units(toy_seed, cfg, seeds, name="seeds", workers=max(1, min(len(seeds), cores() // cfg.threads)),
+                     log=log)
     rows, history, opt_logs = [], [], {}
-    with torch_threads(cfg.threads):
-        for seed in range(cfg.seed, cfg.seed + cfg.seeds):
-            s_rows, s_hist, opt_logs[str(seed)] = run_seed(cfg, seed)
-            rows += s_rows
-            history += s_hist
+    for seed, out in zip(seeds, done):
+        rows += out["rows"]
+        history += out["history"]
+        opt_logs[str(seed)] = out["optimizer"]
     metrics = {"pipelines": rows, "summary": summarise_all(cfg, rows), "optimizer_state_at_start": opt_logs,
                "n_responses": cfg.vocab ** cfg.length, "wall_s": time.perf_counter() - start,
                "parameters": {str(i): sum(p.numel() for p in build_model(cfg, i, 0).parameters())

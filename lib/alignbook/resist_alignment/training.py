@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..engine.config import BaseConfig, ConfigError, Count, OneOf, Range
+from ..engine.devices import Device
 from ..lm.data import IGNORE_INDEX, collate
 from ..stats import t_quantile_975
 from ..lm.runtime import torch_threads
@@ -61,14 +62,29 @@ class RealModelPhases(BaseConfig):
     seeds: Annotated[int, Range(1, 20)] = 3
     """Independent repetitions (which prompts, data order; the control's initial weights)."""
     threads: Annotated[int, Range(1, 64)] = 2
-    """torch CPU threads."""
-    device: Annotated[str, OneOf(("auto", "cpu", "cuda"))] = "auto"
-    """Where the model runs ("auto": the GPU when there is one)."""
+    """torch CPU threads inside every phase (a parameter of the result: the last bits of a matrix product
+    depend on it). Each seed is a unit of :func:`alignbook.engine.parallel.map_units`; the chapter runs
+    ``cores // threads`` of them side by side."""
+    device: Device = "cpu"
+    """Where the models, every batch and every generated answer live (``cuda`` in the ``gpu`` profile)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.harmful_sets:
             raise ConfigError("harmful_sets=[] leaves no prompts; name at least one set")
+
+
+UNIT_MEMORY_MB = 2000
+"""Peak memory of one seed of a real-model notebook (SmolLM2-135M, its optimiser, the reference
+distributions): what :func:`alignbook.engine.parallel.map_units` plans workers by."""
+
+
+def unit_workers(cfg: RealModelPhases, n_units: int, log: Any = print) -> int:
+    """Worker processes for ``n_units`` seeds of a real-model notebook: as many as the cores allow at
+    ``cfg.threads`` torch threads each, and as fit in memory at :data:`UNIT_MEMORY_MB` each."""
+    from ..engine.parallel import cores, plan_workers
+
+    return max(1, min(plan_workers(n_units, UNIT_MEMORY_MB, log), cores() // cfg.threads))
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -313,7 +329,7 @@ def per_example_logprob(model: Any, examples: Sequence[Example], pad_token_id: i
             logits, targets, predicts = logits_of(model, part, pad_token_id)
             picked = torch.log_softmax(logits.float(), -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
             per_token = torch.zeros(predicts.shape, device=picked.device).masked_scatter(predicts, picked)
-            out.extend((per_token.sum(-1) / predicts.sum(-1).clamp(min=1)).tolist())
+            out.extend((per_token.sum(-1) / predicts.sum(-1).clamp(min=1)).cpu().tolist())
     return np.asarray(out)
 
 
@@ -327,7 +343,7 @@ def answer_log_distributions(model: Any, examples: Sequence[Example], pad_token_
         for part in chunks(examples, batch_size):
             logits, _, predicts = logits_of(model, part, pad_token_id)
             logp = torch.log_softmax(logits.float(), -1)
-            out.extend(torch.split(logp, predicts.sum(-1).tolist()))
+            out.extend(torch.split(logp, predicts.sum(-1).cpu().tolist()))
     return out
 
 
