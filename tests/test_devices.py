@@ -206,3 +206,20 @@ def test_gradients_through_clamp_and_where_on_the_stand_in():
         with standin.stand_in_gpu():
             gpu = gradient("cuda", op)
         assert torch.equal(gpu, cpu)
+
+
+def test_a_tied_embedding_stays_tied_on_the_stand_in():
+    """SmolLM2 and the Aligner's tiny models tie the LM head to the input embedding. Moving them onto the
+    stand-in once made two weights of one (torch makes a new Parameter per module for a subclass), so they
+    trained apart after the first step, unlike on a GPU."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=True)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    before = len(list(model.parameters()))
+    with standin.stand_in_gpu():
+        moved = model.to("cuda")
+        assert moved.lm_head.weight is moved.model.embed_tokens.weight
+        assert len(list(moved.parameters())) == before and standin.on_gpu(moved.lm_head.weight)

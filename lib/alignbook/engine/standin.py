@@ -232,6 +232,29 @@ def _collective(real):
     return checked
 
 
+_NATIVE_APPLY = torch.nn.Module._apply
+
+
+def _apply_keeping_ties(self, fn, recurse=True):
+    """``Module._apply`` (behind ``.to``, ``.cuda``) with tied parameters kept tied.
+
+    Moving a plain parameter onto a stand-in cannot reuse the parameter in place (a subclass is not
+    shallow-copy compatible), so torch makes a new Parameter for each module that holds it: a tied
+    embedding and LM head would become two weights and train apart, unlike on a GPU. Every module
+    that held one parameter before the move holds one parameter after it."""
+    owners: dict[int, list[tuple[torch.nn.Module, str]]] = {}
+    for module in self.modules():
+        for name, param in module._parameters.items():
+            if param is not None:
+                owners.setdefault(id(param), []).append((module, name))
+    out = _NATIVE_APPLY(self, fn, recurse)
+    for group in owners.values():
+        first = group[0][0]._parameters[group[0][1]]
+        for module, name in group[1:]:
+            module._parameters[name] = first
+    return out
+
+
 @contextlib.contextmanager
 def stand_in_gpu(world_size: int = 1) -> Iterator[None]:
     """Make ``cuda:0`` available as a stand-in for the block (see the module docstring). With
@@ -250,6 +273,7 @@ def stand_in_gpu(world_size: int = 1) -> Iterator[None]:
         mock.patch("torch.cuda.max_memory_allocated", lambda *a: 0),
         mock.patch("torch.cuda._lazy_init", lambda: None),
         mock.patch("torch.nn.functional.scaled_dot_product_attention", _sdpa),
+        mock.patch.object(torch.nn.Module, "_apply", _apply_keeping_ties),
     ]
     if world_size > 1:
         patches += [mock.patch("torch.distributed.is_initialized", lambda: True),
