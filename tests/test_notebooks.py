@@ -99,19 +99,16 @@ def test_profile_run():
 
 
 @pytest.fixture(scope="module")
-def parallel_profile_run(test_profile_run, tmp_path_factory):
+def parallel_profile_run(request, test_profile_run):
     """The whole test profile again, into another build folder: two notebooks at once, each with one
-    core, so every map of units runs its units one after another in the notebook's own process."""
-    build = tmp_path_factory.mktemp("jobs2-build")
-    before = os.environ.get("ALIGNBOOK_BUILD")
-    os.environ["ALIGNBOOK_BUILD"] = str(build)
-    try:
-        return build, runner.run([], "test", progress=False, jobs=2, force=True)
-    finally:
-        if before is None:
-            os.environ.pop("ALIGNBOOK_BUILD", None)
-        else:
-            os.environ["ALIGNBOOK_BUILD"] = before
+    core, so every map of units runs its units one after another in the notebook's own process. It runs
+    in a process of its own, started when the tests were collected (tests/conftest.py: ParallelRun)."""
+    run = getattr(request.config, "alignbook_parallel_run", None)
+    if run is None:  # selected some other way: start it now
+        from conftest import ParallelRun
+
+        run = request.config.alignbook_parallel_run = ParallelRun()
+    return run.wait()
 
 
 @pytest.mark.slow
@@ -119,8 +116,8 @@ def parallel_profile_run(test_profile_run, tmp_path_factory):
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_the_same_numbers_with_two_workers_and_units_in_sequence(test_profile_run, parallel_profile_run, name):
     """Issue: every core, the same numbers. Bit-identical recorded metrics (wall-clock timings aside)."""
-    build, report = parallel_profile_run
-    assert report.results[name]["status"] == "ok", report.results[name].get("error")
+    build, manifest = parallel_profile_run
+    assert manifest[name]["status"] == "ok", manifest[name].get("error")
     assert test_profile_run.results[name]["status"] in ("ok", "cached")
     first = metrics.reproducible(metrics.load_metrics(paths.run_dir("test", name)))
     second = metrics.reproducible(metrics.load_metrics(build / "test" / "runs" / name))
