@@ -56,6 +56,17 @@ class MachineConfig(BaseConfig):
         if self.hidden_size % 4:
             raise ConfigError(f"hidden_size={self.hidden_size} must be a multiple of 4 (the model has 4 attention heads)")
 
+    def work(self):
+        """What the run computes (:mod:`alignbook.engine.estimate`): every seed's steps, fp32."""
+        from ..engine.estimate import lm_work
+        from ..lm.sizes import llama_params
+
+        params = llama_params(self.vocab_size, self.hidden_size, self.layers, 2 * self.hidden_size, 4, 4, tied=False)
+        tokens = self.seeds * self.steps * self.batch_size * self.seq_len
+        return lm_work(params, self.hidden_size, self.layers, train_tokens=tokens, steps=self.seeds * self.steps,
+                       batch=self.batch_size, seq=self.seq_len, zero_stage=self.zero_stage,
+                       notes=[f"{self.seeds} seeds × {self.steps} steps × {self.batch_size} × {self.seq_len} tokens"])
+
 
 def _model(cfg: MachineConfig) -> torch.nn.Module:
     from transformers import LlamaConfig, LlamaForCausalLM
