@@ -1,5 +1,7 @@
 """Estimates of time and device memory, checked on hand-computed values (issue: the GPU path)."""
 
+import dataclasses
+
 import pytest
 
 from alignbook.engine import estimate as est
@@ -30,3 +32,47 @@ def test_a_7b_full_fine_tune_fits_only_when_zero_3_shards_it_over_eight_gpus():
 def test_activations_follow_the_per_layer_rule():
     assert est.activation_bytes(batch=4, seq=512, hidden=4096, layers=32) == 34 * 512 * 4 * 4096 * 32
     assert est.activation_bytes(4, 512, 4096, 32, checkpointing=True) == 2 * 512 * 4 * 4096 * 32
+
+
+def test_llama_parameter_counts_match_the_published_models():
+    from alignbook.lm.sizes import llama_params, shape_of
+
+    assert llama_params(32000, 4096, 32, 11008, 32, None, tied=False) == 6_738_415_616  # LLaMA-7B
+    assert llama_params(49152, 576, 30, 1536, 9, 3, tied=True) == 134_515_008  # SmolLM2-135M
+    assert shape_of("PKU-Alignment/alpaca-7b-reproduced").params == 6.74e9
+    assert shape_of("toy-sft", "small").hidden == 128 and shape_of("someone/unknown-model") is None
+
+
+def test_lm_work_counts_training_scoring_generation_and_steps():
+    work = est.lm_work(1e6, 64, 2, train_tokens=1e3, forward_tokens=1e3, decode_tokens=10, steps=10)
+    assert work.train_flops == 6e9 + 2e9 and work.infer_flops == 2e7
+    assert work.other_seconds == pytest.approx(10 * est.STEP_OVERHEAD_S)
+    assert work.activation_bytes == est.activation_bytes(1, 1, 64, 2, "fp32")
+    assert "10 steps at 5 ms of overhead each" in work.notes
+
+
+def test_fp32_work_runs_at_the_fp32_peak_not_tf32():
+    # torch leaves TF32 matmuls off by default, and the book never turns them on
+    e = est.estimate(est.Work(train_flops=66.9e12 * 0.35 * 60, precision="fp32"), "gpu")
+    assert e.seconds == pytest.approx(60.0)
+
+
+def test_a_launched_config_is_estimated_over_its_processes():
+    from alignbook.safe_rlhf.config import ScoreModelConfig
+
+    cfg = ScoreModelConfig(profile="paper", run_dir="unused", backbone="PKU-Alignment/alpaca-7b-reproduced",
+                           bf16=True, zero_stage=3, gradient_checkpointing=True, seeds=1)
+    one, eight = est.of_config(cfg, 1), est.of_config(cfg, 8)
+    assert not one.fits and eight.fits and eight.seconds < one.seconds
+    assert "ZeRO-3 over 8" in eight.text()
+    assert est.of_config(dataclasses.replace(cfg, backbone="someone/unknown-model")) is None
+
+
+def test_the_dry_run_describes_a_gpu_notebook_here_with_its_estimate(capsys, monkeypatch):
+    from alignbook.engine import cli, devices
+
+    monkeypatch.setattr(devices, "visible_gpus", lambda: 0)
+    assert cli.main(["run", "safe-rlhf/02_reward_cost", "--profile", "gpu", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "needs a GPU, and none is visible here" in out
+    assert "estimated: " in out and "on one H100-80GB" in out

@@ -82,6 +82,19 @@ class StabilityConfig(BaseConfig):
         if self.spike_window + self.warmup >= self.steps:
             raise ConfigError(f"steps={self.steps} leaves no step after warmup + spike_window to look for spikes")
 
+    def work(self):
+        """What notebook 2 computes (:mod:`alignbook.engine.estimate`): every arm (NormHead, max-z, both,
+        neither) for every seed, ``steps`` steps of ``batch_size`` × ``seq_len`` tokens."""
+        from ..engine.estimate import lm_work
+        from ..lm.sizes import llama_params
+
+        params = llama_params(self.vocab_size, self.hidden, self.layers, ffn_size(self.hidden, self.ffn_rule),
+                              self.heads, tied=False)
+        runs = len(ARMS) * self.seeds
+        return lm_work(params, self.hidden, self.layers, train_tokens=runs * self.steps * self.batch_size * self.seq_len,
+                       steps=runs * self.steps, batch=self.batch_size, seq=self.seq_len, precision="bf16" if self.bf16 else "fp32",
+                       notes=[f"{len(ARMS)} arms × {self.seeds} seeds × {self.steps} steps"])
+
 
 def count_spikes(losses: Sequence[float], window: int = 20, sigma: float = 3.0, start: int = 0) -> list[int]:
     """Indices t ≥ ``start`` + ``window`` with loss[t] > mean(loss[t−window:t]) + ``sigma`` · std(…)."""

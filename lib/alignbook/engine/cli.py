@@ -41,7 +41,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         from . import store
 
-        jobs = runner.plan(args.targets, args.profile, overrides, args.seed)
+        jobs = runner.plan(args.targets, args.profile, overrides, args.seed, check_devices=False)
         manifest = runner.load_manifest(args.profile)
         current = runner.current_hashes()
         for job in jobs:

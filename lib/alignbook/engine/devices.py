@@ -143,3 +143,11 @@ def autocast(device: Any, precision: str = "fp32") -> Iterator[None]:
         raise ConfigError("precision='fp16' needs a GPU; use precision=bf16 or fp32 on the CPU")
     with torch.autocast(device_type=device_type, dtype=dtype_of(precision)):
         yield
+
+
+def synchronize(device: Any) -> None:
+    """Wait for ``device``'s queued work (a GPU runs asynchronously) before reading a clock; no-op on the CPU."""
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)

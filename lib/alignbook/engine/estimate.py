@@ -109,16 +109,22 @@ class Estimate:
 
     def text(self) -> str:
         minutes = self.seconds / 60
-        when = f"{minutes:.0f} min" if minutes >= 1.5 else f"{self.seconds:.0f} s"
+        when = f"{minutes:.0f} min" if minutes >= 1.5 else f"{self.seconds:.0f} s" if self.seconds >= 1 else "under 1 s"
         if minutes >= 90:
             when = f"{minutes / 60:.1f} h"
-        return f"estimated: {when}, {self.gib:.0f} GiB on {self.target.name} ({self.assumptions})"
+        gib = f"{self.gib:.0f}" if self.gib >= 10 else f"{self.gib:.1f}" if self.gib >= 0.1 else "under 0.1"
+        return f"estimated: {when}, {gib} GiB on {self.target.name} ({self.assumptions})"
+
+
+def _millions(n: float) -> str:
+    return f"{n / 1e6:.0f}M" if n >= 1e7 else f"{n / 1e6:.2g}M"
 
 
 def estimate(work: Work, profile: str) -> Estimate:
     """Seconds and GiB of ``work`` on the device ``profile`` is sized for (:data:`TARGETS`)."""
     target = TARGETS[profile]
-    peak = target.peak_tflops["bf16" if work.precision in ("bf16", "fp16") else "tf32"]
+    # fp32 at the fp32 peak: the book leaves torch's TF32 matmuls off (torch's default), so TF32 is never used
+    peak = target.peak_tflops["bf16" if work.precision in ("bf16", "fp16") else "fp32"]
     devices = max(1, work.devices)
     train_s = work.train_flops / (peak * 1e12 * target.mfu * devices)
     infer_s = work.infer_flops / (target.decode_tflops * 1e12 * devices)
@@ -128,16 +134,48 @@ def estimate(work: Work, profile: str) -> Estimate:
              f"{work.infer_flops:.1e} inference FLOPs at {target.decode_tflops:g} TFLOP/s"]
     if work.other_seconds:
         parts.append(f"{work.other_seconds:.0f} s of other work")
-    parts.append(f"{work.resident_params / 1e6:.0f}M parameters resident, {work.trainable_params / 1e6:.0f}M trained"
+    parts.append(f"{_millions(work.resident_params)} parameters resident, {_millions(work.trainable_params)} trained"
                  + (f", ZeRO-{work.zero_stage} over {devices}" if devices > 1 else ""))
     return Estimate(seconds, gib, target, "; ".join(parts + work.notes))
 
 
-def of_config(cfg: Any) -> Estimate | None:
-    """The estimate of a config that defines ``work()`` on a profile with a target (else None)."""
+STEP_OVERHEAD_S = 0.005
+"""Seconds per optimiser step that are not matrix work (kernel launches, the optimiser, Python): what
+bounds a small model on a GPU. An assumption, stated on every estimate that counts steps."""
+
+
+def lm_work(params: float, hidden: int, layers: int, *, train_tokens: float = 0.0, forward_tokens: float = 0.0,
+            decode_tokens: float = 0.0, steps: int = 0, batch: int = 1, seq: int = 1, precision: str = "fp32",
+            trainable: float | None = None, resident: float | None = None, checkpointing: bool = False,
+            zero_stage: int | None = None, notes: tuple[str, ...] | list[str] = ()) -> Work:
+    """The :class:`Work` of a decoder with ``params`` weights: ``train_tokens`` trained (6·N each),
+    ``forward_tokens`` scored in batches (2·N each, at the training rate: a batched forward pass),
+    ``decode_tokens`` generated one at a time (2·N each, at the generation rate); ``steps`` optimiser
+    steps at :data:`STEP_OVERHEAD_S` each; activations of one ``batch`` × ``seq`` micro-batch.
+    ``trainable`` and ``resident`` default to ``params``."""
+    notes = list(notes) + ([f"{steps} steps at {STEP_OVERHEAD_S * 1000:g} ms of overhead each"] if steps else [])
+    return Work(
+        train_flops=train_flops(params, train_tokens) + infer_flops(params, forward_tokens),
+        infer_flops=infer_flops(params, decode_tokens),
+        resident_params=params if resident is None else resident,
+        trainable_params=params if trainable is None else trainable,
+        activation_bytes=activation_bytes(batch, seq, hidden, layers, precision, checkpointing) if train_tokens else 0.0,
+        other_seconds=steps * STEP_OVERHEAD_S, precision=precision, zero_stage=zero_stage or 0, notes=notes,
+    )
+
+
+def of_config(cfg: Any, devices: int = 1) -> Estimate | None:
+    """The estimate of a config that defines ``work()`` on a profile with a target, over ``devices``
+    processes (the launch block's ``nprocs``); None when there is no target, no ``work()``, or
+    ``work()`` returns None (a model whose size the book does not know)."""
     if cfg.profile not in TARGETS or not callable(getattr(cfg, "work", None)):
         return None
-    return estimate(cfg.work(), cfg.profile)
+    work = cfg.work()
+    if work is None:
+        return None
+    if devices > 1 and work.devices == 1:
+        work = dataclasses.replace(work, devices=devices)
+    return estimate(work, cfg.profile)
 
 
 def minutes(seconds: float) -> int:

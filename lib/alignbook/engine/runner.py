@@ -338,9 +338,11 @@ job_key = store.job_key
 
 
 def plan(
-    targets: Iterable[str], profile: str, overrides: dict[str, Any] | None = None, seed: int | None = None
+    targets: Iterable[str], profile: str, overrides: dict[str, Any] | None = None, seed: int | None = None,
+    check_devices: bool = True,
 ) -> list[NotebookJob]:
-    """Resolve every selected notebook's parameters and cache key; raise on any bad parameter."""
+    """Resolve every selected notebook's parameters and cache key; raise on any bad parameter, and (unless
+    ``check_devices`` is False, as for ``--dry-run``, which only describes) on a GPU this machine lacks."""
     if profile not in PROFILES:
         raise ConfigError(f"--profile {profile!r} is not a profile; choose one of {', '.join(PROFILES)}")
     names = select(targets)
@@ -363,7 +365,7 @@ def plan(
         job.key = job_key(job.hashes, job.upstream)
         jobs[name] = job
     refusals = [why for job in jobs.values() if (why := devices.unavailable(job.config, job.name))]
-    if refusals:  # before anything runs: a gpu profile never runs silently on the CPU
+    if refusals and check_devices:  # before anything runs: a gpu profile never runs silently on the CPU
         more = f" (and {len(refusals) - 1} more notebook{'s' if len(refusals) > 2 else ''})" if len(refusals) > 1 else ""
         raise devices.DeviceUnavailable(refusals[0] + more)
     autos = [job.name for job in jobs.values() if "auto" in devices.device_fields(job.config).values()]
@@ -397,17 +399,23 @@ def _revision_note(config: Any, name: str, value: Any) -> str:
 def describe(job: NotebookJob) -> str:
     """What ``--dry-run`` prints for one notebook: parameters, timeout, and any launch command."""
     lines = [f"{job.name}  ({type(job.config).__name__}, timeout {job.timeout:.0f}s, key {job.key[:12]})"]
+    if devices.unavailable(job.config, job.name):
+        lines.append("    needs a GPU, and none is visible here: `alignbook run` would refuse it")
     for field in dataclasses.fields(job.config):
         value = getattr(job.config, field.name)
         lines.append(f"    {field.name} = {value!r}{_revision_note(job.config, field.name, value)}")
     if job.parameters["profile"] in ("gpu", "paper"):
         from .estimate import of_config
 
-        guess = of_config(job.config)
+        launch = (job.spec.get("launch") or {}).get(job.parameters["profile"]) or {}
+        guess = of_config(job.config, int(launch.get("nprocs", 1)))
         if guess is None:
-            lines.append("    estimated: no estimate (its config describes no work(); see alignbook.engine.estimate)")
+            why = "its model's size is unknown" if callable(getattr(job.config, "work", None)) else \
+                "its config describes no work()"
+            lines.append(f"    estimated: no estimate ({why}; see alignbook.engine.estimate)")
         else:
-            lines.append("    " + guess.text() + ("" if guess.fits else "  DOES NOT FIT"))
+            over = f"  OVER ITS GUARD OF {job.timeout:.0f} s" if guess.seconds > job.timeout else ""
+            lines.append("    " + guess.text() + ("" if guess.fits else "  DOES NOT FIT") + over)
     launch = (job.spec.get("launch") or {}).get(job.parameters["profile"])
     if launch:
         config_path = Path(job.parameters["run_dir"]) / "launch" / "config.json"

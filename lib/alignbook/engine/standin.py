@@ -255,6 +255,24 @@ def _apply_keeping_ties(self, fn, recurse=True):
     return out
 
 
+def _save_patches() -> list:
+    """``save_pretrained`` of a model on the stand-in writes its CPU data, as a GPU model's save does. The
+    stand-ins have no storage of their own (torch's C++ side sees ``meta``), so safetensors' shared-tensor
+    check would take every weight for one; a real GPU's tensors have distinct storage."""
+    try:
+        from transformers import PreTrainedModel
+    except ImportError:  # pragma: no cover - transformers is in the lock
+        return []
+    native = PreTrainedModel.save_pretrained
+
+    def save_pretrained(self, directory, *args, state_dict=None, **kwargs):
+        state = self.state_dict() if state_dict is None else state_dict
+        state = {k: _unwrap(v) if isinstance(v, StandIn) else v for k, v in state.items()}
+        return native(self, directory, *args, state_dict=state, **kwargs)
+
+    return [mock.patch.object(PreTrainedModel, "save_pretrained", save_pretrained)]
+
+
 @contextlib.contextmanager
 def stand_in_gpu(world_size: int = 1) -> Iterator[None]:
     """Make ``cuda:0`` available as a stand-in for the block (see the module docstring). With
@@ -274,6 +292,7 @@ def stand_in_gpu(world_size: int = 1) -> Iterator[None]:
         mock.patch("torch.cuda._lazy_init", lambda: None),
         mock.patch("torch.nn.functional.scaled_dot_product_attention", _sdpa),
         mock.patch.object(torch.nn.Module, "_apply", _apply_keeping_ties),
+        *_save_patches(),
     ]
     if world_size > 1:
         patches += [mock.patch("torch.distributed.is_initialized", lambda: True),

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..engine.config import BaseConfig, ConfigError, Count, Positive, Range, SeedCount
+from ..engine.devices import Device
 from ..engine.distributed import wrap
 from ..engine.repro import seed_everything
 from ..engine.results import TrainResult
@@ -44,6 +45,9 @@ class MachineConfig(BaseConfig):
     """How many seeds the notebook trains (the spread it reports)."""
     threads: Annotated[int, Range(1, 256)] = 1
     """CPU threads for torch: one is fastest for a model this small, and immune to a busy machine."""
+    device: Device = "cpu"
+    """Where the model and its batches live (:mod:`alignbook.engine.devices`); ``gpu`` and ``paper`` ask
+    for ``cuda`` (under the launcher each rank takes its own GPU)."""
     verbose: bool = True
     """Show a progress bar."""
 
@@ -51,6 +55,17 @@ class MachineConfig(BaseConfig):
         super().__post_init__()
         if self.hidden_size % 4:
             raise ConfigError(f"hidden_size={self.hidden_size} must be a multiple of 4 (the model has 4 attention heads)")
+
+    def work(self):
+        """What the run computes (:mod:`alignbook.engine.estimate`): every seed's steps, fp32."""
+        from ..engine.estimate import lm_work
+        from ..lm.sizes import llama_params
+
+        params = llama_params(self.vocab_size, self.hidden_size, self.layers, 2 * self.hidden_size, 4, 4, tied=False)
+        tokens = self.seeds * self.steps * self.batch_size * self.seq_len
+        return lm_work(params, self.hidden_size, self.layers, train_tokens=tokens, steps=self.seeds * self.steps,
+                       batch=self.batch_size, seq=self.seq_len, zero_stage=self.zero_stage,
+                       notes=[f"{self.seeds} seeds × {self.steps} steps × {self.batch_size} × {self.seq_len} tokens"])
 
 
 def _model(cfg: MachineConfig) -> torch.nn.Module:
@@ -72,17 +87,20 @@ def pattern_batch(cfg: MachineConfig, generator: torch.Generator) -> torch.Tenso
 
 def train_tiny_lm(cfg: MachineConfig) -> TrainResult:
     """Train the tiny LM for ``cfg.steps`` steps; save the result and the weights on rank 0."""
+    from ..engine import devices
+
     seed_everything(cfg.seed)
-    if not torch.cuda.is_available():
+    device = devices.resolve(cfg.device)
+    if device.type == "cpu":
         torch.set_num_threads(cfg.threads)
-    model = _model(cfg)
+    model = _model(cfg).to(device)
     engine = wrap(model, lr=cfg.lr, zero_stage=cfg.zero_stage, micro_batch_size=cfg.batch_size)
     generator = torch.Generator().manual_seed(cfg.seed * 1000 + engine.rank)  # each rank its own data
     history = []
     engine.train()
     bar = tqdm(range(cfg.steps), desc=f"tiny LM (rank {engine.rank})", disable=not (cfg.verbose and engine.is_main))
     for step in bar:
-        ids = pattern_batch(cfg, generator)
+        ids = pattern_batch(cfg, generator).to(device)  # drawn on the CPU: the same data on every device
         loss = engine(input_ids=ids, labels=ids).loss
         engine.backward(loss)
         engine.step()
@@ -121,6 +139,9 @@ def train_over_seeds(cfg: MachineConfig, notebook: str | None = None) -> list[Tr
     from ..engine.parallel import map_units
 
     launched = notebook is not None and bool((load_spec(yaml_path(notebook)).get("launch") or {}).get(cfg.profile))
+    from ..engine import devices
+
+    devices.resolve(cfg.device)  # a GPU that is not there is refused before any unit starts
     seeds = [cfg.seed + offset for offset in range(cfg.seeds)]
     map_units(train_seed, cfg, seeds, name="seeds", context=notebook, workers=1 if launched else None,
               log=None if not cfg.verbose else print)

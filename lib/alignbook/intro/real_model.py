@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from ..engine.config import BaseConfig, ConfigError, Count, Natural, OneOf, Range
+from ..engine.devices import Device
 from ..engine.results import TrainResult
 from ..pretrained.models import MODELS
 
@@ -55,6 +56,10 @@ class RealModelConfig(BaseConfig):
     """Tokens per sequence in the timed training steps."""
     train_modes: Annotated[tuple[str, ...], OneOf(("full", "last_layers", "lora"))] = ("full", "last_layers", "lora")
     """Which kinds of training step to time (an empty list skips them)."""
+    device: Device = "cpu"
+    """Where the model, the embedder and the judges run (:mod:`alignbook.engine.devices`); ``gpu`` and
+    ``paper`` ask for ``cuda``. On a GPU the one-against-two-threads probe is skipped (threads do not
+    matter there)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -90,7 +95,10 @@ def _train_step_seconds(cfg: RealModelConfig, mode: str) -> float:
     from ..lm.runtime import torch_threads
     from ..pretrained.models import load_model
 
-    model, _ = load_model(cfg.model)
+    from ..engine import devices
+
+    device = devices.resolve(cfg.device)
+    model, _ = load_model(cfg.model, device)
     model.train()
     if mode == "lora":
         from peft import LoraConfig, get_peft_model
@@ -105,11 +113,14 @@ def _train_step_seconds(cfg: RealModelConfig, mode: str) -> float:
     opt = torch.optim.AdamW(params, lr=1e-5)
     gen = torch.Generator().manual_seed(cfg.seed)
     ids = torch.randint(0, model.config.vocab_size, (cfg.train_step_batch, cfg.train_step_tokens), generator=gen)
+    ids = ids.to(device)
     with torch_threads(cfg.threads):
+        devices.synchronize(device)
         start = time.perf_counter()
         loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
         opt.step()
+        devices.synchronize(device)  # a GPU runs asynchronously: wait for the step before reading the clock
         return time.perf_counter() - start
 
 
@@ -119,9 +130,12 @@ def survey_upstream(cfg: RealModelConfig) -> UpstreamResult:
     from ..pretrained.generate import generate_chat
     from ..pretrained.judge import LinearJudge, refuses, wilson
 
-    metrics: dict[str, Any] = {}
+    from ..engine import devices
+
+    device = devices.resolve(cfg.device)
+    metrics: dict[str, Any] = {"device": str(device)}
     start = time.perf_counter()
-    model, tokenizer = load_model(cfg.model)
+    model, tokenizer = load_model(cfg.model, device)
     metrics["load_s"] = time.perf_counter() - start
     metrics["parameters"] = sum(p.numel() for p in model.parameters())
 
@@ -134,12 +148,12 @@ def survey_upstream(cfg: RealModelConfig) -> UpstreamResult:
     # one thread against two on the same batch (the first), back to back: measured, not assumed
     batch = [p["text"] for p in prompts[: cfg.batch_size]]
     metrics["threads"] = {}
-    for threads in (1, 2):
+    for threads in (1, 2) if device.type == "cpu" else ():
         probe = generate_chat(model, tokenizer, batch, cfg.max_new_tokens, cfg.batch_size, threads, seed=cfg.seed)
         metrics["threads"][str(threads)] = {"tokens": probe.new_tokens, "seconds": probe.seconds,
                                             "tokens_per_s": probe.tokens_per_s}
 
-    embedder = load_embedder()
+    embedder = load_embedder(device)
     judges, metrics["judges"] = _judges(cfg, embedder)
     x = LinearJudge.features(embedder, [p["text"] for p in prompts], gen.texts)
     p_refusal, p_harm = judges["refusal"].probability(x), judges["harm"].probability(x)

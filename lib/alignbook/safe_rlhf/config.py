@@ -90,6 +90,28 @@ class ScoreModelConfig(BaseConfig):
     verbose: bool = True
     """Show tqdm progress bars."""
 
+    def work(self):
+        """What notebook 2 computes (:mod:`alignbook.engine.estimate`): the reward model, the cost model and
+        the cost model without its sign term, each for every seed, every pair at ``max_length`` tokens (an
+        upper bound: the pairs are shorter), held-out pairs scored once an epoch."""
+        from alignbook.engine.estimate import lm_work
+        from alignbook.lm.sizes import shape_of
+
+        shape = shape_of(self.backbone, self.preset)
+        if shape is None:
+            return None
+        runs = 3 * self.seeds
+        return lm_work(shape.params, shape.hidden, shape.layers,
+                       train_tokens=runs * self.epochs * self.train_size * 2 * self.max_length,
+                       forward_tokens=runs * self.epochs * self.eval_size * 2 * self.max_length,
+                       steps=runs * self.epochs * -(-self.train_size // (self.batch_size * self.grad_accum)),
+                       batch=2 * self.batch_size, seq=self.max_length, precision="bf16" if self.bf16 else "fp32",
+                       checkpointing=self.gradient_checkpointing, zero_stage=self.zero_stage,
+                       notes=[f"3 score models × {self.seeds} seeds × {self.epochs} epochs × {self.train_size} pairs "
+                              f"at {self.max_length} tokens (an upper bound)"]
+                       + (["a hub dataset trains on its own train split, not train_size: scale by its size"]
+                          if "/" in self.dataset else []))
+
 
 ALGORITHMS = ("ppo_lag", "ppo", "ppo_shaped")
 

@@ -79,6 +79,24 @@ class ModerationConfig(BaseConfig):
     verbose: bool = True
     """Show tqdm progress bars."""
 
+    def work(self):
+        """What notebook 2 computes (:mod:`alignbook.engine.estimate`): every seed's epochs over the
+        training rows at ``max_length`` tokens (an upper bound), the test rows scored once; making the toy
+        data on the CPU is not counted."""
+        from ...engine.estimate import lm_work
+        from ...lm.sizes import shape_of
+
+        shape = shape_of(self.backbone, self.preset)
+        if shape is None:
+            return None
+        return lm_work(shape.params, shape.hidden, shape.layers,
+                       train_tokens=self.seeds * self.epochs * self.train_size * self.max_length,
+                       forward_tokens=self.seeds * self.test_size * self.max_length,
+                       steps=self.seeds * self.epochs * -(-self.train_size // self.batch_size),
+                       batch=self.batch_size, seq=self.max_length,
+                       notes=[f"{self.seeds} seeds × {self.epochs} epochs × {self.train_size} rows at {self.max_length} "
+                              "tokens (an upper bound); the toy data's generation on the CPU not counted"])
+
 
 @dataclasses.dataclass
 class ModerationResult:

@@ -1,0 +1,59 @@
+"""How big a model is, before it is built: parameter counts and shapes for estimates.
+
+:func:`llama_params` counts a Llama-style decoder's weights exactly (attention with grouped-query
+key/value heads, a SwiGLU MLP, RMSNorms, the embedding and, unless tied, the LM head).
+:func:`shape_of` names the shape of every model a config can ask for: the toy presets
+(:data:`alignbook.lm.models.PRESETS`), the book's pretrained models, and the hub models the ``paper``
+profiles load (their published configs). :mod:`alignbook.engine.estimate` turns shapes into time
+and memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """What an estimate needs of a decoder: its parameters, width and depth."""
+
+    params: float
+    hidden: int
+    layers: int
+
+
+def llama_params(vocab: int, hidden: int, layers: int, intermediate: int, heads: int = 1,
+                 kv_heads: int | None = None, tied: bool = True) -> int:
+    """Weights of a Llama decoder: per layer q/o (h²), k/v (h·h_kv), gate/up/down (3·h·i) and two norms;
+    the final norm; the embedding, and the LM head unless ``tied``."""
+    kv = hidden // heads * (kv_heads or heads)
+    per_layer = 2 * hidden * hidden + 2 * hidden * kv + 3 * hidden * intermediate + 2 * hidden
+    return layers * per_layer + hidden + vocab * hidden * (1 if tied else 2)
+
+
+HUB_SHAPES: dict[str, Shape] = {
+    # the models the paper profiles name: both have the LLaMA-7B shape (6,738,415,616 weights, d 4096,
+    # 32 layers; :func:`llama_params` of vocabulary 32,000 and MLP width 11,008, untied, gives that number)
+    "PKU-Alignment/alpaca-7b-reproduced": Shape(6.74e9, 4096, 32),
+    "meta-llama/Llama-2-7b-hf": Shape(6.74e9, 4096, 32),
+}
+"""Hub models by id: parameters (Llama-7B: 6.74e9), hidden width, layers."""
+
+PRETRAINED_SHAPES: dict[str, Shape] = {"smollm2-135m-instruct": Shape(134.5e6, 576, 30)}
+"""The book's offline pretrained models (:data:`alignbook.pretrained.MODELS`)."""
+
+TOY_VOCAB = 1024
+"""The toy world's tokenizer vocabulary (:class:`alignbook.toyworld.WorldConfig`'s default)."""
+
+
+def shape_of(name: str, preset: str = "tiny", vocab: int = TOY_VOCAB) -> Shape | None:
+    """The shape of model ``name``: a toy-world model (``toy-*``, sized by ``preset``), a pretrained or hub
+    model, or None when the book does not know it (the estimate then says so)."""
+    from .models import PRESETS
+
+    if name.startswith("toy-") or name in PRESETS:
+        p = PRESETS[preset if name.startswith("toy-") else name]
+        params = llama_params(vocab, p.hidden_size, p.layers, p.intermediate_size, p.heads, p.kv_heads,
+                              p.tie_word_embeddings)
+        return Shape(params, p.hidden_size, p.layers)
+    return PRETRAINED_SHAPES.get(name) or HUB_SHAPES.get(name)
