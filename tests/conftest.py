@@ -79,7 +79,7 @@ class ParallelRun:
 
 
 def pytest_collection_finish(session):
-    if any(item.name.startswith(IDENTITY_TEST) for item in session.items):
+    if not session.config.option.collectonly and any(item.name.startswith(IDENTITY_TEST) for item in session.items):
         session.config.alignbook_parallel_run = ParallelRun()
 
 
