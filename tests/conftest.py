@@ -31,35 +31,46 @@ def real_samples() -> Path:
     return REAL_SAMPLES
 
 
-# -- the identity run of issue 30, started as soon as tests are collected ------------------------------
+# -- the two `test`-profile runs of tests/test_notebooks.py, started as soon as tests are collected ----
 IDENTITY_TEST = "test_the_same_numbers_with_two_workers_and_units_in_sequence"
 
 
-class ParallelRun:
-    """The whole `test` profile run a second time, in a process of its own, into a scratch build folder:
-    two notebooks at once, each with one core (so every map of units runs its units one after another in
-    the notebook's own process). It starts when the tests are collected and runs beside the others
-    (most of them use one core of two), and :func:`wait` hands its build folder and manifest to the
-    identity test in tests/test_notebooks.py, which compares every notebook's metrics with the ones
-    the in-process `--jobs 1` run recorded."""
+class ProfileRun:
+    """The whole `test` profile, run by ``alignbook run`` in a process of its own, started when the tests
+    are collected so that it runs beside the rest of the suite (most tests use one core of two).
 
-    def __init__(self) -> None:
+    ``jobs=1`` runs into the build folder the tests read (cached where its records are valid): one
+    notebook at a time with every core, so every map of units runs its units in worker processes.
+    ``jobs=2`` runs into a scratch build folder with ``--force``: two notebooks at once, each with one
+    core, so every map of units runs its units one after another in the notebook's own process. The
+    identity test compares every notebook's metrics between the two (issue 30)."""
+
+    def __init__(self, jobs: int) -> None:
         import subprocess
         import sys
         import tempfile
 
-        self.build = Path(tempfile.mkdtemp(prefix="alignbook-jobs2-"))
+        self.scratch = jobs > 1
+        self.build = Path(tempfile.mkdtemp(prefix=f"alignbook-jobs{jobs}-"))
         self.log = self.build / "run.log"
-        env = dict(os.environ, ALIGNBOOK_BUILD=str(self.build), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        extra = []
+        if self.scratch:
+            env["ALIGNBOOK_BUILD"] = str(self.build)
+            extra = ["--force"]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "alignbook.engine.cli", "run", "--profile", "test", "--jobs", "2", "--force",
-                 "--no-progress"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+                [sys.executable, "-m", "alignbook.engine.cli", "run", "--profile", "test", "--jobs", str(jobs),
+                 "--no-progress", *extra], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def wait(self, timeout: float = 3600) -> tuple[Path, dict]:
+        """Wait for the run; its build folder and manifest (``--jobs 2``), or ``(None, {})`` for ``--jobs 1``,
+        whose results the tests read through :func:`alignbook.engine.runner.run` (cached by then)."""
         import json
 
         self.proc.wait(timeout=timeout)
+        if not self.scratch:
+            return None, {}
         manifest = self.build / "test" / "manifest.json"
         if not manifest.exists():
             raise AssertionError(f"the --jobs 2 run wrote no manifest (exit {self.proc.returncode}); its log ends:\n"
@@ -79,11 +90,17 @@ class ParallelRun:
 
 
 def pytest_collection_finish(session):
-    if not session.config.option.collectonly and any(item.name.startswith(IDENTITY_TEST) for item in session.items):
-        session.config.alignbook_parallel_run = ParallelRun()
+    if session.config.option.collectonly:
+        return
+    items = session.items
+    if any("test_profile_run" in getattr(item, "fixturenames", ()) for item in items):
+        session.config.alignbook_profile_run = ProfileRun(jobs=1)
+    if any(item.name.startswith(IDENTITY_TEST) for item in items):
+        session.config.alignbook_parallel_run = ProfileRun(jobs=2)
 
 
 def pytest_sessionfinish(session):
-    run = getattr(session.config, "alignbook_parallel_run", None)
-    if run is not None:
-        run.stop()
+    for name in ("alignbook_parallel_run", "alignbook_profile_run"):
+        run = getattr(session.config, name, None)
+        if run is not None:
+            run.stop()

@@ -92,9 +92,14 @@ def test_toc_and_notebooks_agree():
 
 
 @pytest.fixture(scope="module")
-def test_profile_run():
+def test_profile_run(request):
     """Every notebook in the test profile, one at a time, each with every core (so every map of units
-    runs its units side by side in worker processes: :mod:`alignbook.engine.parallel`)."""
+    runs its units side by side in worker processes: :mod:`alignbook.engine.parallel`). The run itself
+    started in a process of its own when the tests were collected (tests/conftest.py: ProfileRun);
+    this waits for it and reads its results (cached by then; anything it left undone runs here)."""
+    background = getattr(request.config, "alignbook_profile_run", None)
+    if background is not None:
+        background.wait()
     return runner.run([], "test", progress=False, jobs=1)
 
 
@@ -102,12 +107,12 @@ def test_profile_run():
 def parallel_profile_run(request, test_profile_run):
     """The whole test profile again, into another build folder: two notebooks at once, each with one
     core, so every map of units runs its units one after another in the notebook's own process. It runs
-    in a process of its own, started when the tests were collected (tests/conftest.py: ParallelRun)."""
+    in a process of its own, started when the tests were collected (tests/conftest.py: ProfileRun)."""
     run = getattr(request.config, "alignbook_parallel_run", None)
     if run is None:  # selected some other way: start it now
-        from conftest import ParallelRun
+        from conftest import ProfileRun
 
-        run = request.config.alignbook_parallel_run = ParallelRun()
+        run = request.config.alignbook_parallel_run = ProfileRun(jobs=2)
     return run.wait()
 
 
