@@ -107,23 +107,7 @@ def test_train_unit_trains_one_variant_of_one_seed(toy_data, tmp_path):
 
 
 # -- the device (stand-in GPU) ------------------------------------------------------------------
-@pytest.fixture
-def saves_from_the_stand_in(monkeypatch):
-    """``save_pretrained`` of a model on the stand-in GPU writes its CPU data. The stand-in's tensors have no
-    storage of their own (torch's C++ side sees ``meta``), so the shared-tensor check of safetensors would
-    take every weight for one; a real GPU's tensors have distinct storage and save as they are."""
-    from transformers import PreTrainedModel
-
-    real_save = PreTrainedModel.save_pretrained
-
-    def save(self, directory, *args, state_dict=None, **kwargs):
-        state = self.state_dict() if state_dict is None else state_dict
-        return real_save(self, directory, *args, state_dict={k: v.cpu() for k, v in state.items()}, **kwargs)
-
-    monkeypatch.setattr(PreTrainedModel, "save_pretrained", save)
-
-
-def test_notebook_2_trainer_trains_on_the_device(toy_data, tmp_path, saves_from_the_stand_in):
+def test_notebook_2_trainer_trains_on_the_device(toy_data, tmp_path):
     cfg = tiny(aligner_config.AlignerTrainConfig(profile="gpu", run_dir=str(tmp_path / "gpu"), warmup_fractions=(0.2,),
                                                  direct_baseline=True), device="cuda")
     with standin.stand_in_gpu():

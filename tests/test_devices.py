@@ -37,14 +37,19 @@ def test_the_stand_in_computes_the_cpu_numbers_on_cuda():
     assert cpu[3] == torch.device("cpu")
 
 
+def llama_gradients(device, length, seed):
+    """Every weight's gradient (None where it got none) of a tiny Llama's loss on random ids, on ``device``."""
+    model = tiny_llama(device)
+    ids = torch.randint(3, 100, (2, length), generator=torch.Generator().manual_seed(seed)).to(device)
+    model(input_ids=ids, labels=ids).loss.backward()
+    return {n: None if p.grad is None else p.grad.cpu() for n, p in model.named_parameters()}
+
+
 def test_a_cast_on_the_stand_in_keeps_the_gradient_flowing():
     """``.to(dtype)`` on a stand-in (Llama's RMSNorm does it twice) stays in the autograd graph: every weight of a
     tiny Llama gets the CPU's gradient, not only those after the last norm."""
     def grads(device):
-        model = tiny_llama(device)
-        ids = torch.randint(3, 100, (2, 8), generator=torch.Generator().manual_seed(1)).to(device)
-        model(input_ids=ids, labels=ids).loss.backward()
-        return {n: None if p.grad is None else p.grad.cpu() for n, p in model.named_parameters()}
+        return llama_gradients(device, length=8, seed=1)
 
     cpu = grads("cpu")
     with standin.stand_in_gpu():
@@ -181,10 +186,7 @@ def test_the_stand_in_trains_every_weight_as_the_cpu_does():
     fresh wrapper, which cut the graph, so every weight below the final norm got no gradient and training on
     the stand-in ran on other numbers than the CPU's."""
     def gradients(device):
-        model = tiny_llama(device)
-        ids = torch.randint(3, 100, (2, 16), generator=torch.Generator().manual_seed(0)).to(device)
-        model(input_ids=ids, labels=ids).loss.backward()
-        return {n: None if p.grad is None else p.grad.cpu() for n, p in model.named_parameters()}
+        return llama_gradients(device, length=16, seed=0)
 
     cpu = gradients("cpu")
     with standin.stand_in_gpu():
