@@ -76,3 +76,38 @@ def test_the_dry_run_describes_a_gpu_notebook_here_with_its_estimate(capsys, mon
     out = capsys.readouterr().out
     assert "needs a GPU, and none is visible here" in out
     assert "estimated: " in out and "on one H100-80GB" in out
+
+
+def _gpu_notebooks():
+    from alignbook.engine import runner
+
+    return runner.all_notebooks()
+
+
+@pytest.mark.parametrize("profile", ["gpu", "paper"])
+def test_every_notebook_that_asks_for_a_gpu_has_an_estimate(profile, monkeypatch):
+    """Issue 31, item 4: a `gpu` or `paper` notebook that puts torch work on a GPU says, before it runs,
+    how long it will take and how much memory it needs; one that runs on the CPU says so instead."""
+    from alignbook.engine import devices, runner
+    from alignbook.engine.estimate import of_config
+
+    monkeypatch.setattr(devices, "visible_gpus", lambda: 0)
+    missing, over = [], []
+    for job in runner.plan([], profile, check_devices=False):
+        if not any(devices.wants_gpu(v) for v in devices.device_fields(job.config).values()):
+            continue
+        launch = (job.spec.get("launch") or {}).get(profile) or {}
+        guess = of_config(job.config, int(launch.get("nprocs", 1)))
+        if guess is None:
+            missing.append(job.name)
+        elif profile == "gpu" and guess.seconds > job.timeout:
+            over.append(f"{job.name} ({guess.seconds:.0f} s > guard {job.timeout:.0f} s)")
+    assert not missing, f"no estimate in the {profile} profile for: {', '.join(missing)}"
+    assert not over, f"gpu estimates over their guards: {', '.join(over)}"
+
+
+def test_the_dry_run_says_when_a_profile_runs_on_the_cpu(capsys):
+    from alignbook.engine import cli
+
+    assert cli.main(["run", "safety-gymnasium/02_ppo_vs_ppolag", "--profile", "gpu", "--dry-run"]) == 0
+    assert "runs on the CPU in this profile" in capsys.readouterr().out

@@ -409,7 +409,10 @@ def describe(job: NotebookJob) -> str:
 
         launch = (job.spec.get("launch") or {}).get(job.parameters["profile"]) or {}
         guess = of_config(job.config, int(launch.get("nprocs", 1)))
-        if guess is None:
+        if guess is None and not any(devices.wants_gpu(v) for v in devices.device_fields(job.config).values()):
+            lines.append("    estimated: runs on the CPU in this profile (no device field asks for a GPU), "
+                         "so nothing is sized for one")
+        elif guess is None:
             why = "its model's size is unknown" if callable(getattr(job.config, "work", None)) else \
                 "its config describes no work()"
             lines.append(f"    estimated: no estimate ({why}; see alignbook.engine.estimate)")
