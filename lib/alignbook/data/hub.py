@@ -269,3 +269,31 @@ def write_hub_layout(rows_by_split: Mapping[str, Iterable[Mapping[str, Any]]], f
     (folder / "README.md").write_text("---\n" + yaml.safe_dump(card, sort_keys=False) + "---\n# local copy in the hub layout\n")
     (folder / "alignbook_dataset.json").write_text(json.dumps({"name": name, "schema": spec.schema}))
     return folder
+
+
+def offline() -> bool:
+    """Whether the hub may not be reached (``HF_HUB_OFFLINE`` set, as on the machines that build the book)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def cached(name: str, revision: str | None = None) -> bool:
+    """Whether hub model or dataset ``name`` (at ``revision``, else its pin) is in the local hub cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if name in HUB_DATASETS:
+        spec = HUB_DATASETS[name]
+        repo, kind, probe = spec.hub_id, "dataset", "README.md"
+        revision = revision or spec.revision
+    else:
+        repo, kind, probe = name, "model", "config.json"
+        revision = revision or HUB_MODELS.get(name)
+    found = try_to_load_from_cache(repo, probe, revision=revision or "main", repo_type=kind)
+    return isinstance(found, str)
+
+
+def missing_offline(fields: Mapping[str, str], revisions: Mapping[str, str | None]) -> list[str]:
+    """The ``field=hub id`` pairs among ``fields`` that cannot be loaded here: the hub is offline and the
+    id is not in the local cache (``revisions`` holds each field's ``<field>_revision`` where it has one)."""
+    if not offline():
+        return []
+    return [f"{field}={name}" for field, name in fields.items() if not cached(name, revisions.get(field))]

@@ -224,6 +224,8 @@ def prepare(profile: str) -> dict[str, str]:
     for name in book_order():
         status, reason = status_of(profile, name, manifest, current)
         record = manifest.get(name, {})
+        if record.get("rehearsal"):  # a rehearsal's numbers come from stand-ins: never a page's result
+            status, reason = "invalid", "its result is a rehearsal of the paper run, not a paper result"
         data = None
         if status == "ok":
             data = paths.executed_path(profile, name).read_bytes()

@@ -38,6 +38,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from . import runner
 
     overrides = parse_overrides(args.param)
+    if args.rehearse:
+        from . import paths, rehearsal
+
+        root = rehearsal.begin(args.profile)
+        print(f"{rehearsal.banner()}\nResults go to {root}/paper, apart from the paper build.", file=sys.stderr)
     if args.dry_run:
         from . import store
 
@@ -140,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N",
                      help="notebooks at once (default: one per core, as many as fit in memory; 1 on gpu and "
                           "paper); the numbers do not depend on it")
+    run.add_argument("--rehearse", action="store_true",
+                     help="with --profile paper: rehearse the paper run on this machine (tiny stand-ins of the hub's "
+                          "models and data, the YAML's `rehearse:` sizes, CPU processes for GPUs; results kept apart)")
     run.add_argument("--timeout", type=_timeout, default=None, metavar="SECONDS",
                      help="wall-clock limit per notebook, in place of its YAML's `timeout` for the profile")
     run.set_defaults(func=_cmd_run)

@@ -496,7 +496,7 @@ def build_config(cls: type, layers: list[tuple[str, Mapping[str, Any]]]) -> Any:
         raise ConfigError(f"{cls.__name__}: {err}") from None
 
 
-SPEC_KEYS = ("config", "depends_on", "timeout", "defaults", "profiles", "launch")
+SPEC_KEYS = ("config", "depends_on", "timeout", "defaults", "profiles", "launch", "rehearse")
 """The top-level keys a notebook's YAML may have."""
 
 
@@ -515,7 +515,7 @@ def load_spec(yaml_path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: unknown top-level keys {sorted(extra)}; allowed: {list(SPEC_KEYS)}")
     if "config" not in spec:
         raise ConfigError(f"{path}: missing 'config: package.module:ClassName'")
-    for key in ("defaults", "profiles", "launch"):
+    for key in ("defaults", "profiles", "launch", "rehearse"):
         if spec.get(key) is not None and not isinstance(spec[key], dict):
             raise ConfigError(f"{path}: '{key}' must be a mapping, not {spec[key]!r}")
     for profile, block in (spec.get("profiles") or {}).items():
@@ -528,7 +528,7 @@ def load_spec(yaml_path: str | Path) -> dict[str, Any]:
         if not isinstance(timeout, dict):
             raise ConfigError(f"{path}: 'timeout' must map profiles to seconds, e.g. timeout: {{test: 300, smoke: 600}}")
         for profile, seconds in timeout.items():
-            if profile not in PROFILES:
+            if profile not in PROFILES and profile != "rehearse":
                 raise ConfigError(f"{path}: timeout.{profile}: {profile!r} is not one of {', '.join(PROFILES)}")
             if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) \
                     or seconds <= 0:

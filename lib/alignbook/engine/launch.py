@@ -190,13 +190,16 @@ def launch_as_configured(notebook: str, entry: str, cfg: Any, **kwargs: Any) -> 
     """Launch ``entry`` the way ``notebook``'s YAML ``launch`` block says for ``cfg.profile``.
 
     No block for the profile: in-process. The block may name its own ``entry``; this is the call a
-    notebook makes, so ``alignbook run --dry-run`` prints exactly what will be launched.
+    notebook makes, so ``alignbook run --dry-run`` prints exactly what will be launched. In a rehearsal
+    (:mod:`alignbook.engine.rehearsal`) the block's processes are CPU processes, at most two.
     """
     from .config import load_spec
     from .notebook import yaml_path
 
+    from .rehearsal import processes
+
     settings = (load_spec(yaml_path(notebook)).get("launch") or {}).get(cfg.profile) or {}
     return launch(
-        settings.get("entry", entry), cfg, nprocs=int(settings.get("nprocs", 1)),
+        settings.get("entry", entry), cfg, nprocs=processes(int(settings.get("nprocs", 1))),
         launcher=settings.get("launcher", "deepspeed"), **kwargs,
     )

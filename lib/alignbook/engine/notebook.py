@@ -52,6 +52,12 @@ def setup(
     repro.seed_everything(cfg.seed)
     use_book_style()
     if show:
+        from . import rehearsal
+
+        if rehearsal.active():  # says so plainly, on the executed notebook itself
+            from IPython.display import Markdown, display
+
+            display(Markdown(f"**{rehearsal.banner()}**"))
         show_config(cfg)
     return cfg
 

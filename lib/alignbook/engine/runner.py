@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .. import __version__
-from . import deps, devices, fsguard, paths, store
+from . import deps, devices, fsguard, paths, rehearsal, store
 from .config import PROFILES, ConfigError, load_spec, load_yaml, resolve
 from .launch import launch_command
 from .parallel import thread_environment
@@ -80,6 +80,8 @@ class NotebookJob:
 
     upstream: dict[str, str] = dataclasses.field(default_factory=dict)
     """Key of each notebook it ``depends_on``, as used in its own key."""
+    declared: Any = None
+    """In a rehearsal, the paper config as declared (hub ids, sizes, GPUs): what the memory plan is of."""
     cores: int = 1
     """Cores the scheduler gives it (``ALIGNBOOK_CORES``: how many unit workers it may start); never an
     input of its numbers, which use :data:`alignbook.engine.parallel.THREADS` threads per process."""
@@ -89,12 +91,16 @@ class NotebookJob:
         """The guard before machine-load scaling: ``--timeout``, else the YAML's, else the default."""
         if self.timeout_override is not None:
             return self.timeout_override
+        if rehearsal.active():
+            return rehearsal.timeout(self.spec)
         timeouts = self.spec.get("timeout") or {}
         return float(timeouts.get(self.parameters["profile"], DEFAULT_TIMEOUT[self.parameters["profile"]]))
 
     def timeout_origin(self) -> str:
         if self.timeout_override is not None:
             return "--timeout"
+        if rehearsal.active():
+            return f"the rehearsal's guard (timeout.rehearse in notebooks/{self.name}.yaml, else {rehearsal.TIMEOUT:.0f} s)"
         profile = self.parameters["profile"]
         if profile in (self.spec.get("timeout") or {}):
             return f"timeout.{profile} in notebooks/{self.name}.yaml"
@@ -354,10 +360,22 @@ def plan(
     manifest = store.load_manifest(profile)
     jobs: dict[str, NotebookJob] = {}
     for name in names:
-        config, spec = resolve_job(name, profile, overrides, seed)
-        typed = {k: getattr(config, k) for k in overrides}  # the parsed values, not the CLI strings
+        mine, declared = overrides, None
+        if rehearsal.active():  # sizes, hub stand-ins and the CPU in place of the paper's inputs and GPUs
+            spec = load_spec(paths.notebooks_dir() / f"{name}.yaml")
+            declared, _ = resolve_job(name, profile, overrides, seed)
+            if check_devices:
+                memory_plan_problem(name, declared, spec, refuse=True)
+            extra = rehearsal.overrides_for(name, spec, lambda o, n=name: resolve_job(n, profile, o, seed)[0], overrides)
+            mine = {**extra, **overrides}
+        config, spec = resolve_job(name, profile, mine, seed)
+        if check_devices and profile == "paper" and not rehearsal.active():
+            memory_plan_problem(name, config, spec, refuse=True)
+            hub_problem(name, config, refuse=True)
+        typed = {k: getattr(config, k) for k in mine}  # the parsed values, not the CLI strings
         parameters = {"profile": profile, "seed": config.seed, "run_dir": config.run_dir, "overrides": typed}
-        job = NotebookJob(name, paths.notebooks_dir() / f"{name}.ipynb", parameters, config, spec)
+        job = NotebookJob(name, paths.notebooks_dir() / f"{name}.ipynb", parameters, config, spec,
+                          declared=declared if mine is not overrides else None)
         job.hashes = key_parts(name, config, spec)
         for dep in spec.get("depends_on") or []:
             # not selected this time: its stored result is what the notebook would read
@@ -375,6 +393,44 @@ def plan(
     return list(jobs.values())
 
 
+def memory_plan_problem(name: str, config: Any, spec: dict[str, Any], refuse: bool = False) -> str | None:
+    """Why ``name``'s paper config cannot fit the node its profile is sized for (None when it fits, or when
+    its config describes no work to plan): weights, gradients and optimiser states per GPU for its ZeRO
+    stage over the launch block's processes, plus activations (:mod:`alignbook.engine.estimate`).
+    ``refuse`` raises it as a :class:`ConfigError` naming the fix."""
+    from .estimate import of_config
+
+    launch = (spec.get("launch") or {}).get(config.profile) or {}
+    guess = of_config(config, int(launch.get("nprocs", 1)))
+    if guess is None or guess.fits:
+        return None
+    why = (f"{name} ({config.profile} profile): its memory plan needs {guess.gib:.0f} GiB per GPU on "
+           f"{guess.target.name}, which has {guess.target.memory_gib:.0f} GiB ({guess.assumptions}); fix it in "
+           f"notebooks/{name}.yaml: launch it over the node's GPUs (a `launch:` block) with ZeRO stage 3, bf16 "
+           "and gradient checkpointing, or a smaller model")
+    if refuse:
+        raise ConfigError(why)
+    return why
+
+
+def hub_problem(name: str, config: Any, refuse: bool = False) -> str | None:
+    """Why ``name`` cannot load its hub models or datasets here (None when it can, or may: online), before
+    anything runs: offline, with no local copy in the hub cache. ``refuse`` raises it, naming the fixes."""
+    from ..data import hub
+
+    fields = rehearsal.hub_fields(config)
+    revisions = {f: getattr(config, f"{f}_revision", None) for f in fields}
+    missing = hub.missing_offline(fields, revisions)
+    if not missing:
+        return None
+    why = (f"{name} ({config.profile} profile) loads {', '.join(missing)} from the hub, which is offline here "
+           "(HF_HUB_OFFLINE) and has no local copy in its cache: download it where the hub is reachable (it is "
+           "cached under HF_HOME), pass a local folder with -p, or rehearse the run here with --rehearse")
+    if refuse:
+        raise ConfigError(why)
+    return why
+
+
 def resolve_seed(value: Any) -> int:
     from .config import coerce
 
@@ -388,6 +444,8 @@ def _revision_note(config: Any, name: str, value: Any) -> str:
     target = getattr(config, name[: -len("_revision")], None)
     if not isinstance(target, str) or "/" not in target:
         return ""
+    if Path(os.path.expanduser(target)).exists():
+        return "   # a local folder: no hub revision" + (" (the rehearsal's stand-in)" if rehearsal.active() else "")
     from ..data.hub import pin_of
 
     known, pin = pin_of(target)
@@ -408,8 +466,10 @@ def describe(job: NotebookJob) -> str:
         from .estimate import of_config
 
         launch = (job.spec.get("launch") or {}).get(job.parameters["profile"]) or {}
-        guess = of_config(job.config, int(launch.get("nprocs", 1)))
-        if guess is None and not any(devices.wants_gpu(v) for v in devices.device_fields(job.config).values()):
+        if job.declared is not None:
+            lines.append("    rehearsal: runs on this machine's CPU; the plan below is the declared paper run's")
+        guess = of_config(job.declared or job.config, int(launch.get("nprocs", 1)))
+        if guess is None and not any(devices.wants_gpu(v) for v in devices.device_fields(job.declared or job.config).values()):
             lines.append("    estimated: runs on the CPU in this profile (no device field asks for a GPU), "
                          "so nothing is sized for one")
         elif guess is None:
@@ -422,7 +482,8 @@ def describe(job: NotebookJob) -> str:
     launch = (job.spec.get("launch") or {}).get(job.parameters["profile"])
     if launch:
         config_path = Path(job.parameters["run_dir"]) / "launch" / "config.json"
-        cmd = launch_command(launch["entry"], config_path, int(launch.get("nprocs", 1)), launch.get("launcher", "deepspeed"))
+        cmd = launch_command(launch["entry"], config_path, rehearsal.processes(int(launch.get("nprocs", 1))),
+                             launch.get("launcher", "deepspeed"))
         lines.append("    launch: " + " ".join(cmd))
     return "\n".join(lines)
 
@@ -695,6 +756,8 @@ def _execute_and_commit(job: NotebookJob, profile: str, force: bool, progress: b
     run_dir = Path(job.parameters["run_dir"])
     base = {"profile": profile, "key": key, "hashes": job.hashes, "upstream": dict(job.upstream),
             "seed": job.parameters["seed"], "overrides": job.parameters.get("overrides", {})}
+    if rehearsal.active():
+        base["rehearsal"] = True  # never shown as a paper result (book.prepare refuses it)
     base["started"] = store.now()
     store.update_record(profile, name, lambda r: {**base, "status": "running", "pid": os.getpid()})
     for stale in (final, partial, failed):  # from here on the old result no longer stands
