@@ -1,0 +1,43 @@
+"""Each chapter's paper profile, rehearsed end to end on this machine (issue 32): the paper code path with
+tiny stand-ins of the hub's models and data, CPU processes for GPUs, and the YAML's `rehearse:` sizes.
+
+Slow: `make rehearse` runs every chapter; `make test` runs the chapters of :func:`ci_subset` (a rotating
+subset, so that CI stays under its time budget)."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from alignbook.engine import cli, launch, paths, runner
+
+
+def rehearse(chapter: str, tmp_path: Path) -> dict:
+    """Rehearse ``chapter`` into a scratch build; return its manifest (after checking every notebook ran as a
+    rehearsal, and every paper launch block ran its two processes)."""
+    saved = dict(os.environ)
+    try:
+        os.environ["ALIGNBOOK_BUILD"] = str(tmp_path / "build")
+        os.environ.pop("ALIGNBOOK_REHEARSAL", None)
+        assert cli.main(["run", chapter, "--profile", "paper", "--rehearse", "--no-progress"]) == 0
+        root = tmp_path / "build" / "rehearsal"
+        manifest = json.loads((root / "paper" / "manifest.json").read_text())
+        for name in runner.select([chapter]):
+            assert manifest[name]["status"] == "ok" and manifest[name].get("rehearsal") is True, name
+            spec = runner.load_spec(paths.notebooks_dir() / f"{name}.yaml")
+            if ((spec.get("launch") or {}).get("paper")):
+                run_dir = root / "paper" / "runs" / name
+                ranks = launch.ranks_that_ran(run_dir) + [r for d in run_dir.rglob("launch") if d.parent != run_dir
+                                                          for r in launch.ranks_that_ran(d.parent)]
+                assert {r["rank"] for r in ranks} == {0, 1}, f"{name} declares a launch block but did not use it"
+        return manifest
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
+def test_rehearse_intro(tmp_path):
+    rehearse("intro", tmp_path)
