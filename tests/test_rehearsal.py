@@ -70,7 +70,7 @@ def test_a_memory_plan_that_cannot_fit_is_refused_naming_the_fix(build, monkeypa
                            bf16=True, zero_stage=3, gradient_checkpointing=True, seeds=1)
     assert runner.memory_plan_problem("x/y", cfg, {"launch": {"paper": {"nprocs": 8}}}) is None
     why = runner.memory_plan_problem("x/y", cfg, {})  # one process: 7B with Adam does not fit 80 GB
-    assert "GiB per GPU" in why and "launch it over the node's GPUs" in why
+    assert "GiB on one H100-80GB" in why and "launch it over the node's GPUs" in why
     with pytest.raises(ConfigError):
         runner.memory_plan_problem("x/y", cfg, {}, refuse=True)
 

@@ -37,8 +37,8 @@ class Target:
 
 
 TARGETS = {
-    "gpu": Target("one H100-80GB", {"bf16": 989.0, "fp32": 66.9, "tf32": 494.5}, 80.0, 0.35, 20.0),
-    "paper": Target("8 × H100-80GB (per GPU)", {"bf16": 989.0, "fp32": 66.9, "tf32": 494.5}, 80.0, 0.35, 20.0),
+    "gpu": Target("H100-80GB", {"bf16": 989.0, "fp32": 66.9, "tf32": 494.5}, 80.0, 0.35, 20.0),
+    "paper": Target("H100-80GB", {"bf16": 989.0, "fp32": 66.9, "tf32": 494.5}, 80.0, 0.35, 20.0),
 }
 """What each profile is sized for: ``gpu`` one 80 GB H100, ``paper`` a node of eight (the node the
 official Safe RLHF scripts name). MFU 35 % and 20 TFLOP/s for generation are assumptions."""
@@ -100,8 +100,15 @@ def state_bytes(work: Work) -> float:
 class Estimate:
     seconds: float
     gib: float
+    """Per device."""
     target: Target
     assumptions: str
+    devices: int = 1
+
+    @property
+    def where(self) -> str:
+        """``one H100-80GB``, or ``each of 8 × H100-80GB`` for work spread over a launch's processes."""
+        return f"one {self.target.name}" if self.devices == 1 else f"each of {self.devices} × {self.target.name}"
 
     @property
     def fits(self) -> bool:
@@ -113,7 +120,7 @@ class Estimate:
         if minutes >= 90:
             when = f"{minutes / 60:.1f} h"
         gib = f"{self.gib:.0f}" if self.gib >= 10 else f"{self.gib:.1f}" if self.gib >= 0.1 else "under 0.1"
-        return f"estimated: {when}, {gib} GiB on {self.target.name} ({self.assumptions})"
+        return f"estimated: {when}, {gib} GiB on {self.where} ({self.assumptions})"
 
 
 def _millions(n: float) -> str:
@@ -136,7 +143,7 @@ def estimate(work: Work, profile: str) -> Estimate:
         parts.append(f"{work.other_seconds:.0f} s of other work")
     parts.append(f"{_millions(work.resident_params)} parameters resident, {_millions(work.trainable_params)} trained"
                  + (f", ZeRO-{work.zero_stage} over {devices}" if devices > 1 else ""))
-    return Estimate(seconds, gib, target, "; ".join(parts + work.notes))
+    return Estimate(seconds, gib, target, "; ".join(parts + work.notes), devices)
 
 
 STEP_OVERHEAD_S = 0.005

@@ -404,8 +404,8 @@ def memory_plan_problem(name: str, config: Any, spec: dict[str, Any], refuse: bo
     guess = of_config(config, int(launch.get("nprocs", 1)))
     if guess is None or guess.fits:
         return None
-    why = (f"{name} ({config.profile} profile): its memory plan needs {guess.gib:.0f} GiB per GPU on "
-           f"{guess.target.name}, which has {guess.target.memory_gib:.0f} GiB ({guess.assumptions}); fix it in "
+    why = (f"{name} ({config.profile} profile): its memory plan needs {guess.gib:.0f} GiB on "
+           f"{guess.where}, which has {guess.target.memory_gib:.0f} GiB ({guess.assumptions}); fix it in "
            f"notebooks/{name}.yaml: launch it over the node's GPUs (a `launch:` block) with ZeRO stage 3, bf16 "
            "and gradient checkpointing, or a smaller model")
     if refuse:
