@@ -43,7 +43,7 @@ PROCESSES = 2
 TIMEOUT = 1200.0
 """A rehearsed notebook's guard (seconds) unless its YAML gives ``timeout: {rehearse: N}``."""
 
-SWITCHES = re.compile(r"(^|_)zero_stage$")
+SWITCHES = re.compile(r"(^|_)(zero_stage|lr|learning_rate|beta|betas)$")
 """Numeric parameters a ``rehearse:`` block may not set (switches are booleans or text, which it refuses
 anyway): they choose the code path."""
 
