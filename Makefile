@@ -43,6 +43,11 @@ book: install
 test: install
 	$(BIN)/python -m pytest -q --durations=15
 
+## Every chapter's paper profile rehearsed on this machine (tiny stand-ins, CPU processes); `make test` runs
+## one chapter of them, a different one each day (tests/conftest.py: rehearsal_of_the_day).
+rehearse: install
+	ALIGNBOOK_REHEARSE_ALL=1 $(BIN)/python -m pytest -q -m rehearsal --durations=0
+
 ## Only the fast unit tests (no notebooks, no multi-process, no book build).
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -114,6 +114,27 @@ class ProfileRun:
         shutil.rmtree(self.build, ignore_errors=True)
 
 
+def rehearsal_of_the_day(chapters: list[str], day: int | None = None) -> str:
+    """The chapter whose paper rehearsal ``make test`` runs today: they take turns by day of the year, so every
+    chapter is rehearsed in CI within ten days while CI runs one (``make rehearse`` runs all of them)."""
+    import datetime
+
+    day = datetime.date.today().timetuple().tm_yday if day is None else day
+    return sorted(chapters)[day % len(chapters)]
+
+
+def pytest_collection_modifyitems(config, items):
+    rehearsals = [item for item in items if item.get_closest_marker("rehearsal")]
+    if not rehearsals or os.environ.get("ALIGNBOOK_REHEARSE_ALL") or len(rehearsals) == 1:
+        return
+    if any("::" in arg or "test_rehearsal_chapters" in arg for arg in config.args):  # asked for by name
+        return
+    today = rehearsal_of_the_day([item.name for item in rehearsals])
+    others = [item for item in rehearsals if item.name != today]
+    config.hook.pytest_deselected(items=others)
+    items[:] = [item for item in items if item not in others]
+
+
 def pytest_collection_finish(session):
     if session.config.option.collectonly:
         return

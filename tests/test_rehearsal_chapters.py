@@ -41,3 +41,39 @@ def rehearse(chapter: str, tmp_path: Path) -> dict:
 @pytest.mark.rehearsal
 def test_rehearse_intro(tmp_path):
     rehearse("intro", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
+def test_rehearse_survey(tmp_path):
+    rehearse("survey", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
+def test_rehearse_info_structures(tmp_path):
+    rehearse("info-structures", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
+def test_rehearse_baichuan2(tmp_path):
+    rehearse("baichuan2", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
+def test_rehearse_resist_alignment(tmp_path):
+    rehearse("resist-alignment", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
+def test_rehearse_safety_gymnasium(tmp_path):
+    rehearse("safety-gymnasium", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
+def test_rehearse_safe_dreamer(tmp_path):
+    rehearse("safe-dreamer", tmp_path)
