@@ -1,8 +1,13 @@
-"""The one config the chapter's notebooks 01-04 resolve; defaults are the official SafeDreamer settings.
+"""The config of the chapter's notebooks 01-04; defaults are the official SafeDreamer settings.
 
 The dataclass defaults follow PKU-Alignment/SafeDreamer ``configs.yaml`` (the ``osrp``, ``osrp_lag``,
 ``bsrp_lag`` and ``osrp_vector`` blocks and ``defaults``), which is what the ``paper`` profile runs;
 ``smoke`` shrinks sizes and budgets to fit 2 CPU cores and says so in each notebook.
+
+Each notebook's YAML names a subclass with the same fields (:class:`WorldModelConfig`, :class:`PlanningConfig`,
+:class:`BSRPConfig`, :class:`AblationConfig`) whose ``work()`` says what that notebook computes, for the estimates
+of :mod:`alignbook.engine.estimate`: counted torch ops at :data:`SECONDS_PER_OP` and MuJoCo steps at
+:data:`ENV_STEPS_PER_SECOND`.
 """
 
 from __future__ import annotations
