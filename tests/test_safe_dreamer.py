@@ -369,3 +369,71 @@ def test_notebook_1_refuses_a_missing_gpu_before_collecting_episodes(tmp_path, m
     for name in ("01_world_model", "02_planning", "03_bsrp_lag", "04_ablations"):
         spec = yaml.safe_load((NOTEBOOKS / f"{name}.yaml").read_text())
         assert [spec["profiles"][p]["device"] for p in ("test", "smoke", "gpu", "paper")] == ["cpu", "cpu", "cuda", "cuda"]
+
+
+# -- estimates of the gpu and paper profiles (alignbook.engine.estimate) -------------------------------
+
+SMALL = dict(deter=8, stoch=2, classes=2, units=8, layers=1, batch_size=4, batch_length=16, horizon=5,
+             max_episode_steps=100, seeds=1)
+"""Sizes for the hand-checked estimates: 100-step episodes at repeat 5 are 20 agent steps."""
+
+
+def test_world_model_params_count_the_model():
+    from alignbook.safe_dreamer.config import world_model_params
+    from alignbook.safe_dreamer.world_model import ModelSizes, WorldModel
+
+    for sizes in ((8, 2, 2, 8, 1), (256, 16, 16, 256, 2)):
+        model = WorldModel(ModelSizes(60, 2, *sizes))
+        assert world_model_params(*sizes) == sum(p.numel() for p in model.parameters())
+
+
+def test_notebook_1_estimate_by_hand():
+    from alignbook.safe_dreamer.config import WorldModelConfig, world_model_params
+
+    cfg = WorldModelConfig(**SMALL, explore_episodes=1, heldout_episodes=1, model_steps=10)
+    work = cfg.work()
+    # 10 world-model steps of 244·16 + 574 + 290·1 = 4,768 ops; one held-out episode: posterior over its 20 steps
+    # (108·20 + 170 + 30 = 2,360) and 5 open-loop steps (500) = 2,860; at 10 µs an op
+    ops = 10 * 4768 + 2860
+    # 2 episodes of 100 env steps at 1,000 a second
+    assert work.other_seconds == pytest.approx(ops * 10e-6 + 200 / 1000)
+    assert work.train_flops == 6 * world_model_params(8, 2, 2, 8, 1) * 4 * 16 * 10
+    assert work.precision == "fp32"
+
+
+def test_notebook_2_estimate_by_hand():
+    from alignbook.safe_dreamer.config import PlanningConfig
+
+    cfg = PlanningConfig(**SMALL, methods=("cem", "osrp"), samples=8, elites=2, iterations=2, eval_episodes=2,
+                         online_updates=3, explore_episodes=4, ppo_lag_seeds=1)
+    # 2 planners × 2 episodes × 20 actions, each 19 + 2·(78·5 + 65 + 18) = 965 planning ops + 150 acting ops
+    planning = 2 * 2 * 20 * (965 + 150)
+    # 3 world-model steps after each of the 4 episodes, 4,768 ops each
+    online = 2 * 2 * 3 * 4768
+    # 4 episodes of 100 env steps; PPO-Lag for (4 + 2) episodes' 600 env steps at 500 a second
+    assert cfg.work().other_seconds == pytest.approx((planning + online) * 10e-6 + 400 / 1000 + 600 / 500)
+
+
+def test_notebook_3_estimate_by_hand():
+    from alignbook.safe_dreamer.config import BSRPConfig
+
+    cfg = BSRPConfig(**SMALL, ac_steps=10, ac_starts=32, eval_episodes=1)
+    # 2 agents × 10 updates: a posterior pass over 16 steps (108·16 + 170 + 30 = 1,928 ops) and the update
+    # (225·5 + 374 + 244 = 1,743 ops); then 2 episodes of 20 actions at 150 ops
+    ops = 2 * 10 * (1928 + 1743) + 2 * 20 * 150
+    assert cfg.work().other_seconds == pytest.approx(ops * 10e-6 + 200 / 1000)
+
+
+def test_notebook_4_estimate_by_hand():
+    from alignbook.safe_dreamer.config import AblationConfig
+
+    cfg = AblationConfig(**SMALL, samples=8, elites=2, iterations=2, eval_episodes=1, online_updates=0,
+                         ablation_cost_limits=(0.0, 2.0), ablation_sizes=(4, 1, 8, 2), ablation_cost_weights=(1.0,),
+                         ablation_model_steps=3, heldout_episodes=1)
+    # planner arms at 2, 2 (the cost limits), 1 and 2 iterations (the sizes): 965 or 19 + 473 = 492 ops a plan,
+    # + 150 acting, 20 actions each
+    planning = 20 * (3 * (965 + 150) + (492 + 150))
+    # one retrained world model: 3 steps of 4,768 ops, then its quality on one held-out episode (2,860 ops)
+    ops = planning + 3 * 4768 + 2860
+    # 4 planner episodes and 1 held-out episode of 100 env steps
+    assert cfg.work().other_seconds == pytest.approx(ops * 10e-6 + 500 / 1000)

@@ -304,3 +304,55 @@ def test_paper_profile_has_the_official_settings():
     with pytest.raises(ConfigError, match="paper profile"):
         preference.require_local(cfg)
     assert load_spec(root / "01_data.yaml")["profiles"]["paper"]["dataset"] == "PKU-Alignment/SafeSora"
+
+
+# -- estimates of the gpu and paper profiles (alignbook.engine.estimate) -------------------------------
+
+
+def test_macs_count_the_models():
+    from alignbook.safesora.models import frame_encoder_macs, moderator_macs
+
+    # per frame: conv1 16·16 positions × 8 filters × 25 = 51,200; conv2 8·8 × 16 × (8·9) = 73,728; linear 1024·64
+    assert frame_encoder_macs(64) == 8 * (51_200 + 73_728 + 65_536) == 1_523_712
+    assert moderator_macs(64, False) == 384 * 64 + 64 * 64 + 64 * 12 == 29_440
+    assert moderator_macs(64, True) == 384 * 64 + 1_523_712 + 128 * 64 + 64 * 12 == 1_557_248
+
+
+def test_moderation_estimate_by_hand():
+    from alignbook.safesora.moderation import ModerationConfig
+
+    work = ModerationConfig(profile="test", epochs=2, batch_size=128, seeds=1, hidden=64).work()
+    # the test profile's 60 prompts: 54 train prompts × 4 videos = 216 videos, 2 steps an epoch, 2 epochs;
+    # 109 ops a text-only step, 207 a video step, at 10 µs
+    assert work.other_seconds == pytest.approx(4 * (109 + 207) * 10e-6)
+    # 6 FLOPs per MAC for 2 × 216 trained videos, 2 per MAC for 216 + 240 scored, for both moderators
+    assert work.train_flops == sum(6.0 * m * 2 * 216 + 2.0 * m * 456 for m in (29_440, 1_557_248))
+
+
+def test_preference_estimate_by_hand():
+    from alignbook.safesora.preference import PreferenceConfig
+
+    cfg = PreferenceConfig(profile="test", epochs=3, batch_size=100, seeds=2, sub_seeds=1)
+    # 2 seeds × (helpfulness, harmlessness) + 1 × 4 sub-dimensions = 8 score models; 54 × 4 = 216 pairs,
+    # 3 steps of 100 an epoch; 730 ops a step at 10 µs
+    assert cfg.runs() == 8
+    assert cfg.work().other_seconds == pytest.approx(8 * 3 * 3 * 730 * 10e-6)
+
+
+def test_preference_paper_estimate_is_the_official_run_by_hand():
+    from alignbook.safesora.preference import PreferenceConfig
+
+    cfg = PreferenceConfig(profile="paper", backbone="LanguageBind/Video-LLaVA-7B", dataset="PKU-Alignment/SafeSora",
+                           epochs=3, batch_size=8, bf16=True, zero_stage=2, seeds=1, sub_seeds=1)
+    work = cfg.work()
+    # 6 score models × 3 epochs × 46,470 pairs × 2 videos × 2,100 tokens, 6 FLOPs per weight and token
+    assert work.train_flops == pytest.approx(6 * 6.74e9 * 6 * 3 * 46_470 * 2 * 2_100)
+    assert work.devices == 8 and work.zero_stage == 2 and work.precision == "bf16"
+
+
+def test_best_of_n_estimate_by_hand():
+    from alignbook.safesora.best_of_n import BestOfNConfig
+
+    work = BestOfNConfig(profile="test", n_grid=(1, 2, 4), seeds=2).work()
+    # the test profile's 60 prompts hold out 6; 2 seeds × 6 × 4 candidates rendered at 2,000 a second
+    assert work.other_seconds == pytest.approx(2 * 6 * 4 / 2000)

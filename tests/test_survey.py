@@ -241,3 +241,43 @@ def test_units_give_the_same_numbers_in_process_and_in_workers(tmp_path, monkeyp
             out.append(module.run(type(cfg)(**{**cfg.to_dict(), "run_dir": str(run_dir)})))
         assert out[0].history == out[1].history and out[0].metrics == out[1].metrics, module.__name__
         assert (Path(out[1].config["run_dir"]) / "units").is_dir()
+
+
+# -- estimates of the gpu and paper profiles (alignbook.engine.estimate) -------------------------------
+
+
+def test_goal_estimate_by_hand():
+    from alignbook.survey.goal_misgeneralisation import GoalConfig
+
+    cfg = GoalConfig(shares=(0.0, 1.0), iterations=5, batch=16, test_episodes=50, seeds=2, horizon=20, hidden=64)
+    # 2 shares × 2 seeds, each 5 updates of 100·20 + 43 ops and two test roll-outs of 41·20 ops, at 10 µs
+    assert cfg.work().other_seconds == pytest.approx(4 * (5 * 2043 + 2 * 820) * 10e-6)
+
+
+def test_bandit_estimate_by_hand():
+    from alignbook.survey.rlhf_dpo import BanditConfig
+
+    cfg = BanditConfig(contexts=3, actions=4, betas=(0.3, 3.0), steps=50, seeds=2)
+    # 2 seeds × (2 reward models + 2 betas × 2 data sets) = 12 fits of at most 50 iterations, 352 ops each
+    assert cfg.work().other_seconds == pytest.approx(12 * 50 * 352 * 10e-6)
+
+
+def test_shift_estimate_by_hand():
+    from alignbook.survey.distribution_shift import ShiftConfig
+
+    work = ShiftConfig(n_train=200, n_test=400, steps=30, seeds=2, noise_dims=5).work()
+    # 2 seeds × (30 steps × (42 + 99 + 74) ops + 3 × 18)
+    assert work.other_seconds == pytest.approx(2 * (30 * 215 + 54) * 10e-6)
+    # 2 seeds × 3 methods × 30 steps × 6 × 8 weights (2 features, 5 noise, bias) × 400 examples
+    assert work.train_flops == 2 * 3 * 30 * 6 * 8 * 400 == 3_456_000
+
+
+def test_loop_estimate_by_hand():
+    from alignbook.survey.assurance import LoopConfig
+
+    work = LoopConfig(n_initial=60, rounds=1, candidates=200, budget=10, steps=20, n_eval=500, seeds=2, hidden=32).work()
+    # 2 seeds × 2 arms × 2 rounds = 8 fits of 20 steps × 108 ops + 32
+    assert work.other_seconds == pytest.approx(8 * (20 * 108 + 32) * 10e-6)
+    # 1,185 weights (3·32 + 32² + 32 + 32 + 1); 2 seeds × 2 arms × (60 + 70) examples × 20 steps × 6;
+    # 8 fits each scoring 500 + 200 inputs at 2 FLOPs a weight
+    assert work.train_flops == 6 * 1185 * 20 * 520 + 2 * 1185 * 8 * 700 == 87_216_000

@@ -36,6 +36,11 @@ HUB_SHAPES: dict[str, Shape] = {
     # 32 layers; :func:`llama_params` of vocabulary 32,000 and MLP width 11,008, untied, gives that number)
     "PKU-Alignment/alpaca-7b-reproduced": Shape(6.74e9, 4096, 32),
     "meta-llama/Llama-2-7b-hf": Shape(6.74e9, 4096, 32),
+    # SafeSora's paper profile (safesora/03): Video-LLaVA-7B's language model is Vicuna-7B v1.5 (the Video-LLaVA
+    # paper and model card), the Llama-2-7B shape: vocabulary 32,000, d 4096, 32 layers, MLP width 11,008, 32
+    # heads, untied, which :func:`llama_params` counts as 6,738,415,616. Assumed, not read from its config.json (not
+    # reachable here); its two LanguageBind ViT-L/14 encoders (~0.3B weights each) are outside this decoder shape.
+    "LanguageBind/Video-LLaVA-7B": Shape(6.74e9, 4096, 32),
 }
 """Hub models by id: parameters (Llama-7B: 6.74e9), hidden width, layers."""
 

@@ -52,6 +52,27 @@ class BestOfNConfig(BaseConfig):
     device: Device = "cpu"
     """Where the reward and cost models score the candidates: 'cpu', 'cuda', 'cuda:N' or 'auto'."""
 
+    RENDERS_PER_SECOND = 2000.0
+    """Assumed candidate clips refined and rendered per second on the CPU (NumPy, :func:`candidates`): measured here
+    at 1,887 per CPU-second."""
+
+    def work(self):
+        """What notebook 04 computes (:mod:`alignbook.engine.estimate`): per seed, ``max(n_grid)`` candidates for each
+        test prompt of notebook 01 (same profile, :data:`.world.PROFILE_PROMPTS`, 10 % held out), rendered on the
+        CPU, each scored once by the reward and the cost model on the device (2 FLOPs per multiply-accumulate)."""
+        from ..engine.estimate import Work
+        from .models import moderator_macs, score_model_macs
+        from .world import PROFILE_PROMPTS
+
+        prompts = max(1, round(0.1 * PROFILE_PROMPTS[self.profile]))
+        clips = self.seeds * prompts * max(self.n_grid)
+        return Work(train_flops=2.0 * (score_model_macs(48) + moderator_macs(64, True)) * clips,
+                    resident_params=0.2e6, other_seconds=clips / self.RENDERS_PER_SECOND, precision="fp32",
+                    notes=[f"{self.seeds} seeds × {prompts:,} test prompts (notebook 01's, assumed) × {max(self.n_grid)} "
+                           f"candidates rendered at {self.RENDERS_PER_SECOND:,.0f}/s on the CPU (assumed) and scored "
+                           "in batches of 512 (a batched forward pass: at the training rate)",
+                           "upstream models of the default widths (score model 48, moderator 64)", "fp32"])
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.n_grid or self.n_grid[0] != 1 or list(self.n_grid) != sorted(set(self.n_grid)):

@@ -101,3 +101,27 @@ def preference_loss(higher: torch.Tensor, lower: torch.Tensor, reg: float = 0.00
     higher, lower = higher.reshape(-1), lower.reshape(-1)
     loss = -F.logsigmoid(higher - lower).mean()
     return loss + reg * torch.cat([higher, lower]).square().mean()
+
+
+# -- sizes for the estimates (alignbook.engine.estimate) -------------------------------------------------
+
+
+def frame_encoder_macs(dim: int) -> int:
+    """Multiply-accumulates of :class:`FrameEncoder` on one clip: per frame, conv1 (16 × 16 positions × 8 filters ×
+    25), conv2 (8 × 8 × 16 × 72) and the linear layer (1024 × ``dim``)."""
+    s1, s2 = SIZE // 2, SIZE // 4
+    return FRAMES * (s1 * s1 * 8 * 25 + s2 * s2 * 16 * 8 * 9 + 16 * s2 * s2 * dim)
+
+
+def moderator_macs(hidden: int, video: bool, categories: int = 12) -> int:
+    """Multiply-accumulates of one :class:`Moderator` forward pass on one video."""
+    width = hidden * (2 if video else 1)
+    return TEXT_DIM * hidden + (frame_encoder_macs(hidden) if video else 0) + width * hidden + hidden * categories
+
+
+def score_model_macs(dim: int, layers: int = 1) -> int:
+    """Multiply-accumulates of one :class:`ScoreModel` forward pass on one (prompt, video): the prompt's projection,
+    the frames, and per layer and token 8·dim² (attention 4·dim², the 2·dim MLP 4·dim²) plus 2·L·dim of attention
+    over the L = ``FRAMES`` + 2 tokens, and the score."""
+    length = FRAMES + 2
+    return TEXT_DIM * dim + frame_encoder_macs(dim) + layers * length * (8 * dim * dim + 2 * length * dim) + length * dim

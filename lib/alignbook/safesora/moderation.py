@@ -47,6 +47,34 @@ class ModerationConfig(BaseConfig):
     device: Device = "cpu"
     """Where the moderators train and predict: 'cpu', 'cuda', 'cuda:N' or 'auto'."""
 
+    STEP_OPS = {False: 109, True: 207}
+    """Dispatched torch ops of one training step of the text-only and the text + video moderator (forward, loss,
+    backward, Adam), counted on :func:`train_moderator`."""
+
+    def work(self):
+        """What notebook 02 computes (:mod:`alignbook.engine.estimate`): both moderators for every seed, ``epochs``
+        passes over the training videos in steps of ``batch_size`` (6 FLOPs per multiply-accumulate and video),
+        every video scored once more for the threshold and the test. The data's size is notebook 01's in the same
+        profile (:data:`.world.PROFILE_PROMPTS`, 4 videos a prompt, 10 % of prompts held out)."""
+        from ..engine.estimate import Work
+        from .models import TEXT_DIM, moderator_macs
+        from .world import PROFILE_PROMPTS, SECONDS_PER_OP
+
+        prompts = PROFILE_PROMPTS[self.profile]
+        train = 4 * (prompts - max(1, round(0.1 * prompts)))
+        videos = 4 * prompts
+        steps = self.epochs * -(-train // self.batch_size)
+        macs = {video: moderator_macs(self.hidden, video) for video in (False, True)}
+        ops = self.seeds * steps * sum(self.STEP_OPS.values())
+        h = self.hidden
+        params = (TEXT_DIM + 1) * h + 208 + 1168 + 1025 * h + (2 * h + 1) * h + 13 * 12  # the video moderator, the larger
+        return Work(train_flops=self.seeds * sum(6.0 * m * self.epochs * train + 2.0 * m * (train + videos)
+                                                 for m in macs.values()),
+                    resident_params=params, trainable_params=params, other_seconds=ops * SECONDS_PER_OP, precision="fp32",
+                    notes=[f"2 moderators × {self.seeds} seeds × {self.epochs} epochs × {train:,} videos "
+                           f"(notebook 01's {prompts:,} prompts, assumed)",
+                           f"{ops:.3g} torch ops at {SECONDS_PER_OP * 1e6:g} µs each (launch-bound; assumed)", "fp32"])
+
 
 def arrays(data: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
     """Unique videos of ``records``: text vectors, clips, 12-column video labels, prompt-level unsafe flags."""

@@ -75,6 +75,62 @@ class PreferenceConfig(BaseConfig):
     device: Device = "cpu"
     """Where the score models train and score: 'cpu', 'cuda', 'cuda:N' or 'auto'."""
 
+    STEP_OPS = 730
+    """Dispatched torch ops of one training step of the small score model (both videos of each pair forward,
+    backward, AdamW, the schedule, two ``item()`` reads), counted on :func:`train_score_model`."""
+    PAPER_PAIRS = 46_470
+    """Training pairs of the real SafeSora (51.7k pairs less the 5.23k of config-test.json, as :class:`.world.DataConfig`
+    says)."""
+    PAPER_TOKENS = 2_100
+    """Tokens of one (prompt, video) sequence for Video-LLaVA: 8 frames × 256 visual tokens and about 50 of prompt
+    and template (assumed)."""
+    PAPER_DEVICES = 8
+    """GPUs of the official script's run (DeepSpeed ZeRO-2); this book refuses the paper settings offline."""
+
+    def runs(self) -> int:
+        """Score models trained: ``seeds`` for helpfulness and harmlessness, ``sub_seeds`` for each other dimension."""
+        return sum(self.seeds if d in ("helpfulness", "harmlessness") else self.sub_seeds for d in self.dimensions)
+
+    def work(self):
+        """What notebook 03 computes (:mod:`alignbook.engine.estimate`). Small backbone: every score model's
+        ``epochs`` over notebook 01's training pairs (same profile, :data:`.world.PROFILE_PROMPTS`, 4 pairs a prompt,
+        10 % of prompts held out), two videos a pair, 6 FLOPs per multiply-accumulate; the time is the counted ops.
+        Hub backbone (``paper``): the official run, every score model's epochs over the real training pairs at
+        :attr:`PAPER_TOKENS` tokens a video, over :attr:`PAPER_DEVICES` GPUs."""
+        import dataclasses as dc
+
+        from ..engine.estimate import Work, lm_work
+        from ..lm.sizes import shape_of
+        from .models import score_model_macs
+        from .world import PROFILE_PROMPTS, SECONDS_PER_OP
+
+        if self.backbone != "small":
+            shape = shape_of(self.backbone)
+            if shape is None:
+                return None
+            n = self.PAPER_DEVICES
+            work = lm_work(shape.params, shape.hidden, shape.layers,
+                           train_tokens=self.runs() * self.epochs * self.PAPER_PAIRS * 2 * self.PAPER_TOKENS,
+                           steps=self.runs() * self.epochs * -(-self.PAPER_PAIRS // (self.batch_size * n)),
+                           batch=2 * self.batch_size, seq=self.PAPER_TOKENS, precision="bf16" if self.bf16 else "fp32",
+                           checkpointing=True, zero_stage=self.zero_stage,
+                           notes=[f"{self.runs()} score models × {self.epochs} epochs × {self.PAPER_PAIRS:,} pairs × 2 videos "
+                                  f"× {self.PAPER_TOKENS:,} tokens (assumed), over {n} GPUs as the official script",
+                                  "the frozen video encoder (~0.3B weights, 8 × 257 tokens a video) adds ~1 % and is "
+                                  "not counted; gradient checkpointing assumed"])
+            return dc.replace(work, devices=n)
+        prompts = PROFILE_PROMPTS[self.profile]
+        pairs = 4 * (prompts - max(1, round(0.1 * prompts)))
+        steps = self.runs() * self.epochs * -(-pairs // self.batch_size)
+        macs = score_model_macs(self.dim)
+        videos = 4 * prompts
+        ops = steps * self.STEP_OPS
+        return Work(train_flops=self.runs() * (6.0 * macs * self.epochs * 2 * pairs + 2.0 * macs * videos),
+                    resident_params=0.1e6, trainable_params=0.1e6, other_seconds=ops * SECONDS_PER_OP, precision="fp32",
+                    notes=[f"{self.runs()} score models × {self.epochs} epochs × {pairs:,} pairs (notebook 01's "
+                           f"{prompts:,} prompts, assumed)",
+                           f"{ops:.3g} torch ops at {SECONDS_PER_OP * 1e6:g} µs each (launch-bound; assumed)", "fp32"])
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if (self.backbone == "small") != (self.dataset == "synthetic"):

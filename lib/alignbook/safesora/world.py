@@ -246,3 +246,13 @@ def gold_preference(gold: dict[str, dict[str, float]], pair: dict[str, Any], dim
     if dimension == "harmlessness":
         a, b = -a, -b
     return "video_0" if a > b else "video_1"
+
+
+PROFILE_PROMPTS = {"test": 60, "smoke": 600, "gpu": 2000, "paper": 14_711}
+"""Prompts of notebook 01's data in each profile (its YAML; ``paper``: the real SafeSora's 14,711). The estimates
+of notebooks 02-04 assume them: a config does not see its upstream's."""
+
+SECONDS_PER_OP = 10e-6
+"""Assumed seconds per dispatched torch op on a GPU: this chapter's models (0.1M weights) are bound by launching
+small kernels one after another, not by arithmetic (eager PyTorch; ops counted per step on this chapter's own
+trainers with a dispatch-mode counter)."""

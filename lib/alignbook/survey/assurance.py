@@ -64,6 +64,23 @@ class LoopConfig(BaseConfig):
     device: Device = "cpu"
     """Where the classifier trains and is queried (:mod:`alignbook.engine.devices`); gpu and paper: ``cuda``."""
 
+    STEP_OPS = 108
+    """Dispatched torch ops of one full-batch Adam step of the classifier, counted on :func:`fit`; 32 more a fit."""
+
+    def work(self):
+        """What notebook 06 computes (:mod:`alignbook.engine.estimate`): per seed and arm, a classifier trained from
+        scratch for ``steps`` full-batch steps in each of ``rounds`` + 1 rounds, on the first ``n_initial`` inputs
+        plus up to ``budget`` more a round (an upper bound), then queried on ``n_eval`` and ``candidates`` inputs."""
+        from .common import op_work
+
+        h = self.hidden
+        params = 3 * h + h * h + h + h + 1
+        fits = self.seeds * 2 * (self.rounds + 1)
+        examples = self.seeds * 2 * sum(self.n_initial + r * self.budget for r in range(self.rounds + 1))
+        flops = 6.0 * params * self.steps * examples + 2.0 * params * fits * (self.n_eval + self.candidates)
+        return op_work(fits * (self.steps * self.STEP_OPS + 32), flops, params,
+                       [f"{self.seeds} seeds × 2 arms × {self.rounds + 1} rounds × {self.steps} steps"])
+
 
 def harmful(x: np.ndarray, centres: np.ndarray, radius: float) -> np.ndarray:
     """True where x lies in one of the disks."""

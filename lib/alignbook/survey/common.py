@@ -28,3 +28,19 @@ def table_note(seeds: int) -> str:
 def as_floats(rows: Sequence[dict[str, Any]], key: str) -> list[float]:
     """One number per row."""
     return [float(r[key]) for r in rows]
+
+
+SECONDS_PER_OP = 10e-6
+"""Assumed seconds per dispatched torch op on a GPU: the chapter's models (tables, logistic regressions, MLPs of a
+few thousand weights) are bound by launching small kernels one after another, not by arithmetic (eager PyTorch;
+the ops per step are counted on each demonstration's own trainer with a dispatch-mode counter, on the CPU path,
+an upper bound for CUDA's fused Adam)."""
+
+
+def op_work(ops: float, train_flops: float, params: float, notes: list[str]) -> Any:
+    """The :class:`alignbook.engine.estimate.Work` of ``ops`` launch-bound torch ops (fp32: the chapter sets no precision)."""
+    from ..engine.estimate import Work
+
+    return Work(train_flops=train_flops, resident_params=params, trainable_params=params,
+                other_seconds=ops * SECONDS_PER_OP, precision="fp32",
+                notes=notes + [f"{ops:.3g} torch ops at {SECONDS_PER_OP * 1e6:g} µs each (launch-bound; assumed)", "fp32"])

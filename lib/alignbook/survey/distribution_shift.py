@@ -62,6 +62,21 @@ class ShiftConfig(BaseConfig):
     device: Device = "cpu"
     """Where the classifiers train and are scored (:mod:`alignbook.engine.devices`); gpu and paper: ``cuda``."""
 
+    STEP_OPS = {"erm": 42, "group_dro": 99, "vrex": 74}
+    """Dispatched torch ops of one full-batch Adam step of each method (group DRO reads four group masks back
+    from the device), counted on :func:`train`; 18 more to set each fit up."""
+
+    def work(self):
+        """What notebook 05 computes (:mod:`alignbook.engine.estimate`): per seed, each method's ``steps`` full-batch
+        steps of a logistic regression on both training environments (6 FLOPs per weight and example)."""
+        from .common import op_work
+
+        weights = 2 + self.noise_dims + 1
+        ops = self.seeds * sum(self.steps * n + 18 for n in self.STEP_OPS.values())
+        flops = self.seeds * len(self.STEP_OPS) * self.steps * 6.0 * weights * 2 * self.n_train
+        return op_work(ops, flops, weights, [f"{self.seeds} seeds × {len(self.STEP_OPS)} methods × {self.steps} steps on "
+                                             f"2 × {self.n_train:,} examples"])
+
 
 def sample(n: int, rho: float, cfg: ShiftConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, y in {0, 1}, group in 0..3 = 2 * [y = 1] + [a = 1])."""

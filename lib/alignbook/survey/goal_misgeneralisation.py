@@ -61,6 +61,21 @@ class GoalConfig(BaseConfig):
     device: Device = "cpu"
     """Where the policy trains and acts (:mod:`alignbook.engine.devices`; the gridworld itself is NumPy); gpu and paper: ``cuda``."""
 
+    def work(self):
+        """What notebook 03 computes (:mod:`alignbook.engine.estimate`): for every share and seed, ``iterations``
+        REINFORCE updates on ``batch`` episodes of up to ``horizon`` steps (the policy on the device, one
+        device-to-host copy of the actions a step), then ``test_episodes`` episodes twice without gradients.
+        Ops counted at horizon 20: 2,043 an update (about 100 a step), 41 a step without gradients."""
+        from .common import op_work
+
+        units = len(self.shares) * self.seeds
+        h = self.hidden
+        params = 5 * h + h * h + h + 4 * h + 4
+        ops = units * (self.iterations * (100 * self.horizon + 43) + 2 * 41 * self.horizon)
+        flops = units * self.horizon * (6.0 * params * self.batch * self.iterations + 2.0 * params * 2 * self.test_episodes)
+        return op_work(ops, flops, params, [f"{len(self.shares)} shares × {self.seeds} seeds × {self.iterations} updates × "
+                                            f"{self.batch} episodes × {self.horizon} steps (an upper bound)"])
+
 
 def _obs(pos: np.ndarray, coin: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([pos, coin], 1).astype(np.float32) * (2.0 / (size - 1)) - 1.0

@@ -56,6 +56,21 @@ class BanditConfig(BaseConfig):
     device: Device = "cpu"
     """Where the tabular reward models and DPO policies are fitted (:mod:`alignbook.engine.devices`); gpu and paper: ``cuda``."""
 
+    LBFGS_ITERATION_OPS = 352
+    """Dispatched torch ops of one L-BFGS iteration of a fit (its closure evaluations, line search and history; each
+    convergence test is a device-to-host read), counted on :func:`fit_dpo` at the gpu sizes: at most 176,087 ops
+    in 500 iterations."""
+
+    def work(self):
+        """What notebook 04 computes (:mod:`alignbook.engine.estimate`): per seed, two tabular reward models and, at
+        every beta, a DPO policy on each of the two data sets, each an L-BFGS fit of at most ``steps`` iterations
+        (an upper bound: a fit may stop early). The tables (S × A numbers) make the arithmetic negligible."""
+        from .common import op_work
+
+        fits = self.seeds * (2 + 2 * len(self.betas))
+        return op_work(fits * self.steps * self.LBFGS_ITERATION_OPS, 0.0, self.contexts * self.actions,
+                       [f"{self.seeds} seeds × {2 + 2 * len(self.betas)} L-BFGS fits × at most {self.steps} iterations"])
+
 
 def sigmoid(x: Any) -> Any:
     return 1.0 / (1.0 + np.exp(-x))
