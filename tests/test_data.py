@@ -237,3 +237,19 @@ def test_the_qa_schema_takes_one_shape_and_names_the_other_shapes_column():
     with pytest.raises(SchemaError, match="harm_category"):
         validate_rows([{**row, "harm_category": {"Violence": True}}], "pku-saferlhf-qa")
     assert validate_rows([{**row, "another_column": 1}], "pku-saferlhf-qa") == 1  # other columns: not seen, allowed
+
+
+def test_the_dry_run_names_every_unpinned_input(capsys):
+    from alignbook.engine import cli
+
+    assert cli.main(["run", "aligner/02_train", "--profile", "paper", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "aligner/aligner-20K: UNPINNED, loads the latest revision" in out
+    assert "model = 'meta-llama/Llama-2-7b-hf'   # UNPINNED, loads the latest revision" in out
+    assert cli.main(["run", "safesora/03_preference_models", "--profile", "paper", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "PKU-Alignment/SafeSora: UNPINNED, loads the latest revision" in out
+    assert "backbone = 'LanguageBind/Video-LLaVA-7B'   # UNPINNED" in out
+    assert cli.main(["run", "pku-saferlhf/02_moderation", "--profile", "paper", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "backbone = 'PKU-Alignment/alpaca-7b-reproduced'   # pinned at f4f1d993c68a98b2f953bb87208992eab221d1dc" in out
