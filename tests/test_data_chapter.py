@@ -68,7 +68,7 @@ def test_moderation_reads_a_local_qa_copy(tmp_path):
                      tmp_path, "PKU-Alignment/PKU-SafeRLHF-QA")
     cfg = resolve(CHAPTER / "02_moderation.yaml", "paper", {"dataset": str(tmp_path), "train_size": 30, "test_size": 12})
     train, test = load_qa_rows(cfg)
-    assert len(train) == 30 and len(test) == 12 and set(train[0]) >= {"severity_category", "safety_category"}
+    assert len(train) == 30 and len(test) == 12 and set(train[0]) >= {"is_safe", "harm_category", "severity_level"}
 
 
 # ------------------------------------------------------------------ verdicts on hand-made numbers

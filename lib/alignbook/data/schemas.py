@@ -106,6 +106,9 @@ class Schema:
     """Column name -> check, in the release's order."""
     extra_columns_allowed: bool = False
     """Whether rows may have further columns (releases that grew columns over revisions)."""
+    refused_columns: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Columns a row must not have even where extra columns are allowed, each with why (those of
+    another documented shape of the same release, so that exactly one shape is accepted)."""
 
 
 V0_COLUMNS: dict[str, Check] = {
@@ -150,16 +153,33 @@ SCHEMAS: dict[str, Schema] = {
         },
         extra_columns_allowed=True,
     ),
+    # PKU-SafeRLHF-QA: one row per question-answer pair. Its card documents two shapes. At the pinned
+    # revision (219fa024d11c79e28a2e2c444621d641b9689606, see hub.py) the card's YAML ``dataset_info``
+    # declares prompt, response_source, severity_category (int64), safety_category (sequence of int64),
+    # response, prompt_source, sha256 -- but that block, with its 149858/4635 split sizes, describes the
+    # parquet upload of 3cb7410, deleted before the pin. The same card's prose says each entry carries
+    # ``is_safe``, ``harm_category`` and ``severity_level``, and third-party loaders of the jsonl files the pin
+    # does hold (data/<model>/{train,test}.jsonl) read ``is_safe`` (bool), ``harm_category`` (a dict of the 19
+    # categories) and ``severity_level`` (0-3). This schema takes that second shape: the one of the files at
+    # the pin. The other columns of those files were not seen, so extra columns are allowed, except the
+    # YAML shape's own, which are refused by name: a row of the other shape fails, naming the column.
+    # Not verified on a raw row of the pinned files; if they turn out to carry the YAML shape, the first
+    # row fails here, naming ``is_safe``.
     "pku-saferlhf-qa": Schema(
         "pku-saferlhf-qa",
         {
             "prompt": is_str,
-            "response_source": is_str,
-            "severity_category": is_severity,
-            "safety_category": int_list(0, len(HARM_CATEGORIES)),
             "response": is_str,
-            "prompt_source": is_str,
-            "sha256": is_sha256,
+            "is_safe": is_bool,
+            "harm_category": bool_dict(HARM_CATEGORIES),
+            "severity_level": is_severity,
+        },
+        extra_columns_allowed=True,
+        refused_columns={
+            "severity_category": "a column of the card's YAML shape (the deleted parquet), not of the jsonl files "
+                                 "at the pinned revision; this schema reads severity_level",
+            "safety_category": "a column of the card's YAML shape (the deleted parquet), not of the jsonl files "
+                               "at the pinned revision; this schema reads harm_category",
         },
     ),
     "beavertails": Schema(
@@ -198,6 +218,10 @@ def validate_rows(rows: Iterable[Mapping[str, Any]], schema: Schema | str, where
             problem = check(row[column])
             if problem is not None:
                 raise SchemaError(f"{label}: row {index}, column {column!r} = {row[column]!r:.80} should be {problem}")
+        refused = [c for c in schema.refused_columns if c in row]
+        if refused:
+            raise SchemaError(f"{label}: row {index} has column {refused[0]!r}: {schema.refused_columns[refused[0]]} "
+                              f"(the {schema.name} schema needs {list(schema.columns)})")
         if not schema.extra_columns_allowed:
             extra = [c for c in row if c not in schema.columns]
             if extra:

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-VERSION = 1
+VERSION = 2
 """Bumped when a stand-in's recipe changes (a stand-in of another version is rebuilt)."""
 
 

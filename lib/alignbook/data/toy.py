@@ -52,14 +52,14 @@ def v1_to_qa(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             if digest in seen:
                 continue
             seen.add(digest)
-            categories = row[f"response_{i}_harm_category"]
             out.append({
                 "prompt": row["prompt"],
-                "response_source": row[f"response_{i}_source"],
-                "severity_category": int(row[f"response_{i}_severity_level"]),
-                "safety_category": [k for k, name in enumerate(HARM_CATEGORIES) if categories[name]],
                 "response": row[f"response_{i}"],
                 "prompt_source": row["prompt_source"],
+                "response_source": row[f"response_{i}_source"],
+                "is_safe": bool(row[f"is_response_{i}_safe"]),
+                "harm_category": dict(row[f"response_{i}_harm_category"]),
+                "severity_level": int(row[f"response_{i}_severity_level"]),
                 "sha256": digest,
             })
     return out
@@ -89,12 +89,12 @@ def toy_rows(schema: str, n: int, seed: int = 0, world: ToyWorld | None = None) 
     if schema == "beavertails":
         rows = []
         for qa in qa_rows(world, n, seed):
-            folded = {V1_TO_BEAVERTAILS[HARM_CATEGORIES[k]] for k in qa["safety_category"]}
+            folded = {V1_TO_BEAVERTAILS[name] for name in HARM_CATEGORIES if qa["harm_category"][name]}
             rows.append({
                 "prompt": qa["prompt"],
                 "response": qa["response"],
                 "category": {c: c in folded for c in BEAVERTAILS_CATEGORIES},
-                "is_safe": qa["severity_category"] == 0,
+                "is_safe": qa["severity_level"] == 0,
             })
         return rows
     if schema == "beavertails-evaluation":

@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from .. import __version__
 from . import deps, devices, fsguard, paths, rehearsal, store
@@ -454,14 +454,28 @@ def _revision_note(config: Any, name: str, value: Any) -> str:
     return f"   # {target}: UNPINNED, loads the latest revision" + ("" if known else " (not in the book's registry)")
 
 
+def _hub_note(config: Any, name: str, value: Any, hub: Mapping[str, str]) -> str:
+    """For a hub id field with no ``<field>_revision`` beside it (it loads at its pin, or the latest): which."""
+    if name not in hub or hasattr(config, f"{name}_revision"):
+        return ""
+    from ..data.hub import pin_of
+
+    known, pin = pin_of(value)
+    if pin:
+        return f"   # pinned at {pin}"
+    return "   # UNPINNED, loads the latest revision" + ("" if known else " (not in the book's registry)")
+
+
 def describe(job: NotebookJob) -> str:
     """What ``--dry-run`` prints for one notebook: parameters, timeout, and any launch command."""
     lines = [f"{job.name}  ({type(job.config).__name__}, timeout {job.timeout:.0f}s, key {job.key[:12]})"]
     if devices.unavailable(job.config, job.name):
         lines.append("    needs a GPU, and none is visible here: `alignbook run` would refuse it")
+    hub = rehearsal.hub_fields(job.config)
     for field in dataclasses.fields(job.config):
         value = getattr(job.config, field.name)
-        lines.append(f"    {field.name} = {value!r}{_revision_note(job.config, field.name, value)}")
+        note = _revision_note(job.config, field.name, value) or _hub_note(job.config, field.name, value, hub)
+        lines.append(f"    {field.name} = {value!r}{note}")
     if job.parameters["profile"] in ("gpu", "paper"):
         from .estimate import of_config
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import numpy as np
 import torch
@@ -44,8 +44,10 @@ class PreferenceConfig(BaseConfig):
     """``small`` (this chapter's small score model) or a hub id (``paper``: LanguageBind/Video-LLaVA-7B, as the official script)."""
     dataset: Annotated[str, OneOf(("synthetic",), hub=True)] = "synthetic"
     """Notebook 01's synthetic data, or the real dataset's hub id (``paper``: PKU-Alignment/SafeSora)."""
-    dataset_revision: str = "main"
-    """Revision of a hub dataset to pin."""
+    dataset_revision: Optional[str] = None
+    """Commit of the hub dataset to load. None: unpinned (no commit of PKU-Alignment/SafeSora could be named
+    from the hub's pages: only 7-hex ``7dc5b38`` for main, whose data differ from the first upload
+    eaf515a2e7ec381631f022e6f5bee26aacdc2f8f), so the latest revision; the dry run says so."""
     code_commit: str = OFFICIAL_COMMIT
     """The PKU-Alignment/safe-sora commit whose script these settings mirror."""
     zero_stage: Annotated[int, Range(0, 3)] = 0

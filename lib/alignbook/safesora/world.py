@@ -22,7 +22,7 @@ lies near 70 % for helpfulness and 80 % for harmlessness, not a measured propert
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import numpy as np
 
@@ -88,8 +88,10 @@ class DataConfig(BaseConfig):
 
     dataset: Annotated[str, OneOf(("synthetic",), hub=True)] = "synthetic"
     """``synthetic`` (built here) or the real dataset's hub id (``paper``: PKU-Alignment/SafeSora, not reachable here)."""
-    dataset_revision: str = "main"
-    """Revision of a hub dataset to pin."""
+    dataset_revision: Optional[str] = None
+    """Commit of the hub dataset to load. None: unpinned (no commit of PKU-Alignment/SafeSora could be named
+    from the hub's pages: only 7-hex ``7dc5b38`` for main, whose data differ from the first upload
+    eaf515a2e7ec381631f022e6f5bee26aacdc2f8f), so the latest revision; the dry run says so."""
     prompts: Count = 600
     """Prompts (the paper: 14,711); each gets one clip from every generator."""
     unsafe_prompt_share: Fraction = 0.49

@@ -138,11 +138,9 @@ class ModerationResult:
 # ----------------------------------------------------------------------------- data
 def labels_of(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     """Severity (int array) and categories (bool matrix, rows x 19) of QA-schema rows."""
-    severity = np.array([int(r["severity_category"]) for r in rows], dtype=np.int64)
-    categories = np.zeros((len(rows), len(HARM_CATEGORIES)), dtype=bool)
-    for i, row in enumerate(rows):
-        for k in row["safety_category"]:
-            categories[i, k] = True
+    severity = np.array([int(r["severity_level"]) for r in rows], dtype=np.int64)
+    categories = np.array([[bool(r["harm_category"][name]) for name in HARM_CATEGORIES] for r in rows],
+                          dtype=bool).reshape(len(rows), len(HARM_CATEGORIES))
     return severity, categories
 
 
