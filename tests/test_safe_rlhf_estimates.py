@@ -93,3 +93,9 @@ def test_the_real_model_page_counts_policy_critics_and_embedder():
 def test_bf16_counts_only_on_a_gpu():
     assert C.trainer_precision(True, "cuda") == C.trainer_precision(True, "cuda:1") == "bf16"
     assert C.trainer_precision(True, "cpu") == C.trainer_precision(False, "cuda") == "fp32"
+
+
+def test_the_score_models_estimate_says_the_precision_the_trainer_uses():
+    cpu = C.ScoreModelConfig(run_dir="unused", bf16=True).work()
+    gpu = C.ScoreModelConfig(run_dir="unused", bf16=True, device="cuda").work()
+    assert (cpu.precision, gpu.precision) == ("fp32", "bf16")

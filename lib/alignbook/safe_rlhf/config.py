@@ -79,7 +79,9 @@ class ScoreModelConfig(BaseConfig):
     zero_stage: Optional[ZeroStage] = None
     """DeepSpeed ZeRO stage under the launcher (scripts: ``--zero_stage 3``); None in-process."""
     bf16: bool = False
-    """bfloat16 training (scripts: ``--bf16 True``); CPU runs stay in float32."""
+    """bfloat16 training (scripts: ``--bf16 True``): DeepSpeed's under the launcher; in one process, torch
+    autocast around the forward passes on a GPU (fp32 weights and losses, :func:`trainer_precision`); CPU
+    runs stay in float32."""
     device: Device = "cpu"
     """Where the score model and every batch live: 'cpu', 'cuda', 'cuda:N' or 'auto' (under a launcher,
     'cuda' is each process's own GPU)."""
@@ -105,7 +107,8 @@ class ScoreModelConfig(BaseConfig):
                        train_tokens=runs * self.epochs * self.train_size * 2 * self.max_length,
                        forward_tokens=runs * self.epochs * self.eval_size * 2 * self.max_length,
                        steps=runs * self.epochs * -(-self.train_size // (self.batch_size * self.grad_accum)),
-                       batch=2 * self.batch_size, seq=self.max_length, precision="bf16" if self.bf16 else "fp32",
+                       batch=2 * self.batch_size, seq=self.max_length,
+                       precision=trainer_precision(self.bf16, self.device),
                        checkpointing=self.gradient_checkpointing, zero_stage=self.zero_stage,
                        notes=[f"3 score models × {self.seeds} seeds × {self.epochs} epochs × {self.train_size} pairs "
                               f"at {self.max_length} tokens (an upper bound)"]
@@ -298,7 +301,9 @@ class PPOLagConfig(BaseConfig):
     zero_stage: Optional[ZeroStage] = None
     """DeepSpeed ZeRO stage under the launcher (scripts: ``--zero_stage 3``); None in-process."""
     bf16: bool = False
-    """bfloat16 training (scripts: ``--bf16 True``); CPU runs stay in float32."""
+    """bfloat16 training (scripts: ``--bf16 True``): DeepSpeed's under the launcher; in one process, torch
+    autocast around the forward passes on a GPU (fp32 weights and losses, :func:`trainer_precision`); CPU
+    runs stay in float32."""
     device: Device = "cpu"
     """Where the actor, its frozen reference, the reward and cost models, the critics and every rollout
     live: 'cpu', 'cuda', 'cuda:N' or 'auto' (under a launcher, 'cuda' is each process's own GPU)."""

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from alignbook.engine import devices
 
 from . import engine as engine_mod
-from .config import ScoreModelConfig
+from .config import ScoreModelConfig, trainer_precision
 from .data import ScorePairs, special_ids, tokenize_pairs
 from .losses import accuracy, accuracy_sign, cost_loss, reward_loss
 from .results import TrainResult
@@ -72,7 +72,7 @@ def evaluate_pairs(model: Any, pairs: ScorePairs, pad_id: int, batch_size: int =
         highs.append(high)
         lows.append(low)
     module.train(was_training)
-    high, low = torch.cat(highs), torch.cat(lows)
+    high, low = torch.cat(highs).float(), torch.cat(lows).float()  # bf16 scores (autocast) read in fp32
     scores = torch.cat([high, low])
     signs = torch.cat([pairs.high_sign, pairs.low_sign]).to(device=scores.device, dtype=scores.dtype)
     mixed = (pairs.high_sign != pairs.low_sign).to(high.device)
@@ -119,6 +119,13 @@ def train_score_model(
         return _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_dir)
 
 
+def autocast_precision(cfg: Any, device: Any, engine: Any) -> str:
+    """What the in-process forward passes run under (:func:`alignbook.engine.devices.autocast`): 'bf16' when
+    ``cfg.bf16`` is set and ``device`` is a GPU (:func:`~alignbook.safe_rlhf.config.trainer_precision`), else
+    'fp32'. Under DeepSpeed the engine's own bf16 applies instead, so 'fp32' (no autocast) there."""
+    return "fp32" if getattr(engine, "uses_deepspeed", False) else trainer_precision(cfg.bf16, torch.device(device))
+
+
 def _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_dir) -> TrainResult:
     device = devices.resolve(cfg.device)
     model.to(device)
@@ -130,6 +137,7 @@ def _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_
     engine = engine_mod.wrap(model, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay,
                              zero_stage=cfg.zero_stage, bf16=cfg.bf16, grad_accum=cfg.grad_accum,
                              max_grad_norm=cfg.max_grad_norm or None)
+    precision = autocast_precision(cfg, device, engine)
     rank, world = engine.rank, engine.world_size
     steps_per_epoch = math.ceil((len(train) // world) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
@@ -149,7 +157,9 @@ def _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_
             lr = engine_mod.lr_at(step // cfg.grad_accum, math.ceil(total_steps / cfg.grad_accum), cfg.lr,
                                   cfg.lr_scheduler, cfg.warmup_ratio)
             engine_mod.set_lr(engine, lr)
-            high, low = score_pairs(engine, batch)
+            with devices.autocast(device, precision):
+                high, low = score_pairs(engine, batch)
+            high, low = high.float(), low.float()  # the loss in fp32 (a no-op in fp32)
             loss = pair_loss(kind, high, low, batch, cfg)
             engine.backward(loss)
             engine.step()
@@ -169,15 +179,18 @@ def _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.2f}")
             if cfg.eval_every and step % cfg.eval_every == 0:
-                held = evaluate_pairs(engine, held_out, pad_id)
+                with devices.autocast(device, precision):
+                    held = evaluate_pairs(engine, held_out, pad_id)
                 history.append({"step": step, "epoch": epoch + 1, **{f"eval/{k}": v for k, v in held.items()
                                                                       if k not in ("scores", "signs")}})
         if not cfg.eval_every:
-            held = evaluate_pairs(engine, held_out, pad_id)
+            with devices.autocast(device, precision):
+                held = evaluate_pairs(engine, held_out, pad_id)
             history.append({"step": step, "epoch": epoch + 1, **{f"eval/{k}": v for k, v in held.items()
                                                                   if k not in ("scores", "signs")}})
     bar.close()
-    final = evaluate_pairs(engine, held_out, pad_id)
+    with devices.autocast(device, precision):
+        final = evaluate_pairs(engine, held_out, pad_id)
     metrics = {k: float(v) for k, v in final.items() if k not in ("scores", "signs")}
     metrics["train_loss_last"] = [r for r in history if "loss" in r][-1]["loss"]
     checkpoint = None
