@@ -12,7 +12,8 @@ def test_the_dual_preference_page_counts_three_score_models_a_seed():
     n = shape_of("toy-scratch", "tiny").params
     runs = 3 * 2                                      # reward, cost, single; 2 seeds
     train = runs * 1 * 20 * 2 * 32                    # every pair: two sequences of 32 tokens
-    forward = runs * ((1 + 1) * 8 * 2 + 5 * 7) * 32   # 8 held-out pairs after the epoch and at the end; 5 x 7 candidates
+    # 8 held-out pairs scored after the epoch and at the end; 5 prompts x 7 candidate responses
+    forward = runs * ((1 + 1) * 8 * 2 + 5 * 7) * 32
     work = cfg.work()
     assert work.train_flops == pytest.approx(6 * n * train + 2 * n * forward)
     assert work.other_seconds == pytest.approx(runs * 3 * 0.005)  # ceil(20 / 8) = 3 steps a model

@@ -26,7 +26,8 @@ def test_ppo_lag_counts_rollouts_six_scoring_passes_three_updates_ptx_and_two_ev
     assert (train, forward, decode) == (1860, 3768, 192)
     assert work.train_flops == pytest.approx(6 * N * 2 * train + 2 * N * 2 * forward)  # 2 seeds
     assert work.infer_flops == pytest.approx(2 * N * 2 * decode)
-    steps, decode_steps = 2 * 3 * 4, 2 * (3 * 8 + 2 * 1 * 8)  # 4 optimiser steps an iteration; 40 generation steps a seed
+    # 4 optimiser steps an iteration; 3 x 8 + 2 x 8 = 40 generation steps a seed
+    steps, decode_steps = 2 * 3 * 4, 2 * (3 * 8 + 2 * 1 * 8)
     assert work.other_seconds == pytest.approx(steps * 0.005 + decode_steps * 2 * C.DECODE_LAYER_S)
     assert (work.resident_params, work.trainable_params) == (6 * N, 3 * N)
     assert work.precision == "fp32" and work.devices == 1
@@ -84,7 +85,8 @@ def test_the_real_model_page_counts_policy_critics_and_embedder():
     critic = (2 * 16 * 16 + 2 * 16 * 16 + 3 * 16 * 32 + 2 * 16) + 16 + 49152 * 16  # one block, norm, embedding
     assert critic == llama_params(49152, 16, 1, 32, 1) == 789_040
     seq, greedy = 16 + 8, (1 + 1) * 4 + 1                 # θ0 and one seed judge 4 prompts; 1 PTX demonstration
-    policy = 6 * n * (2 * 2 * 2 * seq) + 2 * n * (2 * 2 * (16 + 2 * seq) + greedy * 16)  # RL + PTX; prefill, policy, reference
+    # trained: RL and PTX batches; forward: prefill, the policy and its reference, the greedy answers' prefill
+    policy = 6 * n * (2 * 2 * 2 * seq) + 2 * n * (2 * 2 * (16 + 2 * seq) + greedy * 16)
     critics = 6 * 2 * critic * (2 * 2 * seq) + 2 * 2 * critic * (2 * 2 * seq)
     embedder = 2 * 22.7e6 * ((2 * 2 * 2 + greedy) * (16 + 8))  # two proxy scorers per rollout, one read per answer
     assert cfg.work().train_flops == pytest.approx(policy + critics + embedder)

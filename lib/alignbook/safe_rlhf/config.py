@@ -420,7 +420,8 @@ class SFTStageConfig(BaseConfig):
                        decode_tokens=models * self.eval_prompts * response, trainable=0.0,
                        notes=[f"{models} model(s) × {self.eval_prompts} prompts of {prompt} + {response} tokens",
                               decode_note(steps, shape.layers)]
-                       + ([f"a hub tokenizer's prompt taken as {HUB_PROMPT_TOKENS} tokens"] if "/" in self.model else []))
+                       + ([f"a hub tokenizer's prompt taken as {HUB_PROMPT_TOKENS} tokens"]
+                          if "/" in self.model else []))
         work.other_seconds += decode_seconds(steps, shape.layers)
         return work
 
