@@ -34,12 +34,12 @@ def tokenizer():
     return tiny.char_tokenizer()
 
 
-def score_run(trainer, tokenizer, device, tmp_path):
+def score_run(trainer, tokenizer, device, tmp_path, **changes):
     rows = tiny.synthetic_rows(16, seed=0)
     model = ScoreModel(tiny.tiny_llama(len(tokenizer), seed=0))
     cfg = ScoreModelConfig(epochs=1, batch_size=8, lr=1e-3, lr_scheduler="constant", warmup_ratio=0.0, max_length=64,
-                           prompt_template="{input}:", verbose=False, weight_decay=0.0, device=device)
-    return model, trainer(model, tokenizer, rows[:12], rows[12:], cfg, save_dir=tmp_path / device)
+                           prompt_template="{input}:", verbose=False, weight_decay=0.0, device=device, **changes)
+    return model, trainer(model, tokenizer, rows[:12], rows[12:], cfg, save_dir=tmp_path / f"{device}{len(changes)}")
 
 
 @pytest.mark.parametrize("trainer", [train_reward_model, train_cost_model])
@@ -56,14 +56,14 @@ def fake_judge(prompt, response):
     return types.SimpleNamespace(helpfulness=float(len(response)), is_safe="x" not in response)
 
 
-def ppo_run(tokenizer, device, algorithm="ppo_lag"):
+def ppo_run(tokenizer, device, algorithm="ppo_lag", **changes):
     torch.manual_seed(0)
     actor = tiny.tiny_llama(len(tokenizer), seed=0)
     reward = ScoreModel(tiny.tiny_llama(len(tokenizer), seed=1))
     cost = ScoreModel(tiny.tiny_llama(len(tokenizer), seed=2))
     cfg = PPOLagConfig(iterations=1, prompt_batch_size=2, max_new_tokens=4, actor_lr=1e-3, critic_lr=1e-3, verbose=False,
                        prompt_template="{input}:", actor_warmup_ratio=0.0, critic_warmup_ratio=0.0, ptx_coeff=16.0,
-                       algorithm=algorithm, device=device)
+                       algorithm=algorithm, device=device, **changes)
     result = train_ppo_lag(actor, tokenizer, reward, cost if algorithm != "ppo" else None, ["ab", "cd"], cfg,
                            judge=fake_judge, demonstrations=[("ab", "cd"), ("ef", "gh")])
     after = evaluate_policy(actor, tokenizer, ["ab", "ef"], cfg, fake_judge, reward_model=reward,
@@ -79,6 +79,37 @@ def test_ppo_lagrangian_trains_and_generates_on_the_device(algorithm, tokenizer)
         assert on_device(actor)
     assert strip(gpu.history) == strip(cpu.history)  # rollout, λ step, PPO and PTX updates: the CPU's numbers
     assert gpu_after == cpu_after  # sampled answers, ground truth and the score models' judgement
+
+
+def test_bf16_is_autocast_on_the_device_and_changes_nothing_on_the_cpu(tokenizer, tmp_path, monkeypatch):
+    """In one process ``bf16`` is torch autocast around the trainers' forward passes on a GPU, and nothing on the
+    CPU (the same numbers as without it). The stand-in GPU enters CUDA autocast without error but does not cast
+    (its tensors sit on the meta device for torch's C++ side, which CUDA autocast does not see: outputs stay
+    fp32), so on the device this checks that the bf16 path runs a step with every tensor placed right and asks
+    for bf16; that the products really run in bf16 needs a real GPU."""
+    from alignbook.engine import devices
+
+    asked, real = [], devices.autocast
+
+    def spy(device, precision="fp32"):
+        asked.append((torch.device(device).type, precision))
+        return real(device, precision)
+
+    monkeypatch.setattr(devices, "autocast", spy)
+    _, plain = score_run(train_cost_model, tokenizer, "cpu", tmp_path)
+    _, ignored = score_run(train_cost_model, tokenizer, "cpu", tmp_path, bf16=True)
+    _, ppo_plain, _ = ppo_run(tokenizer, "cpu")
+    _, ppo_ignored, _ = ppo_run(tokenizer, "cpu", bf16=True)
+    assert ignored.history == plain.history and strip(ppo_ignored.history) == strip(ppo_plain.history)
+    assert set(asked) == {("cpu", "fp32")}
+    asked.clear()
+    with standin.stand_in_gpu():
+        model, score = score_run(train_cost_model, tokenizer, "cuda", tmp_path, bf16=True)
+        actor, ppo, _ = ppo_run(tokenizer, "cuda", bf16=True)
+        assert on_device(model) and on_device(actor)
+    assert set(asked) == {("cuda", "bf16")}  # every forward pass of both trainers, evaluation and rollouts included
+    assert all(math.isfinite(r["loss"]) for r in score.history if "loss" in r)
+    assert all(math.isfinite(ppo.history[0][k]) for k in ("actor_loss", "reward_critic_loss", "cost_critic_loss", "ptx_loss"))
 
 
 def pipeline_stages(tmp_path, device):

@@ -66,6 +66,31 @@ class RealModelConfig(BaseConfig):
         if not self.harmful_sets or not self.benign_sets:
             raise ConfigError("harmful_sets=... and benign_sets=... must each name at least one prompt set")
 
+    def work(self):
+        """What the page computes (:mod:`alignbook.engine.estimate`): the model's answers to ``n_harmful`` +
+        ``n_benign`` prompts (batches of ``batch_size``), the embedder reading every prompt and answer,
+        and one timed training step per mode in ``train_modes`` (each counted as a full one), in fp32 (the
+        loader's dtype). Prompts are taken as 96 tokens in the chat template (an assumption: the sets'
+        prompts are shorter); fitting the judges reads cached embeddings (not counted)."""
+        from ..engine.estimate import infer_flops, lm_work
+        from ..lm.sizes import shape_of
+        from ..safe_rlhf.config import EMBEDDER_PARAMS, EMBEDDER_TOKENS, decode_note, decode_seconds
+
+        shape = shape_of(self.model)
+        if shape is None:
+            return None
+        n, prompt, t = self.n_harmful + self.n_benign, 96, self.max_new_tokens
+        steps = -(-n // self.batch_size) * t
+        work = lm_work(shape.params, shape.hidden, shape.layers,
+                       train_tokens=len(self.train_modes) * self.train_step_batch * self.train_step_tokens,
+                       forward_tokens=n * prompt, decode_tokens=n * t, steps=len(self.train_modes),
+                       batch=self.train_step_batch, seq=self.train_step_tokens,
+                       resident=(2 if self.train_modes else 1) * shape.params + EMBEDDER_PARAMS,  # + a fresh copy
+                       notes=[f"{n} prompts of {prompt} (assumed) + {t} tokens", decode_note(steps, shape.layers)])
+        work.train_flops += infer_flops(EMBEDDER_PARAMS, n * (min(prompt, EMBEDDER_TOKENS) + min(t, EMBEDDER_TOKENS)))
+        work.other_seconds += decode_seconds(steps, shape.layers)
+        return work
+
 
 @dataclasses.dataclass
 class UpstreamResult(TrainResult):

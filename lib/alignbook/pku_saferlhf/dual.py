@@ -73,6 +73,28 @@ class DualPreferenceConfig(BaseConfig):
         if not self.lambdas:
             raise ConfigError(f"lambdas={self.lambdas} must be a non-empty list of non-negative numbers")
 
+    def work(self):
+        """What notebook 3 computes (:mod:`alignbook.engine.estimate`): per seed three score models (reward and
+        cost on dual labels, one reward model on single labels) trained from scratch for ``epochs`` epochs on
+        ``train_size`` pairs (a hub dataset: at most that many of its rows), each pair two sequences at
+        ``max_length`` tokens (an upper bound); the held-out pairs scored after every epoch and at the end;
+        then every candidate response to ``eval_prompts`` prompts scored by the three models. fp32: the
+        score trainer runs bf16 only when asked, and this page does not ask."""
+        from ..engine.estimate import lm_work
+        from ..lm.sizes import shape_of
+
+        shape = shape_of("toy-scratch", self.preset)
+        held, runs = max(8, self.eval_prompts), 3 * self.seeds
+        candidates = self.eval_prompts * len(CANDIDATE_SOURCES)
+        return lm_work(shape.params, shape.hidden, shape.layers,
+                       train_tokens=runs * self.epochs * self.train_size * 2 * self.max_length,
+                       forward_tokens=runs * ((self.epochs + 1) * held * 2 + candidates) * self.max_length,
+                       steps=runs * self.epochs * -(-self.train_size // self.batch_size),
+                       batch=2 * self.batch_size, seq=self.max_length,
+                       notes=[f"3 score models × {self.seeds} seeds × {self.epochs} epochs × {self.train_size} pairs "
+                              f"at {self.max_length} tokens (an upper bound); {candidates} candidates scored a seed; "
+                              "the toy world's data on the CPU not counted"])
+
 
 def score_config(cfg: DualPreferenceConfig, seed: int):
     """The :class:`alignbook.safe_rlhf.config.ScoreModelConfig` used for all three models (with ``cfg.device``

@@ -79,7 +79,9 @@ class ScoreModelConfig(BaseConfig):
     zero_stage: Optional[ZeroStage] = None
     """DeepSpeed ZeRO stage under the launcher (scripts: ``--zero_stage 3``); None in-process."""
     bf16: bool = False
-    """bfloat16 training (scripts: ``--bf16 True``); CPU runs stay in float32."""
+    """bfloat16 training (scripts: ``--bf16 True``): DeepSpeed's under the launcher; in one process, torch
+    autocast around the forward passes on a GPU (fp32 weights and losses, :func:`trainer_precision`); CPU
+    runs stay in float32."""
     device: Device = "cpu"
     """Where the score model and every batch live: 'cpu', 'cuda', 'cuda:N' or 'auto' (under a launcher,
     'cuda' is each process's own GPU)."""
@@ -105,12 +107,87 @@ class ScoreModelConfig(BaseConfig):
                        train_tokens=runs * self.epochs * self.train_size * 2 * self.max_length,
                        forward_tokens=runs * self.epochs * self.eval_size * 2 * self.max_length,
                        steps=runs * self.epochs * -(-self.train_size // (self.batch_size * self.grad_accum)),
-                       batch=2 * self.batch_size, seq=self.max_length, precision="bf16" if self.bf16 else "fp32",
+                       batch=2 * self.batch_size, seq=self.max_length,
+                       precision=trainer_precision(self.bf16, self.device),
                        checkpointing=self.gradient_checkpointing, zero_stage=self.zero_stage,
                        notes=[f"3 score models × {self.seeds} seeds × {self.epochs} epochs × {self.train_size} pairs "
                               f"at {self.max_length} tokens (an upper bound)"]
                        + (["a hub dataset trains on its own train split, not train_size: scale by its size"]
                           if "/" in self.dataset else []))
+
+
+
+def trainer_precision(bf16: bool, device) -> str:
+    """The precision an in-process Safe RLHF trainer computes in: 'bf16' (torch autocast around the forward
+    passes; fp32 weights, optimiser states and losses) when ``bf16`` is set and ``device`` is a GPU
+    ('cuda', 'cuda:N', or 'auto', which an estimate takes as the GPU it targets), else 'fp32': a CPU run
+    ignores ``bf16``. Under the DeepSpeed launcher the engine's own bf16 applies as well."""
+    return "bf16" if bf16 and str(device).split(":")[0] in ("cuda", "auto") else "fp32"
+
+
+TOY_PROMPT_TOKENS = 25
+"""Longest toy-world prompt in the conversation template, in tokens (measured on 500 training prompts of
+world seed 0: at most 25, mean 20); a rollout batch is left-padded to its longest prompt."""
+TOY_PTX_TOKENS = 56
+"""Width of a batch of 64 toy-world PTX demonstrations, in tokens (measured: 56)."""
+HUB_PROMPT_TOKENS = 64
+"""Assumed tokens of a toy-world prompt under a hub model's (larger-vocabulary) tokenizer: an upper bound."""
+DECODE_LAYER_S = 0.0007
+"""Assumed seconds per transformer block per step of batched generation on a GPU (transformers'
+``generate`` launches every block's kernels from Python once per new token: a small model's generation
+is bound by that latency, not by FLOPs); 30 blocks: 21 ms a token, 8 blocks: 5.6 ms."""
+
+
+EMBEDDER_PARAMS = 22.7e6
+"""Weights of the judges' sentence embedder, all-MiniLM-L6-v2 (its model card: 22.7M parameters; 6 BERT
+layers of width 384); it reads at most 128 tokens of each text (``alignbook.pretrained.judge.FEATURE_TOKENS``)."""
+EMBEDDER_TOKENS = 128
+SMOLLM2_VOCAB = 49152
+"""SmolLM2-135M's vocabulary (its published config.json; tied embedding of 49152 × 576)."""
+
+LAUNCH_PROCESSES = 8
+"""Processes of the launched (``zero_stage``) paper runs: the launch blocks' ``nprocs``, one node of 8 GPUs."""
+
+
+def decode_seconds(steps: float, layers: int) -> float:
+    """Seconds of ``steps`` sequential generation steps of a ``layers``-block model (:data:`DECODE_LAYER_S`)."""
+    return steps * layers * DECODE_LAYER_S
+
+
+def decode_note(steps: float, layers: int) -> str:
+    return (f"{steps:.0f} generation steps at {DECODE_LAYER_S * 1000:g} ms per block "
+            f"({decode_seconds(steps, layers):.0f} s, an assumed latency)")
+
+
+def policy_tokens(cfg: "PPOLagConfig", *, prompt: int, ptx_tokens: int, critics: int, scorers: int,
+                  ptx: bool, eval_batch: int = 64, eval_scorers: int = 2, evals: int = 2) -> dict[str, float]:
+    """Tokens one policy run of ``cfg`` computes on one device (:class:`~alignbook.safe_rlhf.ppo_lag.PPOLagTrainer`):
+    per iteration ``prompt_batch_size`` rollouts of ``prompt`` + ``response`` tokens (the response at its
+    longest, ``max_new_tokens`` within ``max_length``), scored by the actor, its reference, ``critics``
+    critics and ``scorers`` frozen score models; ``update_iters`` updates train the actor and the critics
+    on them, and the actor again on a PTX batch of ``ptx_tokens`` tokens when ``ptx``. ``evals``
+    evaluations (before and after) generate for ``eval_prompts`` prompts in batches of ``eval_batch``
+    and score them with ``eval_scorers`` models. ``train``, ``forward`` (batched, prompt prefill
+    included), ``decode`` (generated one at a time), ``steps`` (optimiser) and ``decode_steps``
+    (sequential generation steps)."""
+    response = max(1, min(cfg.max_new_tokens, cfg.max_length - prompt))
+    seq = prompt + response
+    b, it, u, e = cfg.prompt_batch_size, cfg.iterations, cfg.update_iters, cfg.eval_prompts
+    return {
+        "train": it * u * ((1 + critics) * b * seq + (b * ptx_tokens if ptx else 0)),
+        "forward": it * b * (prompt + (2 + critics + scorers) * seq) + evals * e * (prompt + eval_scorers * seq),
+        "decode": it * b * response + evals * e * response,
+        "steps": it * u * (1 + critics + int(ptx)),
+        "decode_steps": it * response + evals * -(-e // eval_batch) * response,
+        "seq": seq,
+        "response": response,
+    }
+
+
+def add_tokens(total: dict[str, float], part: dict[str, float], times: int = 1) -> dict[str, float]:
+    for key in ("train", "forward", "decode", "steps", "decode_steps"):
+        total[key] = total.get(key, 0) + times * part[key]
+    return total
 
 
 ALGORITHMS = ("ppo_lag", "ppo", "ppo_shaped")
@@ -224,7 +301,9 @@ class PPOLagConfig(BaseConfig):
     zero_stage: Optional[ZeroStage] = None
     """DeepSpeed ZeRO stage under the launcher (scripts: ``--zero_stage 3``); None in-process."""
     bf16: bool = False
-    """bfloat16 training (scripts: ``--bf16 True``); CPU runs stay in float32."""
+    """bfloat16 training (scripts: ``--bf16 True``): DeepSpeed's under the launcher; in one process, torch
+    autocast around the forward passes on a GPU (fp32 weights and losses, :func:`trainer_precision`); CPU
+    runs stay in float32."""
     device: Device = "cpu"
     """Where the actor, its frozen reference, the reward and cost models, the critics and every rollout
     live: 'cpu', 'cuda', 'cuda:N' or 'auto' (under a launcher, 'cuda' is each process's own GPU)."""
@@ -239,6 +318,60 @@ class PPOLagConfig(BaseConfig):
         super().__post_init__()
         if self.lambda_max is not None and self.lambda_max < self.lambda_init:
             raise ConfigError(f"lambda_max={self.lambda_max} must be >= lambda_init={self.lambda_init}")
+
+    def work(self):
+        """What notebook 3 computes (:mod:`alignbook.engine.estimate`): ``seeds`` runs of ``algorithm``, each
+        ``iterations`` rollouts of ``prompt_batch_size`` prompts (generation, then six scoring passes for
+        PPO-Lagrangian: actor, reference, reward and cost models, two critics), an update of the actor and
+        each critic, a PTX step, and the held-out evaluation before and after (:func:`policy_tokens`).
+        Under the launcher (``zero_stage`` set: the launch block's 8 processes) every process does this
+        with its own prompts."""
+        ranks = LAUNCH_PROCESSES if self.zero_stage is not None else 1
+        return self._policy_work([(self.algorithm, self.ptx_coeff > 0)], ranks)
+
+    def _policy_work(self, variants, ranks: int = 1, extra: dict | None = None, notes: tuple[str, ...] = (),
+                     seeds: int | None = None, **evaluation):
+        """The :class:`~alignbook.engine.estimate.Work` of ``seeds`` (default: ``self.seeds``) runs of each
+        ``(algorithm, ptx)`` in ``variants`` on ``ranks`` processes (tokens of all of them; generation and
+        step latencies once), plus the token counts in ``extra``; ``evaluation``: :func:`policy_tokens`'s
+        ``evals`` and ``eval_scorers``."""
+        from alignbook.engine.estimate import lm_work
+        from alignbook.lm.sizes import shape_of
+
+        shape = shape_of(self.actor, self.preset)
+        if shape is None:
+            return None
+        hub = "/" in self.actor
+        # a hub prompt set's prompts: taken to fill max_length with the response (an upper bound)
+        prompt = max(1, self.max_length - self.max_new_tokens) if hub else TOY_PROMPT_TOKENS
+        ptx_tokens = TOY_PTX_TOKENS if not hub and self.ptx_dataset == "toy" else self.max_length
+        per_rank: dict[str, float] = dict(extra or {})
+        models, trained = 0, 0
+        for algorithm, ptx in variants:
+            critics, scorers = (2, 2) if algorithm == "ppo_lag" else (1, 1 if algorithm == "ppo" else 2)
+            run = policy_tokens(self, prompt=prompt, ptx_tokens=ptx_tokens, critics=critics, scorers=scorers, ptx=ptx,
+                                **evaluation)
+            add_tokens(per_rank, run, self.seeds if seeds is None else seeds)
+            models, trained = max(models, 2 + critics + scorers), max(trained, 1 + critics)
+        precision = trainer_precision(self.bf16, self.device)
+        work = lm_work(shape.params, shape.hidden, shape.layers, train_tokens=ranks * per_rank["train"],
+                       forward_tokens=ranks * per_rank["forward"], decode_tokens=ranks * per_rank["decode"],
+                       steps=int(per_rank["steps"]), batch=self.prompt_batch_size, seq=run["seq"],
+                       precision=precision, trainable=trained * shape.params, resident=models * shape.params,
+                       zero_stage=self.zero_stage,
+                       notes=[f"{len(variants)} run(s) × {self.seeds if seeds is None else seeds} seeds × "
+                              f"{self.iterations} iterations × "
+                              f"{self.prompt_batch_size} prompts of {prompt} + {run['response']} tokens"
+                              + (f" on each of {ranks} processes" if ranks > 1 else ""),
+                              "score models and critics taken at the actor's size",
+                              decode_note(per_rank["decode_steps"], shape.layers), *notes]
+                       + (["bf16 is torch autocast here: fp32 weights (4 B, not the 2 B counted for frozen models)"]
+                          if precision == "bf16" and ranks == 1 else [])
+                       + (["hub prompts taken to fill max_length with the response; PTX rows at max_length"]
+                          if hub else []))
+        work.other_seconds += decode_seconds(per_rank["decode_steps"], shape.layers)
+        work.devices = ranks
+        return work
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,6 +400,31 @@ class SFTStageConfig(BaseConfig):
     device: Device = "cpu"
     """Where the judged models generate: 'cpu', 'cuda', 'cuda:N' or 'auto'."""
 
+    def work(self):
+        """What notebook 1 computes (:mod:`alignbook.engine.estimate`): no training; the base and SFT models
+        (a hub model: only it) each sample a response of up to ``max_new_tokens`` to ``eval_prompts``
+        held-out prompts, in batches of 64, in fp32 (the loaders' dtype). The toy world's own response
+        sources are judged on the CPU (not counted)."""
+        from alignbook.engine.estimate import lm_work
+        from alignbook.lm.sizes import shape_of
+
+        shape = shape_of(self.model, self.preset)
+        if shape is None:
+            return None
+        models = 2 if self.model == "toy-sft" else 1
+        prompt = HUB_PROMPT_TOKENS if "/" in self.model else TOY_PROMPT_TOKENS
+        response = max(1, min(self.max_new_tokens, PPOLagConfig.max_length - prompt))
+        steps = models * -(-self.eval_prompts // 64) * response
+        work = lm_work(shape.params, shape.hidden, shape.layers,
+                       forward_tokens=models * self.eval_prompts * prompt,
+                       decode_tokens=models * self.eval_prompts * response, trainable=0.0,
+                       notes=[f"{models} model(s) × {self.eval_prompts} prompts of {prompt} + {response} tokens",
+                              decode_note(steps, shape.layers)]
+                       + ([f"a hub tokenizer's prompt taken as {HUB_PROMPT_TOKENS} tokens"]
+                          if "/" in self.model else []))
+        work.other_seconds += decode_seconds(steps, shape.layers)
+        return work
+
 
 @dataclasses.dataclass(frozen=True)
 class AblationConfig(PPOLagConfig):
@@ -279,6 +437,17 @@ class AblationConfig(PPOLagConfig):
     ptx_ablation: bool = True
     """Also train PPO-Lagrangian without its PTX step (``ptx_coeff=0``): what the official guard
     against losing helpfulness does here (only when ``ptx_coeff > 0``)."""
+
+    def work(self):
+        """What notebook 4 computes (:mod:`alignbook.engine.estimate`): for each of ``seeds`` seeds, PPO (reward
+        only), PPO on R - ν·C for every ν in ``nus``, PPO-Lagrangian and (``ptx_ablation``) PPO-Lagrangian
+        without PTX, each run as notebook 3's (:meth:`PPOLagConfig.work`), in one process (the notebook
+        has no launch block)."""
+        ptx = self.ptx_coeff > 0
+        variants = ([("ppo", ptx)] + [("ppo_shaped", ptx)] * len(self.nus) + [("ppo_lag", ptx)]
+                    + ([("ppo_lag", False)] if self.ptx_ablation and ptx else []))
+        return self._policy_work(variants, notes=("one process: no launch block, whatever zero_stage says",)
+                                 if self.zero_stage is not None else ())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -301,6 +470,36 @@ class ResultsConfig(PPOLagConfig):
     """Learning rate of reward/cost-model retraining per round."""
     score_batch_size: Count = 16
     """Pairs per step of reward/cost-model retraining."""
+
+    def work(self):
+        """What notebook 6 computes (:mod:`alignbook.engine.estimate`): with ``rounds`` = 0 only tables of the
+        other notebooks' metrics. Else the SFT policy is judged once, then each round samples two responses
+        to ``pairs_per_round`` prompts (batches of 64), retrains the reward and the cost model on 90 % of
+        those pairs for ``score_epochs`` epochs (the rest held out, scored after every epoch and at the
+        end), runs one PPO-Lagrangian (as :meth:`PPOLagConfig.work`, one seed) and judges the policy again."""
+        from alignbook.engine.estimate import Work
+
+        if not self.rounds:
+            return Work(precision="fp32", notes=["rounds = 0: only the other notebooks' metrics are tabulated"])
+        hub = "/" in self.actor
+        prompt = max(1, self.max_length - self.max_new_tokens) if hub else TOY_PROMPT_TOKENS
+        response = max(1, min(self.max_new_tokens, self.max_length - prompt))
+        seq, pairs = prompt + response, self.pairs_per_round
+        train, held = int(0.9 * pairs), pairs - int(0.9 * pairs)
+        per_round = {  # sampling the pairs, then the reward and the cost model
+            "forward": 2 * pairs * prompt + 2 * (self.score_epochs + 1) * held * 2 * seq,
+            "decode": 2 * pairs * response,
+            "decode_steps": 2 * -(-pairs // 64) * response,
+            "train": 2 * self.score_epochs * train * 2 * seq,
+            "steps": 2 * self.score_epochs * -(-train // self.score_batch_size),
+        }
+        judged_once = {"forward": self.eval_prompts * prompt, "decode": self.eval_prompts * response,
+                       "decode_steps": -(-self.eval_prompts // 64) * response}
+        extra = {k: self.rounds * per_round[k] + judged_once.get(k, 0) for k in per_round}
+        return self._policy_work([("ppo_lag", self.ptx_coeff > 0)] * self.rounds, extra=extra, seeds=1, evals=1,
+                                 eval_scorers=0,
+                                 notes=(f"{self.rounds} rounds × ({pairs} sampled pairs, 2 score models × "
+                                        f"{self.score_epochs} epochs × {train} pairs, one PPO-Lagrangian run)",))
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -36,6 +36,7 @@ from alignbook.engine.results import config_fingerprint, reusable
 from .config import PPOLagConfig
 from .data import pad_left, prompt_ids, special_ids
 from .ptx import PTXBatches, ptx_loss
+from .reward import autocast_precision, in_fp32
 from .results import TrainResult
 from .rl import LagrangeMultiplier, actor_loss, critic_loss, gae, kl_penalised_rewards, masked_mean, mixed_advantage
 from .score import ScoreModel
@@ -220,6 +221,8 @@ class PPOLagTrainer:
         self.multiplier = LagrangeMultiplier(cfg.lambda_init, cfg.lambda_lr, cfg.lambda_max)
         self.episode_costs: collections.deque = collections.deque(maxlen=cfg.episode_cost_window_size)
         self.rank, self.world_size = self.actor.rank, self.actor.world_size
+        # bf16 in one process: autocast around the forward passes, losses in fp32 (reward.autocast_precision)
+        self.precision = autocast_precision(cfg, self.device, self.actor)
         self.iteration = 0
         self.updates = 0
         self.history: list[dict[str, Any]] = []
@@ -242,16 +245,18 @@ class PPOLagTrainer:
     @torch.no_grad()
     def rollout(self, prompts: Sequence[str]) -> dict[str, Any]:
         synced = self.cfg.zero_stage == 3 and self.world_size > 1
-        roll = sample_responses(self.actor.module, self.tokenizer, prompts, self.cfg, synced_gpus=synced)
-        seq, mask = roll["sequence"], roll["attention_mask"]
-        roll["old_log_probs"] = token_logprobs(engine_mod.forward(self.actor, seq, attention_mask=mask).logits, seq)
-        roll["ref_log_probs"] = token_logprobs(self.reference(seq, attention_mask=mask).logits, seq)
-        roll["reward"] = self.reward_model(seq, mask).end_scores
-        roll["reward_values"] = engine_mod.forward(self.reward_critic, seq, mask).scores[:, :-1]
-        if self.cost_model is not None:
-            roll["cost"] = self.cost_model(seq, mask).end_scores
-        if self.cost_critic is not None:
-            roll["cost_values"] = engine_mod.forward(self.cost_critic, seq, mask).scores[:, :-1]
+        fp32 = lambda t: in_fp32(t, self.precision)  # noqa: E731  (token_logprobs reads logits in fp32 itself)
+        with devices.autocast(self.device, self.precision):
+            roll = sample_responses(self.actor.module, self.tokenizer, prompts, self.cfg, synced_gpus=synced)
+            seq, mask = roll["sequence"], roll["attention_mask"]
+            roll["old_log_probs"] = token_logprobs(engine_mod.forward(self.actor, seq, attention_mask=mask).logits, seq)
+            roll["ref_log_probs"] = token_logprobs(self.reference(seq, attention_mask=mask).logits, seq)
+            roll["reward"] = fp32(self.reward_model(seq, mask).end_scores)
+            roll["reward_values"] = fp32(engine_mod.forward(self.reward_critic, seq, mask).scores[:, :-1])
+            if self.cost_model is not None:
+                roll["cost"] = fp32(self.cost_model(seq, mask).end_scores)
+            if self.cost_critic is not None:
+                roll["cost_values"] = fp32(engine_mod.forward(self.cost_critic, seq, mask).scores[:, :-1])
         roll["prompts"] = list(prompts)
         return roll
 
@@ -294,7 +299,8 @@ class PPOLagTrainer:
             if engine is not None:
                 engine_mod.set_lr(engine, self._lr(base, schedule, warm))
 
-        logits = engine_mod.forward(self.actor, seq, attention_mask=attn).logits
+        with devices.autocast(self.device, self.precision):
+            logits = engine_mod.forward(self.actor, seq, attention_mask=attn).logits
         log_probs = token_logprobs(logits, seq)
         loss = actor_loss(log_probs[:, start:], roll["old_log_probs"][:, start:], advantages, mask,
                           cfg.clip_range_ratio)
@@ -302,14 +308,18 @@ class PPOLagTrainer:
         self.actor.step()
         stats["actor_loss"] = loss.item()
 
-        values = engine_mod.forward(self.reward_critic, seq, attn).scores[:, :-1]
+        with devices.autocast(self.device, self.precision):
+            values = engine_mod.forward(self.reward_critic, seq, attn).scores[:, :-1]
+        values = in_fp32(values, self.precision)
         r_loss = critic_loss(values[:, start:], roll["reward_values"][:, start:], reward_ret, mask,
                              cfg.clip_range_value)
         self.reward_critic.backward(r_loss)
         self.reward_critic.step()
         stats["reward_critic_loss"] = r_loss.item()
         if self.cost_critic is not None:
-            values = engine_mod.forward(self.cost_critic, seq, attn).scores[:, :-1]
+            with devices.autocast(self.device, self.precision):
+                values = engine_mod.forward(self.cost_critic, seq, attn).scores[:, :-1]
+            values = in_fp32(values, self.precision)
             c_loss = critic_loss(values[:, start:], roll["cost_values"][:, start:], cost_ret, mask,
                                  cfg.clip_range_value)
             self.cost_critic.backward(c_loss)
@@ -328,8 +338,9 @@ class PPOLagTrainer:
         """One actor step on ``ptx_coeff`` times the supervised loss of the next demonstration batch
         (upstream ``ptx_step``: the same optimiser, learning rate and clipping as the RL step)."""
         batch = devices.to(self.ptx.next(), self.device)
-        logits = engine_mod.forward(self.actor, batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        loss = ptx_loss(logits, batch["labels"])
+        with devices.autocast(self.device, self.precision):
+            logits = engine_mod.forward(self.actor, batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        loss = ptx_loss(in_fp32(logits, self.precision), batch["labels"])
         self.actor.backward(self.cfg.ptx_coeff * loss)
         self.actor.step()
         return {"ptx_loss": engine_mod.all_reduce_mean(loss.detach(), self.world_size).item()}

@@ -112,6 +112,48 @@ class RealPPOLagConfig(RealPromptsConfig):
         if self.lambda_max < self.lambda_init:
             raise ConfigError(f"lambda_max={self.lambda_max} must be >= lambda_init={self.lambda_init}")
 
+    def work(self):
+        """What notebook 5 computes (:mod:`alignbook.engine.estimate`): θ0's greedy answers to the held-out
+        prompts and to the benign training prompts (the PTX demonstrations); then per seed ``iterations``
+        rollouts of ``prompt_batch_size`` prompts (generation; the policy and its frozen reference score
+        them, the two small critics estimate values, the two proxy score models embed prompt and answer),
+        an update of the policy, each critic and a PTX step, and the held-out answers again. Prompts are
+        counted at ``max_prompt_tokens`` (an upper bound), fp32 (the loader's dtype); fitting the judges
+        reads cached embeddings (not counted)."""
+        from alignbook.engine.estimate import infer_flops, lm_work, train_flops
+        from alignbook.lm.sizes import llama_params, shape_of
+
+        from .config import (EMBEDDER_PARAMS, EMBEDDER_TOKENS, SMOLLM2_VOCAB, decode_note, decode_seconds)
+
+        shape = shape_of(self.model)
+        if shape is None:
+            return None
+        critic = llama_params(SMOLLM2_VOCAB, self.critic_hidden, self.critic_layers, 2 * self.critic_hidden,
+                              max(1, self.critic_hidden // 16))
+        p, t, b, it = self.max_prompt_tokens, self.max_new_tokens, self.prompt_batch_size, self.iterations
+        seq, held = p + t, self.eval_harmful + self.eval_benign
+        ptx = int(self.ptx_coeff > 0)
+        embedded = min(p, EMBEDDER_TOKENS) + min(t, EMBEDDER_TOKENS)  # one (prompt, answer) row
+        greedy = (1 + self.seeds) * held + self.train_benign  # answers generated greedily
+        batches = (1 + self.seeds) * -(-held // self.eval_batch_size) + -(-self.train_benign // self.eval_batch_size)
+        decode_steps = self.seeds * it * t + batches * t
+        trained_share = min(self.train_layers, shape.layers) / shape.layers
+        work = lm_work(shape.params, shape.hidden, shape.layers,
+                       train_tokens=self.seeds * it * (1 + ptx) * b * seq,  # RL and PTX steps (demonstrations ≤ seq)
+                       forward_tokens=self.seeds * it * b * (p + 2 * seq) + greedy * p,
+                       decode_tokens=self.seeds * it * b * t + greedy * t,
+                       steps=self.seeds * it * (3 + ptx), batch=b, seq=seq,
+                       trainable=trained_share * (shape.params - SMOLLM2_VOCAB * shape.hidden) + 2 * critic,
+                       resident=2 * shape.params + 2 * critic + EMBEDDER_PARAMS,
+                       notes=[f"{self.seeds} seeds × {it} iterations × {b} prompts of {p} + {t} tokens; "
+                              f"{greedy} greedy answers", decode_note(decode_steps, shape.layers),
+                              f"critics of {critic / 1e6:.2g}M weights; the embedder at {EMBEDDER_PARAMS / 1e6:g}M"])
+        work.train_flops += (train_flops(2 * critic, self.seeds * it * b * seq)
+                             + infer_flops(2 * critic, self.seeds * it * b * seq)
+                             + infer_flops(EMBEDDER_PARAMS, (2 * self.seeds * it * b + greedy) * embedded))
+        work.other_seconds += decode_seconds(decode_steps, shape.layers)
+        return work
+
     def ppo_config(self, seed: int, template: str) -> PPOLagConfig:
         """The :class:`PPOLagConfig` the shared trainer runs for ``seed`` (the rest: upstream defaults)."""
         return PPOLagConfig(

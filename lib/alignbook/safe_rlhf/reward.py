@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from alignbook.engine import devices
 
 from . import engine as engine_mod
-from .config import ScoreModelConfig
+from .config import ScoreModelConfig, trainer_precision
 from .data import ScorePairs, special_ids, tokenize_pairs
 from .losses import accuracy, accuracy_sign, cost_loss, reward_loss
 from .results import TrainResult
@@ -52,14 +52,16 @@ def pair_loss(kind: str, high: torch.Tensor, low: torch.Tensor, batch: Mapping[s
 
 
 @torch.no_grad()
-def evaluate_pairs(model: Any, pairs: ScorePairs, pad_id: int, batch_size: int = 64) -> dict[str, Any]:
+def evaluate_pairs(model: Any, pairs: ScorePairs, pad_id: int, batch_size: int = 64,
+                   precision: str = "fp32") -> dict[str, Any]:
     """Held-out ``accuracy``, ``accuracy_sign`` and the scores of every response with its sign.
 
     ``accuracy_mixed`` / ``accuracy_same``: pairwise accuracy on the pairs whose two responses differ
     in safety (one safe, one unsafe) and on those whose two responses agree (both safe or both
     unsafe), with ``share_mixed`` the share of mixed pairs (NaN where a group is empty). The sign
     term of the cost loss speaks to the mixed pairs only; on the others it pulls both costs the same
-    way, which is where a ranking cost of the sign term would show. Batches go where the model is."""
+    way, which is where a ranking cost of the sign term would show. Batches go where the model is;
+    ``precision`` 'bf16' scores them under autocast (:func:`autocast_precision`) and reads the scores in fp32."""
     module = model.module if hasattr(model, "module") else model
     device = next(module.parameters()).device
     was_training = module.training
@@ -68,11 +70,12 @@ def evaluate_pairs(model: Any, pairs: ScorePairs, pad_id: int, batch_size: int =
     for start in range(0, len(pairs), batch_size):
         batch = devices.to(pairs.batch(range(start, min(start + batch_size, len(pairs))), pad_id), device)
         batch["pad_id"] = torch.tensor(pad_id)
-        high, low = score_pairs(model, batch)
+        with devices.autocast(device, precision):
+            high, low = score_pairs(model, batch)
         highs.append(high)
         lows.append(low)
     module.train(was_training)
-    high, low = torch.cat(highs), torch.cat(lows)
+    high, low = in_fp32(torch.cat(highs), precision), in_fp32(torch.cat(lows), precision)
     scores = torch.cat([high, low])
     signs = torch.cat([pairs.high_sign, pairs.low_sign]).to(device=scores.device, dtype=scores.dtype)
     mixed = (pairs.high_sign != pairs.low_sign).to(high.device)
@@ -119,6 +122,19 @@ def train_score_model(
         return _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_dir)
 
 
+def autocast_precision(cfg: Any, device: Any, engine: Any) -> str:
+    """What the in-process forward passes run under (:func:`alignbook.engine.devices.autocast`): 'bf16' when
+    ``cfg.bf16`` is set and ``device`` is a GPU (:func:`~alignbook.safe_rlhf.config.trainer_precision`), else
+    'fp32'. Under DeepSpeed the engine's own bf16 applies instead, so 'fp32' (no autocast) there."""
+    return "fp32" if getattr(engine, "uses_deepspeed", False) else trainer_precision(cfg.bf16, torch.device(device))
+
+
+def in_fp32(t: torch.Tensor, precision: str) -> torch.Tensor:
+    """``t`` in float32 after a forward pass under bf16 autocast (losses and log-probabilities are computed in
+    fp32); unchanged otherwise (fp32 runs and DeepSpeed's own bf16 keep their dtype)."""
+    return t.float() if precision == "bf16" else t
+
+
 def _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_dir) -> TrainResult:
     device = devices.resolve(cfg.device)
     model.to(device)
@@ -130,6 +146,7 @@ def _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_
     engine = engine_mod.wrap(model, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay,
                              zero_stage=cfg.zero_stage, bf16=cfg.bf16, grad_accum=cfg.grad_accum,
                              max_grad_norm=cfg.max_grad_norm or None)
+    precision = autocast_precision(cfg, device, engine)
     rank, world = engine.rank, engine.world_size
     steps_per_epoch = math.ceil((len(train) // world) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
@@ -149,7 +166,9 @@ def _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_
             lr = engine_mod.lr_at(step // cfg.grad_accum, math.ceil(total_steps / cfg.grad_accum), cfg.lr,
                                   cfg.lr_scheduler, cfg.warmup_ratio)
             engine_mod.set_lr(engine, lr)
-            high, low = score_pairs(engine, batch)
+            with devices.autocast(device, precision):
+                high, low = score_pairs(engine, batch)
+            high, low = in_fp32(high, precision), in_fp32(low, precision)
             loss = pair_loss(kind, high, low, batch, cfg)
             engine.backward(loss)
             engine.step()
@@ -169,15 +188,15 @@ def _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.2f}")
             if cfg.eval_every and step % cfg.eval_every == 0:
-                held = evaluate_pairs(engine, held_out, pad_id)
+                held = evaluate_pairs(engine, held_out, pad_id, precision=precision)
                 history.append({"step": step, "epoch": epoch + 1, **{f"eval/{k}": v for k, v in held.items()
                                                                       if k not in ("scores", "signs")}})
         if not cfg.eval_every:
-            held = evaluate_pairs(engine, held_out, pad_id)
+            held = evaluate_pairs(engine, held_out, pad_id, precision=precision)
             history.append({"step": step, "epoch": epoch + 1, **{f"eval/{k}": v for k, v in held.items()
                                                                   if k not in ("scores", "signs")}})
     bar.close()
-    final = evaluate_pairs(engine, held_out, pad_id)
+    final = evaluate_pairs(engine, held_out, pad_id, precision=precision)
     metrics = {k: float(v) for k, v in final.items() if k not in ("scores", "signs")}
     metrics["train_loss_last"] = [r for r in history if "loss" in r][-1]["loss"]
     checkpoint = None
