@@ -304,6 +304,9 @@ class PPOLagConfig(BaseConfig):
     """bfloat16 training (scripts: ``--bf16 True``): DeepSpeed's under the launcher; in one process, torch
     autocast around the forward passes on a GPU (fp32 weights and losses, :func:`trainer_precision`); CPU
     runs stay in float32."""
+    gradient_checkpointing: bool = False
+    """Recompute the actor's and the critics' activations in backward (scripts/ppo-lag.sh:
+    ``--actor_gradient_checkpointing --critic_gradient_checkpointing``)."""
     device: Device = "cpu"
     """Where the actor, its frozen reference, the reward and cost models, the critics and every rollout
     live: 'cpu', 'cuda', 'cuda:N' or 'auto' (under a launcher, 'cuda' is each process's own GPU)."""
@@ -358,7 +361,7 @@ class PPOLagConfig(BaseConfig):
                        forward_tokens=ranks * per_rank["forward"], decode_tokens=ranks * per_rank["decode"],
                        steps=int(per_rank["steps"]), batch=self.prompt_batch_size, seq=run["seq"],
                        precision=precision, trainable=trained * shape.params, resident=models * shape.params,
-                       zero_stage=self.zero_stage,
+                       zero_stage=self.zero_stage, checkpointing=self.gradient_checkpointing,
                        notes=[f"{len(variants)} run(s) × {self.seeds if seeds is None else seeds} seeds × "
                               f"{self.iterations} iterations × "
                               f"{self.prompt_batch_size} prompts of {prompt} + {run['response']} tokens"

@@ -204,6 +204,10 @@ class PPOLagTrainer:
                 for p in model.parameters():
                     p.requires_grad_(True)
         steps = cfg.iterations * cfg.update_iters
+        if cfg.gradient_checkpointing:  # the actor and both critics, as scripts/ppo-lag.sh asks
+            for model in (actor, reward_critic, cost_critic):
+                if model is not None and hasattr(model, "gradient_checkpointing_enable"):
+                    model.gradient_checkpointing_enable()
         self.actor = engine_mod.wrap(actor, lr=cfg.actor_lr, weight_decay=cfg.actor_weight_decay,
                                      zero_stage=cfg.zero_stage, bf16=cfg.bf16, grad_accum=cfg.grad_accum,
                                      micro_batch_size=cfg.prompt_batch_size, max_grad_norm=cfg.max_grad_norm or None)
