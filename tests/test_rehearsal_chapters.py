@@ -41,3 +41,11 @@ def rehearse(chapter: str, tmp_path: Path) -> dict:
 @pytest.mark.rehearsal
 def test_rehearse_intro(tmp_path):
     rehearse("intro", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
+def test_rehearse_pku_saferlhf(tmp_path):
+    """Also what tests/test_data_paper_notebooks.py checked (the chapter's paper code path on local hub-layout
+    copies of the three releases), now with the paper's own launch: notebook 2 under DeepSpeed, ZeRO-3, bf16."""
+    rehearse("pku-saferlhf", tmp_path)
