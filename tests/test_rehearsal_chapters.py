@@ -51,6 +51,14 @@ def test_rehearse_survey(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.rehearsal
+def test_rehearse_pku_saferlhf(tmp_path):
+    """Also what tests/test_data_paper_notebooks.py checked (the chapter's paper code path on local hub-layout
+    copies of the three releases), now with the paper's own launch: notebook 2 under DeepSpeed, ZeRO-3, bf16."""
+    rehearse("pku-saferlhf", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
 def test_rehearse_info_structures(tmp_path):
     rehearse("info-structures", tmp_path)
 
@@ -77,3 +85,13 @@ def test_rehearse_safety_gymnasium(tmp_path):
 @pytest.mark.rehearsal
 def test_rehearse_safe_dreamer(tmp_path):
     rehearse("safe-dreamer", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
+def test_rehearse_aligner(tmp_path):
+    """Notebook 2 under DeepSpeed (ZeRO-3, bf16) on two processes; 3 and 4 find its checkpoints by
+    alignbook.aligner.train.checkpoint_name."""
+    rehearse("aligner", tmp_path)
+    trained = tmp_path / "build" / "rehearsal" / "paper" / "runs" / "aligner" / "02_train"
+    assert (trained / "aligner-w0.2-s0").is_dir(), sorted(p.name for p in trained.iterdir())

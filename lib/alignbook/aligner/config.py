@@ -43,8 +43,9 @@ class AlignerTrainConfig(BaseConfig):
     """Notebook 02 and the multi-process entry point: train Aligners and the Q→C baseline."""
 
     dataset: str = "toyworld"
-    """``toyworld`` (notebook 01's triples), ``aligner/aligner-20K`` (the paper's set, from the hub) or the
-    path of a JSON file of triples (``.json``); anything else is refused."""
+    """``toyworld`` (notebook 01's triples), ``aligner/aligner-20K`` (the paper's set, from the hub), a local
+    folder in that set's hub layout (a rehearsal's stand-in) or the path of a JSON file of triples (``.json``);
+    anything else is refused."""
     dataset_revision: Optional[str] = None
     """Hub revision of ``dataset`` (None: unpinned, the latest; pass a commit hash to pin a paper run)."""
     train_size: Natural = 0
@@ -89,10 +90,11 @@ class AlignerTrainConfig(BaseConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.dataset not in ("toyworld", ALIGNER_20K) and Path(self.dataset).suffix != ".json":
+        if (self.dataset not in ("toyworld", ALIGNER_20K) and Path(self.dataset).suffix != ".json"
+                and not Path(self.dataset).expanduser().is_dir()):
             raise ConfigError(
                 f"dataset={self.dataset!r} is not a dataset this trainer reads: use 'toyworld', "
-                f"'{ALIGNER_20K}' or the path of a JSON file of triples (ending in .json)"
+                f"'{ALIGNER_20K}', a local folder in its hub layout or the path of a JSON file of triples (ending in .json)"
             )
 
 
@@ -158,7 +160,7 @@ def load_training_rows(cfg: AlignerTrainConfig, data_dir: str | Path | None = No
         cut = max(1, len(rows) // 10)
         train, held_out = rows[cut:], rows[:cut]
     else:
-        rows = data.load_aligner_20k(revision=cfg.dataset_revision)
+        rows = data.load_aligner_20k(revision=cfg.dataset_revision, source=cfg.dataset)
         cut = max(1, len(rows) // 100)
         train, held_out = rows[cut:], rows[:cut]
     if cfg.train_size:

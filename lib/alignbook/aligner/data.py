@@ -122,11 +122,21 @@ def load_triples(path: str | Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def load_aligner_20k(
-    split: str = "train", revision: str | None = ALIGNER_20K_REVISION, limit: int | None = None
+    split: str = "train", revision: str | None = ALIGNER_20K_REVISION, limit: int | None = None,
+    source: str = ALIGNER_20K,
 ) -> list[dict[str, Any]]:
-    """The paper's training set from the hub (``paper`` profile only; needs network access)."""
+    """The paper's training set from the hub (``paper`` profile only; needs network access), or, with
+    ``source`` a local folder in the hub's layout (:func:`alignbook.data.write_hub_layout`, a rehearsal's
+    stand-in), from that folder."""
     import warnings
 
+    local = Path(source).expanduser()
+    if source != ALIGNER_20K and local.is_dir():
+        from ..data import hub
+
+        rows, _ = hub._read_local(local, split, "aligner")
+        rows = [{c: r[c] for c in COLUMNS if c in r} for r in rows]
+        return validate_triples(rows[:limit] if limit else rows, str(local))
     from datasets import load_dataset
 
     if revision is None:

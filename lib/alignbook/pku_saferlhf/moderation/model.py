@@ -80,6 +80,7 @@ def moderation_loss(outputs: dict[str, torch.Tensor], labels: dict[str, torch.Te
     ``labels``: ``unsafe`` (float 0/1, shape ``(B,)``), ``severity`` (long 0-3, ``(B,)``),
     ``categories`` (float 0/1, ``(B, 19)``).
     """
+    outputs = {k: v.float() for k, v in outputs.items()}  # bf16 logits under DeepSpeed: the losses in fp32
     unsafe = F.binary_cross_entropy_with_logits(outputs["unsafe"], labels["unsafe"].float())
     severity = F.cross_entropy(outputs["severity"], labels["severity"].long())
     # summed over the 19 categories (mean over the batch): a mean over mostly-negative labels
@@ -99,13 +100,18 @@ def predict_from_outputs(outputs: dict[str, torch.Tensor], threshold: float = 0.
     }
 
 
-def save_moderation_model(model: ModerationModel, directory: str | Path) -> Path:
+def save_moderation_model(model: ModerationModel, directory: str | Path,
+                          state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+    """Save ``model`` (backbone with ``save_pretrained``, heads in ``heads.pt``) under ``directory``.
+    ``state_dict``: the whole model's weights when ``model`` itself holds only a shard of them (ZeRO-3:
+    :meth:`alignbook.engine.distributed.Engine.full_state_dict`); default ``model.state_dict()``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    state = model.state_dict() if state_dict is None else state_dict
     # the weights leave the model's device as CPU copies (the files load anywhere)
-    model.backbone.save_pretrained(directory / "backbone",
-                                   state_dict={k: v.detach().cpu() for k, v in model.backbone.state_dict().items()})
-    heads = {k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith("backbone.")}
+    backbone = {k.removeprefix("backbone."): v.detach().cpu() for k, v in state.items() if k.startswith("backbone.")}
+    model.backbone.save_pretrained(directory / "backbone", state_dict=backbone)
+    heads = {k: v.detach().cpu() for k, v in state.items() if not k.startswith("backbone.")}
     checkpoints.save(directory / "heads.pt", heads)  # atomic: temp file, then rename
     (directory / "pooling.txt").write_text(model.pooling)
     return directory

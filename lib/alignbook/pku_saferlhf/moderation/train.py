@@ -37,6 +37,16 @@ are read as levels 1/2/3 in the order the paper lists them."""
 QA_DATASET = "PKU-Alignment/PKU-SafeRLHF-QA"
 """The per-response release the paper's moderation model is trained on."""
 
+NOTEBOOK = "pku-saferlhf/02_moderation"
+"""The notebook whose YAML ``launch`` block says how each seed's training runs (``paper``: DeepSpeed, 8 processes)."""
+ENTRY = "alignbook.pku_saferlhf.moderation.train:train_launched"
+"""What a launched seed runs (the YAML's ``launch`` block names the same)."""
+
+
+def launch_processes(profile: str, notebook: str = NOTEBOOK) -> int:
+    """Processes the notebook's YAML ``launch`` block declares for ``profile`` (1 without a block)."""
+    return int(_launch_block(profile, notebook).get("nprocs", 1))
+
 
 @dataclasses.dataclass(frozen=True)
 class ModerationConfig(BaseConfig):
@@ -65,9 +75,15 @@ class ModerationConfig(BaseConfig):
     lr: Positive = 2e-3
     """AdamW learning rate (from-scratch tiny models need ~1e-3; a pretrained 7B ~2e-5)."""
     batch_size: Count = 32
-    """Responses per optimiser step."""
+    """Responses per optimiser step (under the launcher: split over the processes, each taking its share)."""
     weight_decay: NonNegative = 0.0
-    """AdamW weight decay."""
+    """AdamW weight decay (matrices only: biases and norm weights never decay, as in Safe RLHF)."""
+    zero_stage: Optional[Annotated[int, Range(0, 3)]] = None
+    """DeepSpeed ZeRO stage under the launcher (Safe RLHF's 7B scripts: ``--zero_stage 3``); None or in-process:
+    plain AdamW."""
+    bf16: bool = False
+    """bfloat16 training under DeepSpeed (Safe RLHF's 7B scripts: ``--bf16 True``; a hub backbone then loads in
+    bf16); in-process runs stay in float32."""
     max_length: Count = 96
     """Longest tokenised prompt+response; longer ones are cut at the end."""
     threshold: Annotated[float, Range(0, 1, min_open=True, max_open=True)] = 0.5
@@ -82,20 +98,28 @@ class ModerationConfig(BaseConfig):
     def work(self):
         """What notebook 2 computes (:mod:`alignbook.engine.estimate`): every seed's epochs over the
         training rows at ``max_length`` tokens (an upper bound), the test rows scored once; making the toy
-        data on the CPU is not counted."""
+        data on the CPU is not counted. Under the notebook's ``launch`` block for this profile the work is
+        spread over its processes (ZeRO stage ``zero_stage``, bf16 with ``bf16``), each holding its share of a
+        batch."""
+        import dataclasses as dc
+
         from ...engine.estimate import lm_work
         from ...lm.sizes import shape_of
 
         shape = shape_of(self.backbone, self.preset)
         if shape is None:
             return None
-        return lm_work(shape.params, shape.hidden, shape.layers,
+        processes = launch_processes(self.profile)
+        work = lm_work(shape.params, shape.hidden, shape.layers,
                        train_tokens=self.seeds * self.epochs * self.train_size * self.max_length,
                        forward_tokens=self.seeds * self.test_size * self.max_length,
                        steps=self.seeds * self.epochs * -(-self.train_size // self.batch_size),
-                       batch=self.batch_size, seq=self.max_length,
+                       batch=-(-self.batch_size // processes), seq=self.max_length,
+                       precision="bf16" if self.bf16 and processes > 1 else "fp32",
+                       zero_stage=self.zero_stage if processes > 1 else None,
                        notes=[f"{self.seeds} seeds × {self.epochs} epochs × {self.train_size} rows at {self.max_length} "
                               "tokens (an upper bound); the toy data's generation on the CPU not counted"])
+        return dc.replace(work, devices=processes)
 
 
 @dataclasses.dataclass
@@ -193,9 +217,13 @@ def build_model(cfg: ModerationConfig, seed: int, world: Any = None) -> tuple[Mo
         from ...data.hub import model_revision
 
         try:
+            from ...engine.distributed import is_launched
+
             revision = model_revision(cfg.backbone)
             tokenizer = AutoTokenizer.from_pretrained(cfg.backbone, revision=revision)
-            backbone = AutoModel.from_pretrained(cfg.backbone, revision=revision)
+            # under the launcher with bf16, DeepSpeed trains in bf16: load it so (half the host memory per rank)
+            dtype = torch.bfloat16 if cfg.bf16 and cfg.zero_stage is not None and is_launched() else torch.float32
+            backbone = AutoModel.from_pretrained(cfg.backbone, revision=revision, torch_dtype=dtype)
         except OSError as error:
             raise RuntimeError(
                 f"backbone={cfg.backbone!r} could not be loaded ({error}); it needs the hub or a local "
@@ -212,11 +240,14 @@ def build_model(cfg: ModerationConfig, seed: int, world: Any = None) -> tuple[Mo
 
 # --------------------------------------------------------------------------- training
 @torch.no_grad()
-def predict(model: ModerationModel, tokenizer: Any, rows: Sequence[dict], max_length: int,
+def predict(model: Any, tokenizer: Any, rows: Sequence[dict], max_length: int,
             threshold: float = 0.5, batch_size: int = 128) -> dict[str, np.ndarray]:
-    """Hard predictions of the three heads on QA-schema rows."""
+    """Hard predictions of the three heads on QA-schema rows. ``model``: a :class:`ModerationModel` or the
+    :class:`alignbook.engine.distributed.Engine` training one (under ZeRO-3 every rank must call this with
+    the same rows: the forward pass gathers the shards)."""
+    module = getattr(model, "module", model)
     model.eval()
-    device = next(model.parameters()).device
+    device = next(module.parameters()).device
     ids = encode_rows(tokenizer, rows, max_length)
     parts: dict[str, list] = {"unsafe": [], "severity": [], "categories": []}
     for start in range(0, len(ids), batch_size):
@@ -227,7 +258,7 @@ def predict(model: ModerationModel, tokenizer: Any, rows: Sequence[dict], max_le
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def evaluate(model: ModerationModel, tokenizer: Any, rows: Sequence[dict], cfg: ModerationConfig) -> dict[str, Any]:
+def evaluate(model: Any, tokenizer: Any, rows: Sequence[dict], cfg: ModerationConfig) -> dict[str, Any]:
     severity, categories = labels_of(rows)
     pred = predict(model, tokenizer, rows, cfg.max_length, cfg.threshold)
     return moderation_metrics(severity, categories, pred["unsafe"], pred["severity"], pred["categories"])
@@ -241,71 +272,104 @@ def train_moderation(
     world: Any = None,
     output_dir: str | Path | None = None,
 ) -> ModerationResult:
-    """Train one moderation model on ``train_rows`` (QA schema) and evaluate it on ``test_rows``."""
+    """Train one moderation model on ``train_rows`` (QA schema) and evaluate it on ``test_rows``.
+
+    Optimisation goes through :func:`alignbook.engine.distributed.wrap`: plain AdamW in one process,
+    DeepSpeed (ZeRO ``cfg.zero_stage``, bf16 with ``cfg.bf16``) under the launcher, where each rank trains
+    on its share of every batch of ``cfg.batch_size`` responses, losses are averaged over the ranks, and
+    rank 0 evaluates, saves and returns the result (the other ranks return theirs unsaved)."""
     from ...engine import devices
+    from ...engine.distributed import wrap
 
     if not train_rows:
         raise ValueError("train_rows is empty; raise train_size")
-    device = devices.resolve(cfg.device)
+    device = devices.resolve(cfg.device)  # under the launcher: this rank's own GPU
     model, tokenizer = build_model(cfg, seed, world)
     model.to(device).train()
     ids = encode_rows(tokenizer, train_rows, cfg.max_length)
     severity, categories = labels_of(train_rows)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(ids) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / max(1, total // 20)) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+    engine = wrap(
+        model, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay, zero_stage=cfg.zero_stage, bf16=cfg.bf16,
+        max_grad_norm=1.0, micro_batch_size=max(1, cfg.batch_size // _world_size()),
+        lr_lambda=lambda s: min(1.0, (s + 1) / max(1, total // 20)) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)),
     )
+    rank, world_size = engine.rank, engine.world_size
     order_rng = torch.Generator().manual_seed(seed)
     history: list[dict[str, Any]] = []
     started = time.perf_counter()
-    progress = tqdm(total=total, desc=f"moderation seed {seed}", disable=not cfg.verbose, leave=False)
+    progress = tqdm(total=total, desc=f"moderation seed {seed}", disable=not cfg.verbose or rank != 0, leave=False)
     step = 0
+    engine.train()
     for epoch in range(cfg.epochs):
         order = torch.randperm(len(ids), generator=order_rng).tolist()
         for start in range(0, len(order), cfg.batch_size):
             index = order[start : start + cfg.batch_size]
+            index = index[rank::world_size] or index[:1]  # one process: all of it; a short last batch still feeds each rank
             input_ids, mask = _batch([ids[i] for i in index], tokenizer.pad_token_id)
             labels = {
                 "unsafe": torch.as_tensor(severity[index] > 0, dtype=torch.float32, device=device),
                 "severity": torch.as_tensor(severity[index], device=device),
                 "categories": torch.as_tensor(categories[index], dtype=torch.float32, device=device),
             }
-            losses = moderation_loss(model(input_ids.to(device), mask.to(device)), labels)
-            if not torch.isfinite(losses["total"]):
-                raise FloatingPointError(f"moderation loss became {losses['total'].item()} at step {step}; lower lr")
-            optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
+            losses = moderation_loss(engine(input_ids.to(device), mask.to(device)), labels)
+            engine.backward(losses["total"])
+            engine.step()
             step += 1
-            history.append({"step": step, "epoch": epoch, **{k: float(v.detach()) for k, v in losses.items()}})
+            logged = {k: engine.all_reduce_mean(float(v.detach())) for k, v in losses.items()}
+            if not math.isfinite(logged["total"]):  # the mean over ranks: every rank stops alike
+                raise FloatingPointError(f"moderation loss became {logged['total']} at step {step}; lower lr")
+            history.append({"step": step, "epoch": epoch, **logged})
             progress.update(1)
-            progress.set_postfix(loss=f"{losses['total'].item():.3f}")
+            progress.set_postfix(loss=f"{logged['total']:.3f}")
     progress.close()
-    metrics = evaluate(model, tokenizer, test_rows, cfg)
+    metrics = evaluate(engine, tokenizer, test_rows, cfg)  # every rank: a ZeRO-3 forward pass needs them all
     metrics["train_seconds"] = time.perf_counter() - started
     metrics["seed"] = seed
+    metrics["world_size"] = world_size
     checkpoint = None
     if output_dir is not None:
-        checkpoint = str(save_moderation_model(model, Path(output_dir) / "model"))
-        tokenizer.save_pretrained(str(Path(output_dir) / "model" / "tokenizer"))
+        state = engine.full_state_dict()  # every rank (ZeRO-3 gathers the shards); rank 0 writes
+        if engine.is_main:
+            checkpoint = str(save_moderation_model(model, Path(output_dir) / "model", state_dict=state))
+            tokenizer.save_pretrained(str(Path(output_dir) / "model" / "tokenizer"))
+        else:
+            checkpoint = str(Path(output_dir) / "model")
+        engine.barrier()
     result = ModerationResult(metrics=metrics, history=history, checkpoint=checkpoint, config=cfg)
-    if output_dir is not None:
+    if output_dir is not None and engine.is_main:
         result.save(output_dir)
     return result
 
 
-def run_seeds(cfg: ModerationConfig, output_dir: str | Path | None = None, *, workers: int | None = None):
+def _world_size() -> int:
+    import os
+
+    return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+
+
+def train_launched(cfg: ModerationConfig) -> dict[str, Any]:
+    """Entry point for :func:`alignbook.engine.launch.launch` (the ``launch`` block of notebook 2): one seed
+    (``cfg.seed``) on every rank, into ``cfg.run_dir`` (that seed's folder), with the rows named by
+    ``<run_dir>/unit.json`` (written by :func:`train_seed`). Returns the held-out metrics."""
+    unit = json.loads((Path(cfg.run_dir) / "unit.json").read_text())
+    rows = json.loads(Path(unit["rows"]).read_text())
+    return train_moderation(cfg, rows["train"], rows["test"], cfg.seed, output_dir=cfg.run_dir).metrics
+
+
+def run_seeds(cfg: ModerationConfig, output_dir: str | Path | None = None, *, workers: int | None = None,
+              notebook: str = NOTEBOOK):
     """Train ``cfg.seeds`` models (seeds ``cfg.seed .. cfg.seed + seeds - 1``) on the same data, as units of
     :func:`alignbook.engine.parallel.map_units` (side by side where cores allow; :func:`train_seed`).
 
     The device is resolved first, so a GPU profile on a machine without one stops before the data are
     generated. The rows are drawn once and written to ``<run_dir>/data/qa_rows.json`` for the units;
     with ``output_dir`` each seed's model and result go to ``output_dir/seed<seed>``. ``workers``: see
-    :func:`~alignbook.engine.parallel.map_units` (tests pass 1 to keep the units in this process).
+    :func:`~alignbook.engine.parallel.map_units` (tests pass 1 to keep the units in this process). Where
+    ``notebook``'s YAML has a ``launch`` block for the profile (``paper``: DeepSpeed, 8 processes), each seed
+    is launched as it says (:func:`train_launched`), one seed at a time over every device, into
+    ``output_dir/seed<seed>`` (``<run_dir>/models/seed<seed>`` without ``output_dir``).
 
     Returns ``(results, baseline)``: the per-seed :class:`ModerationResult` list and the
     majority-class baseline's metrics on the same held-out rows.
@@ -314,13 +378,17 @@ def run_seeds(cfg: ModerationConfig, output_dir: str | Path | None = None, *, wo
     from ...engine.parallel import map_units
 
     devices.resolve(cfg.device)  # fail fast: before the (slow) data generation
+    launched = bool(_launch_block(cfg.profile, notebook))
     train_rows, test_rows = load_qa_rows(cfg)
     rows_file = Path(cfg.run_dir) / "data" / "qa_rows.json"
     rows_file.parent.mkdir(parents=True, exist_ok=True)
     rows_file.write_text(json.dumps({"train": train_rows, "test": test_rows}))
     seeds = [cfg.seed + offset for offset in range(cfg.seeds)]
-    context = {"rows": str(rows_file), "output_dir": None if output_dir is None else str(output_dir)}
-    done = map_units(train_seed, cfg, seeds, name="seeds", context=context, workers=workers,
+    if launched and output_dir is None:
+        output_dir = Path(cfg.run_dir) / "models"
+    context = {"rows": str(rows_file), "output_dir": None if output_dir is None else str(output_dir),
+               "notebook": notebook if launched else None}
+    done = map_units(train_seed, cfg, seeds, name="seeds", context=context, workers=1 if launched else workers,
                      log=print if cfg.verbose else None)
     results = [ModerationResult(metrics=r["metrics"], history=r["history"], checkpoint=r["checkpoint"], config=cfg)
                for r in done]
@@ -331,14 +399,31 @@ def run_seeds(cfg: ModerationConfig, output_dir: str | Path | None = None, *, wo
 
 
 def train_seed(unit) -> dict[str, Any]:
-    """One seed of :func:`run_seeds` (``unit.value``: the seed; ``unit.context``: the rows file and output folder)."""
+    """One seed of :func:`run_seeds` (``unit.value``: the seed; ``unit.context``: the rows file, the output
+    folder and, when the profile launches, the notebook whose ``launch`` block says how)."""
     seed = unit.value
-    rows = json.loads(Path(unit.context["rows"]).read_text())
     output_dir = unit.context["output_dir"]
     folder = None if output_dir is None else Path(output_dir) / f"seed{seed}"
+    if unit.context.get("notebook"):
+        from ...engine.launch import launch_as_configured
+
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "unit.json").write_text(json.dumps({"rows": unit.context["rows"]}))
+        run_cfg = dataclasses.replace(unit.cfg, seed=seed, run_dir=str(folder), verbose=False)
+        launch_as_configured(unit.context["notebook"], ENTRY, run_cfg)
+        result = ModerationResult.load(folder)
+        return {"metrics": result.metrics, "history": result.history, "checkpoint": result.checkpoint}
+    rows = json.loads(Path(unit.context["rows"]).read_text())
     result = train_moderation(dataclasses.replace(unit.cfg, verbose=False), rows["train"], rows["test"], seed,
                               output_dir=folder)
     return {"metrics": result.metrics, "history": result.history, "checkpoint": result.checkpoint}
+
+
+def _launch_block(profile: str, notebook: str) -> dict[str, Any]:
+    from ...engine.config import load_spec
+    from ...engine.notebook import yaml_path
+
+    return (load_spec(yaml_path(notebook)).get("launch") or {}).get(profile) or {}
 
 
 def summarize(results: Sequence[ModerationResult], baseline: dict[str, Any], keys: Sequence[str]):
