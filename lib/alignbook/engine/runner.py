@@ -491,7 +491,9 @@ def describe(job: NotebookJob) -> str:
                 "its config describes no work()"
             lines.append(f"    estimated: no estimate ({why}; see alignbook.engine.estimate)")
         else:
-            over = f"  OVER ITS GUARD OF {job.timeout:.0f} s" if guess.seconds > job.timeout else ""
+            guard = job.timeout if job.declared is None else float(  # a rehearsal's plan: the paper run's guard
+                (job.spec.get("timeout") or {}).get("paper", DEFAULT_TIMEOUT["paper"]))
+            over = f"  OVER ITS GUARD OF {guard:.0f} s" if guess.seconds > guard else ""
             lines.append("    " + guess.text() + ("" if guess.fits else "  DOES NOT FIT") + over)
     launch = (job.spec.get("launch") or {}).get(job.parameters["profile"])
     if launch:
