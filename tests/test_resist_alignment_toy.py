@@ -187,7 +187,7 @@ def test_the_estimate_counts_weights_and_steps_by_hand():
                               align_samples=16, align_epochs=2, align_batch=8, inverse_steps=6, inverse_batch=8,
                               knee_window=2, reference_size=0)
     # embeddings (3 + 3)·4 + 2·4; one block 12·16 + 13·4; final norm 2·4; head 4·3 + 3
-    assert cfg.params(0) == 24 + 8 + 244 + 8 + 15 == sum(p.numel() for p in build_model(cfg, 0, 0).parameters())
+    assert cfg.model_params(0) == 24 + 8 + 244 + 8 + 15 == sum(p.numel() for p in build_model(cfg, 0, 0).parameters())
     work = cfg.work()
     # per seed: 2 pre-training runs (original, shifted) of 64/32 = 2 steps; 3 pipelines (1 grid + 2 controls) of
     # 2 × ⌈16/8⌉ = 4 alignment steps, 6 inverse steps and 8 exact distributions (counted as steps)

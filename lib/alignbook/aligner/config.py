@@ -114,7 +114,8 @@ class AlignerTrainConfig(BaseConfig):
         examples = self.seeds * sum(n for n, _ in per_variant)
         batch = self.per_device_batch_size * max(1, self.nprocs)
         steps = self.seeds * sum(-(-n // batch) // self.grad_accum for n, _ in per_variant)
-        evals = (steps // self.eval_every if self.eval_every else 0) + self.seeds * len(per_variant) * 3  # + start, each stage
+        # held-out scoring every eval_every steps, and (at most) at the start and after each of the two stages
+        evals = (steps // self.eval_every if self.eval_every else 0) + self.seeds * len(per_variant) * 3
         return lm_work(shape.params, shape.hidden, shape.layers, train_tokens=examples * self.max_length,
                        forward_tokens=evals * held * self.max_length, steps=steps, batch=self.per_device_batch_size,
                        seq=self.max_length, precision="bf16" if self.bf16 and self.nprocs > 1 else "fp32",
@@ -274,7 +275,8 @@ def training_rows(cfg: AlignerTrainConfig) -> tuple[int | None, int, str]:
     elif cfg.dataset == "toyworld" and cfg.profile in UPSTREAM_SIZES:
         sizes = UPSTREAM_SIZES[cfg.profile]
         rows, held = UPSTREAMS * sizes["train_prompts"], UPSTREAMS * sizes["eval_prompts"]
-        where = f"notebook aligner/01_data's {cfg.profile} profile: {sizes['train_prompts']} questions × {UPSTREAMS} upstreams"
+        where = (f"notebook aligner/01_data's {cfg.profile} profile: {sizes['train_prompts']} questions × "
+                 f"{UPSTREAMS} upstreams")
     elif cfg.train_size:
         rows, held, where = cfg.train_size, max(1, cfg.train_size // 10), "train_size; held-out rows assumed a tenth"
     else:

@@ -64,8 +64,6 @@ class ReboundConfig(T.RealModelPhases):
         (⌈N_a · ``align_epochs`` / ``batch_size``⌉ steps), the checked prompts answered before and after the
         rebound, and the fine-tune back (⌈``rebound_samples`` / ``batch_size``⌉ steps) measured every
         ``eval_every`` steps (the KL and the margin: three passes over the ``n_eval`` measured sequences)."""
-        import math
-
         rebound_steps = math.ceil(self.rebound_samples / self.batch_size)
         align_steps = sum(math.ceil(n * self.align_epochs / self.batch_size) for n in self.n_align)
         measures = rebound_steps // self.eval_every + 1 + (rebound_steps % self.eval_every > 0)

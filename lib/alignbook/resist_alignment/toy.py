@@ -97,7 +97,7 @@ class ToyElasticityConfig(BaseConfig):
     """Where the models train and are measured (``cuda`` in the ``gpu`` profile); the samples are drawn on
     the CPU from seeded generators, so a seed's data are the same on every device."""
 
-    def params(self, size: int) -> int:
+    def model_params(self, size: int) -> int:
         """Weights of model size ``size`` (:class:`ToyLM`): the prompt-and-token and position embeddings, per
         block two LayerNorms, the qkv and output projections and a 4× GELU MLP (12·w² + 13·w), the final
         LayerNorm and the head."""
@@ -121,15 +121,16 @@ class ToyElasticityConfig(BaseConfig):
         align_steps = self.align_epochs * -(-self.align_samples // self.align_batch)
         pipelines = [size for size in sizes for _ in self.pretrain_amounts] + [ref, ref]
         table = self.n_prompts * self.vocab ** self.length  # sequences in one exact distribution
-        flops = sum(train_flops(self.params(size), pre_steps * self.pretrain_batch * self.length)
+        trained = align_steps * self.align_batch + self.inverse_steps * self.inverse_batch  # samples a pipeline trains on
+        flops = sum(train_flops(self.model_params(size), pre_steps * self.pretrain_batch * self.length)
                     for size in [*sizes, ref])
-        flops += sum(train_flops(self.params(size), (align_steps * self.align_batch + self.inverse_steps * self.inverse_batch)
-                                 * self.length) + infer_flops(self.params(size), (self.inverse_steps + 2) * table * self.length)
+        flops += sum(train_flops(self.model_params(size), trained * self.length)
+                     + infer_flops(self.model_params(size), (self.inverse_steps + 2) * table * self.length)
                      for size in pipelines)
         steps = (len(self.widths) + 1) * pre_steps + len(pipelines) * (align_steps + 2 * self.inverse_steps + 2)
-        biggest = max(sizes, key=self.params)
-        return Work(train_flops=self.seeds * flops, resident_params=self.params(biggest),
-                    trainable_params=self.params(biggest),
+        biggest = max(sizes, key=self.model_params)
+        return Work(train_flops=self.seeds * flops, resident_params=self.model_params(biggest),
+                    trainable_params=self.model_params(biggest),
                     activation_bytes=activation_bytes(max(self.pretrain_batch, table), self.length, self.widths[biggest],
                                                       self.depths[biggest], "fp32"),
                     other_seconds=self.seeds * steps * STEP_OVERHEAD_S, precision="fp32",
