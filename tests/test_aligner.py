@@ -218,3 +218,51 @@ def test_stacking_refuses_the_other_template_and_returns_text(tokenizer, tmp_pat
     assert all(isinstance(c, str) for c in corrected) and len(upstream_calls) == 1
     with pytest.raises(ConfigError, match="not interchangeable"):
         stacking.correct(model, tokenizer, ["q"], ["a"], template="repository", trained_with="released")
+
+
+# ------------------------------------------------------------------------------ estimates (issue 31, item 4)
+def test_notebook_2_estimate_counts_every_variant_by_hand():
+    from alignbook.aligner.config import AlignerTrainConfig
+
+    cfg = AlignerTrainConfig(profile="test", run_dir="unused", model="tiny", vocab_size=300, train_size=100,
+                             warmup_fractions=(0.2,), warmup_epochs=1, epochs=2, direct_baseline=True, seeds=1,
+                             per_device_batch_size=10, grad_accum=1, max_length=32, eval_every=0, bf16=False)
+    # tiny preset, vocabulary 300, tied: 2 layers × (q,o 2·64² + k,v 2·64² + MLP 3·64·176 + norms 2·64) + 64 + 300·64
+    n = 2 * (2 * 64 * 64 + 2 * 64 * 64 + 3 * 64 * 176 + 2 * 64) + 64 + 300 * 64
+    assert n == 119_872
+    work = cfg.work()
+    # Aligner: 20 warm-up rows once + 100 rows × 2 epochs; Q→C: 100 × 2; each at 32 tokens
+    # held-out: a tenth of train_size (10 rows), scored 3 times per variant (start, each stage) at 32 tokens
+    assert work.train_flops == pytest.approx(6 * n * (20 + 200 + 200) * 32 + 2 * n * (2 * 3) * 10 * 32)
+    assert work.precision == "fp32" and work.other_seconds == pytest.approx((22 + 20) * 0.005)  # ⌈220/10⌉ + ⌈200/10⌉ steps
+
+
+def test_notebook_3_and_4_estimates_by_hand():
+    from alignbook.aligner.config import AlignerEvalConfig, WeakToStrongConfig
+
+    # the small preset at the chapter's 1000-word vocabulary: 4 × (4·128² + 3·128·352 + 2·128) + 128 + 1000·128
+    small = 4 * (4 * 128 * 128 + 3 * 128 * 352 + 2 * 128) + 128 + 1000 * 128
+    tiny = 2 * (4 * 64 * 64 + 3 * 64 * 176 + 2 * 64) + 64 + 1000 * 64
+    ev = AlignerEvalConfig(profile="gpu", run_dir="unused", max_new_tokens=8, eval_size=10).work()
+    # gpu: 5 shares × 3 seeds = 15 checkpoints × 3 upstreams × 10 answers × 8 tokens; one batch of 64 each
+    assert ev.infer_flops == pytest.approx(2 * small * 15 * 3 * 10 * 8)
+    assert ev.other_seconds == pytest.approx(15 * 3 * 1 * 8 * 4 * 6e-4)  # 360 steps of the 4-layer model
+    w2s = WeakToStrongConfig(profile="gpu", run_dir="unused", strong_model="tiny", strong_sft_prompts=100,
+                             strong_epochs=2, batch_size=10, max_length=32, max_new_tokens=8).work()
+    # 3 seeds × 2 stages × 2 epochs × 100 rows × 32 tokens trained on the tiny strong model
+    assert w2s.train_flops == pytest.approx(6 * tiny * 3 * 2 * 2 * 100 * 32)
+    # generated: strong 100 + 2 × 300 held-out answers, the small Aligner 100 + 300 corrections, 8 tokens each
+    assert w2s.infer_flops == pytest.approx(2 * tiny * 3 * 700 * 8 + 2 * small * 3 * 400 * 8)
+
+
+def test_the_estimates_sizes_of_notebooks_1_and_2_are_their_yaml_profiles():
+    from alignbook.aligner.config import UPSTREAM_SIZES
+    from alignbook.engine.config import load_spec
+    from alignbook.engine.notebook import yaml_path
+
+    for profile, sizes in UPSTREAM_SIZES.items():
+        data = load_spec(yaml_path("aligner/01_data"))["profiles"][profile]
+        trained = load_spec(yaml_path("aligner/02_train"))["profiles"][profile]
+        assert (data["train_prompts"], data["eval_prompts"]) == (sizes["train_prompts"], sizes["eval_prompts"])
+        assert (trained["model"], len(trained["warmup_fractions"]), trained["seeds"]) == (
+            sizes["model"], sizes["warmup_fractions"], sizes["seeds"])

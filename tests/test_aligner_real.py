@@ -152,3 +152,23 @@ def test_distinct_share_by_hand():
     assert distinct_share(["a", "b ", " b", "c"]) == pytest.approx(3 / 4)
     assert distinct_share(["no"] * 5) == pytest.approx(1 / 5)
     assert distinct_share([]) != distinct_share([])  # NaN
+
+
+def test_the_estimate_counts_upstream_answers_training_and_corrections_by_hand():
+    from alignbook.aligner.real import RealAlignerConfig
+
+    cfg = RealAlignerConfig(profile="test", run_dir="unused", train_harmful=3, train_benign=2, eval_harmful=2,
+                            eval_benign=2, max_prompt_tokens=16, answer_tokens=8, correction_tokens=8, epochs=1,
+                            warmups=(0.0, 0.2), seeds=1, batch_size=2, train_layers=30, eval_batch_size=16)
+    n = 134.5e6
+    trained = n - 49152 * 576  # all 30 blocks and the final norm: everything but the tied embedding
+    work = cfg.work()
+    # examples: share 0 → 5 triples × 1 epoch; share 0.2 → round(0.2·5) = 1 warm-up + 5; at 16 + 8 + 8 + 64 = 96 tokens
+    tokens = (5 + 1 + 5) * 96
+    # forward 2 FLOPs a weight and token, backward 4 a trained weight and token
+    assert work.train_flops == pytest.approx(tokens * (2 * n + 4 * trained))
+    # upstream: 5 training + 4 held-out answers × 8 tokens; 2 Aligners × 4 corrections × 8 tokens
+    assert work.infer_flops == pytest.approx(2 * n * (9 * 8 + 2 * 4 * 8))
+    # generation steps: upstream 3 batches (5, 2, 2 requests) × 8, Aligners 2 × 2 batches × 8; 30 layers at 0.6 ms;
+    # optimiser steps: ⌈5/2⌉ + (⌈1/2⌉ + ⌈5/2⌉) = 7 at 5 ms
+    assert work.other_seconds == pytest.approx((3 * 8 + 2 * 2 * 8) * 30 * 6e-4 + 7 * 0.005)

@@ -206,3 +206,21 @@ def test_the_real_model_scores_on_the_gpu(tmp_path, monkeypatch):
         r = real_model.run_real_model(cfg)
     assert r["positions"] == 8 and np.isfinite(r["kl"]).all() and np.isfinite(r["max_logit_nh"]).all()
     assert loaded and all(p.device.type == "cuda" for p in loaded[0][0].parameters())
+
+
+def test_the_estimates_count_every_run_by_hand():
+    from alignbook.baichuan2.real_model import RealModelConfig
+
+    cfg = ScalingConfig(profile="test", run_dir="unused", vocab_size=300, hiddens=(8, 16, 24, 32), layers=(1, 1, 2, 2),
+                        heads=(2, 2, 2, 2), held_out=1, seeds=1, held_out_seeds=2, steps=12, warmup=3, batch_size=4,
+                        seq_len=32, eval_windows=8)
+    # untied Llama, FFN 3h: per layer 4h² + 3·h·3h + 2h, + final norm h + embedding and head 2·300·h
+    params = [1 * (13 * 8 * 8 + 16) + 8 + 600 * 8, 1 * (13 * 16 * 16 + 32) + 16 + 600 * 16,
+              2 * (13 * 24 * 24 + 48) + 24 + 600 * 24, 2 * (13 * 32 * 32 + 64) + 32 + 600 * 32]
+    assert params == [5656, 12976, 29496, 45984]
+    runs = [1, 1, 1, 2]  # the largest is held out, with 2 seeds
+    expected = sum(k * (6 * p * 12 * 4 * 32 + 2 * p * 8 * 32) for k, p in zip(runs, params))
+    work = cfg.work()
+    assert work.train_flops == pytest.approx(expected) and work.other_seconds == pytest.approx(5 * 12 * 0.005)
+    real = RealModelConfig(profile="test", run_dir="unused", windows=2, seq_len=16).work()
+    assert real.train_flops == pytest.approx(2 * 134.5e6 * 2 * 16)

@@ -232,3 +232,23 @@ def test_units_give_the_same_numbers_in_process_and_in_workers(tmp_path, monkeyp
             out.append(run(str(tmp_path / name / cores)))
         assert out[0].history == out[1].history and out[0].metrics == out[1].metrics, name
         assert (Path(out[1].config["run_dir"]) / "units").is_dir()
+
+
+def test_the_estimates_count_fits_and_generation_by_hand():
+    from alignbook.info_structures.real_text import RealTextConfig
+    from alignbook.info_structures.reward_models import RewardModelConfig, make_rm
+
+    cfg = RewardModelConfig(profile="test", run_dir="unused", context_dim=2, depth=2, vocab=2, branching=2,
+                            comparisons_per_prompt=2, prompt_grid=(4,), hidden=3, steps=5, probe_prompts=2,
+                            probe_pairs=1, max_n_bon=2, seeds=2)
+    # MLP: (2 + 2·2)·3 + 3, 3·3 + 3, 3 + 1
+    assert 37 == sum(p.numel() for p in make_rm(cfg).parameters())
+    work = cfg.work()
+    # 2 seeds × 2 topologies × 5 steps × both sides of 4 prompts × 2 pairs; 4 fits score 2 probes × (2 + 4·1) rows
+    assert work.train_flops == pytest.approx(6 * 37 * 2 * 2 * 5 * 2 * 4 * 2 + 2 * 37 * 4 * 2 * 6)
+    assert work.other_seconds == pytest.approx(4 * 5 * 0.005)
+    text = RealTextConfig(profile="test", run_dir="unused", prompts=2, branching=2, segment_tokens=4).work()
+    # per prompt: 2 first segments of 4, 2 × 2 continuations of 4, 4 chains of 8 tokens; 4 + 4 + 8 batched steps
+    assert text.infer_flops == pytest.approx(2 * 134.5e6 * 2 * (8 + 16 + 32))
+    assert text.train_flops == pytest.approx(2 * 22.7e6 * 16 * 128)  # 16 texts embedded at ≤ 128 tokens
+    assert text.other_seconds == pytest.approx(16 * 30 * 6e-4)

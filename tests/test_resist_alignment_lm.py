@@ -358,3 +358,23 @@ def test_rebound_trains_generates_and_scores_on_the_gpu(tiny_smollm2, tmp_path):
     assert tiny_smollm2 and all(p.device.type == "cuda" for m in tiny_smollm2 for p in m.parameters())
     assert len(result.metrics["runs"]) == 2
     assert all(math.isfinite(row["kl"]) for run in result.metrics["runs"] for row in run["curve"])
+
+
+def test_the_real_model_estimates_count_every_phase_by_hand():
+    from alignbook.resist_alignment.rebound import ReboundConfig
+    from alignbook.resist_alignment.resistance import ResistanceConfig
+
+    n = 134.5e6
+    trained = n - 49152 * 576  # train_layers=30: every block and the final norm, not the tied embedding
+    seq = 10 + 6 + 16  # max_prompt_tokens + max_new_tokens + the chat template's (assumed) 16
+    res = ResistanceConfig(profile="test", run_dir="unused", seeds=2, n_align=8, slice_steps=(1, 2), n_generate=4,
+                           max_new_tokens=6, finetune_steps=2, batch_size=4, train_layers=30, max_prompt_tokens=10).work()
+    # per seed: 2 alignment steps + 2 pairs-directions × 2 steps, 4 sequences each → 2 × 6 × 4 = 48 trained;
+    # scored: 8 alignment prompts (trunk), 2 slices × 2 passes × 4 answers, 2 fine-tunes' data × 4 → 2 × 32 = 64
+    assert res.train_flops == pytest.approx(48 * seq * (2 * n + 4 * trained) + 2 * n * 64 * seq)
+    reb = ReboundConfig(profile="test", run_dir="unused", seeds=2, n_align=(4, 8), align_epochs=1, rebound_samples=8,
+                        batch_size=4, eval_every=1, n_eval=4, n_check=2, max_new_tokens=6, max_prompt_tokens=10,
+                        train_layers=30).work()
+    # per seed: alignment ⌈4/4⌉ + ⌈8/4⌉ = 3 steps, rebound 2 × 2 steps, 4 sequences a step → 2 × 7 × 4 = 56 trained;
+    # scored per seed 8 rebound + 12 alignment + 4 × 4 measured; per (seed, N_a) 3 measures × 3 passes × 4
+    assert reb.train_flops == pytest.approx(56 * seq * (2 * n + 4 * trained) + 2 * n * (2 * 36 + 4 * 36) * seq)

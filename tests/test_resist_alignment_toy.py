@@ -177,3 +177,20 @@ def test_the_toy_trains_and_measures_on_the_gpu(tmp_path, monkeypatch):
     trained = [m for m in built if any(p.device.type == "cuda" for p in m.parameters())]
     assert trained and all(p.device.type == "cuda" for m in trained for p in m.parameters())
     assert all(math.isfinite(r["kl_theta0_end"]) for r in result.metrics["pipelines"])
+
+
+def test_the_estimate_counts_weights_and_steps_by_hand():
+    from alignbook.resist_alignment.toy import ToyElasticityConfig, build_model
+
+    cfg = ToyElasticityConfig(profile="test", run_dir="unused", seeds=2, n_prompts=3, vocab=3, length=2, b_tokens=1,
+                              widths=(4,), depths=(1,), heads=2, pretrain_amounts=(64,), pretrain_batch=32,
+                              align_samples=16, align_epochs=2, align_batch=8, inverse_steps=6, inverse_batch=8,
+                              knee_window=2, reference_size=0)
+    # embeddings (3 + 3)·4 + 2·4; one block 12·16 + 13·4; final norm 2·4; head 4·3 + 3
+    assert cfg.model_params(0) == 24 + 8 + 244 + 8 + 15 == sum(p.numel() for p in build_model(cfg, 0, 0).parameters())
+    work = cfg.work()
+    # per seed: 2 pre-training runs (original, shifted) of 64/32 = 2 steps; 3 pipelines (1 grid + 2 controls) of
+    # 2 × ⌈16/8⌉ = 4 alignment steps, 6 inverse steps and 8 exact distributions (counted as steps)
+    assert work.other_seconds == pytest.approx(2 * (2 * 2 + 3 * (4 + 6 + 6 + 2)) * 0.005)
+    per_pipeline = 6 * 299 * (4 * 8 + 6 * 8) * 2 + 2 * 299 * 8 * (3 * 3 ** 2) * 2
+    assert work.train_flops == pytest.approx(2 * (2 * 6 * 299 * 2 * 32 * 2 + 3 * per_pipeline))

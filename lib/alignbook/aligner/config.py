@@ -97,6 +97,39 @@ class AlignerTrainConfig(BaseConfig):
                 f"'{ALIGNER_20K}', a local folder in its hub layout or the path of a JSON file of triples (ending in .json)"
             )
 
+    def work(self):
+        """What notebook 2 computes (:mod:`alignbook.engine.estimate`): for every seed, each Aligner (its
+        identity warm-up on that share of the rows for ``warmup_epochs``, then every row for ``epochs``) and the
+        Q→C baseline (every row for ``epochs``), every example at ``max_length`` tokens (an upper bound: the
+        collator pads to a batch's longest row), and the held-out rows scored at every evaluation. The rows
+        are ``train_size``, else notebook aligner/01_data's in the same profile (:data:`UPSTREAM_SIZES`)."""
+        from ..engine.estimate import lm_work
+
+        shape = self._shape()
+        if shape is None:
+            return None
+        rows, held, where = training_rows(self)
+        if rows is None:
+            return None
+        per_variant = [(round(f * rows) * self.warmup_epochs + rows * self.epochs, f"{f:g}")
+                       for f in self.warmup_fractions] + ([(rows * self.epochs, "Q→C")] if self.direct_baseline else [])
+        examples = self.seeds * sum(n for n, _ in per_variant)
+        batch = self.per_device_batch_size * max(1, self.nprocs)
+        steps = self.seeds * sum(-(-n // batch) // self.grad_accum for n, _ in per_variant)
+        # held-out scoring every eval_every steps, and (at most) at the start and after each of the two stages
+        evals = (steps // self.eval_every if self.eval_every else 0) + self.seeds * len(per_variant) * 3
+        return lm_work(shape.params, shape.hidden, shape.layers, train_tokens=examples * self.max_length,
+                       forward_tokens=evals * held * self.max_length, steps=steps, batch=self.per_device_batch_size,
+                       seq=self.max_length, precision="bf16" if self.bf16 and self.nprocs > 1 else "fp32",
+                       zero_stage=self.zero_stage if self.nprocs > 1 else 0,
+                       notes=[f"{self.seeds} seeds × {len(per_variant)} variants over {rows} training rows ({where}) at "
+                              f"{self.max_length} tokens (an upper bound), {held} held-out rows scored {evals} times"]
+                       + ([] if self.nprocs > 1 else ["in one process the trainer runs fp32 (bf16 is DeepSpeed's)"]))
+
+    def _shape(self):
+        """The model's shape: a preset at this config's vocabulary, or a hub model ``shape_of`` knows."""
+        return model_shape(self.model, self.vocab_size)
+
 
 @dataclasses.dataclass(frozen=True)
 class AlignerEvalConfig(BaseConfig):
@@ -111,6 +144,29 @@ class AlignerEvalConfig(BaseConfig):
     device: Device = "cpu"
     """Where the trained Aligners are loaded and generate their corrections (:mod:`alignbook.engine.devices`): ``cpu``, ``cuda`` (under the launcher: each process's own
     GPU), ``cuda:N`` or ``auto``; the ``gpu`` and ``paper`` profiles ask for ``cuda``."""
+
+    def work(self):
+        """What notebook 3 computes (:mod:`alignbook.engine.estimate`): every checkpoint notebook 2 trained in
+        this profile (:data:`UPSTREAM_SIZES`: each warm-up share × each seed) corrects every upstream's held-out
+        answers, greedily, ``max_new_tokens`` tokens in batches of 64 (an upper bound: a batch stops when all
+        its rows end); the toy world's judge runs on the CPU and is not counted."""
+        from ..engine.estimate import lm_work
+        from ..lm.sizes import decode_note, decode_seconds
+
+        if self.profile not in UPSTREAM_SIZES:
+            return None
+        sizes = UPSTREAM_SIZES[self.profile]
+        shape = model_shape(sizes["model"], AlignerTrainConfig.vocab_size)
+        checkpoints = sizes["warmup_fractions"] * sizes["seeds"]
+        per_upstream = min(self.eval_size or sizes["eval_prompts"], sizes["eval_prompts"])
+        steps = checkpoints * UPSTREAMS * -(-per_upstream // 64) * self.max_new_tokens
+        tokens = checkpoints * UPSTREAMS * per_upstream * self.max_new_tokens
+        work = lm_work(shape.params, shape.hidden, shape.layers, decode_tokens=tokens, trainable=0.0,
+                       notes=[f"{checkpoints} checkpoints of notebook aligner/02_train ({sizes['model']}) × {UPSTREAMS} "
+                              f"upstreams × {per_upstream} held-out answers × {self.max_new_tokens} new tokens, fp32",
+                              decode_note(steps, shape.layers)])
+        work.other_seconds += decode_seconds(steps, shape.layers)
+        return work
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,10 +195,97 @@ class WeakToStrongConfig(BaseConfig):
     """Where the weak Aligner is loaded and the strong model trains and generates (:mod:`alignbook.engine.devices`): ``cpu``, ``cuda`` (under the launcher: each process's own
     GPU), ``cuda:N`` or ``auto``; the ``gpu`` and ``paper`` profiles ask for ``cuda``."""
 
+    def work(self):
+        """What notebook 4 computes (:mod:`alignbook.engine.estimate`), for each seed of notebook 2's Aligner at
+        ``warmup_fraction`` (:data:`UPSTREAM_SIZES`): the strong model trained twice (imitation, then on the
+        corrections) for ``strong_epochs`` over ``strong_sft_prompts`` rows at ``max_length`` tokens (an upper
+        bound), fp32; greedy generation in batches of 64 (``max_new_tokens`` steps each): the strong model
+        answers the training questions and, before and after, the held-out ones; the Aligner corrects the
+        training answers and the held-out ones once. The toy world's judge (CPU) is not counted."""
+        from ..engine.estimate import lm_work
+        from ..lm.sizes import decode_note, decode_seconds
+
+        if self.profile not in UPSTREAM_SIZES:
+            return None
+        sizes = UPSTREAM_SIZES[self.profile]
+        vocab = AlignerTrainConfig.vocab_size
+        strong, weak = model_shape(self.strong_model, vocab), model_shape(sizes["model"], vocab)
+        seeds, n, held = sizes["seeds"], self.strong_sft_prompts, sizes["eval_prompts"]
+        batches = lambda rows: -(-rows // 64)  # noqa: E731  (complete() generates in batches of 64)
+        strong_steps = seeds * (batches(n) + 2 * batches(held)) * self.max_new_tokens
+        weak_steps = seeds * (batches(n) + batches(held)) * self.max_new_tokens
+        work = lm_work(strong.params, strong.hidden, strong.layers,
+                       train_tokens=seeds * 2 * self.strong_epochs * n * self.max_length,
+                       decode_tokens=seeds * (n + 2 * held) * self.max_new_tokens,
+                       steps=seeds * 2 * self.strong_epochs * batches_of(n, self.batch_size),
+                       batch=self.batch_size, seq=self.max_length, resident=strong.params + weak.params,
+                       notes=[f"{seeds} seeds × 2 stages × {self.strong_epochs} epochs × {n} rows at {self.max_length} "
+                              f"tokens (an upper bound), fp32; {held} held-out questions (notebook aligner/01_data's "
+                              f"{self.profile} profile)",
+                              decode_note(strong_steps, strong.layers), decode_note(weak_steps, weak.layers)])
+        work.infer_flops += 2.0 * weak.params * seeds * (n + held) * self.max_new_tokens
+        work.other_seconds += decode_seconds(strong_steps, strong.layers) + decode_seconds(weak_steps, weak.layers)
+        return work
+
 
 @dataclasses.dataclass(frozen=True)
 class AlignerResultsConfig(BaseConfig):
     """Notebook 05: the paper's Table 1 averages beside this chapter's ω."""
+
+
+UPSTREAM_SIZES: dict[str, dict[str, Any]] = {
+    "gpu": {"train_prompts": 4000, "eval_prompts": 300, "model": "small", "warmup_fractions": 5, "seeds": 3},
+    "paper": {"train_prompts": 400, "eval_prompts": 60, "model": "meta-llama/Llama-2-7b-hf", "warmup_fractions": 1,
+              "seeds": 1},
+}
+"""What notebooks aligner/01_data and aligner/02_train make in the profiles with an estimate (their YAML
+profiles, which a config's ``work()`` may not read from the disk; a test checks the two agree): the toy
+world's questions per split (every one answered by each of :data:`UPSTREAMS` upstreams), the trained model,
+how many warm-up shares and seeds it trains."""
+
+UPSTREAMS = 3
+"""Upstreams that answer every toy-world question (:class:`AlignerDataConfig`'s default)."""
+
+ALIGNER_20K_ROWS = 20_000
+"""Rows of ``aligner/aligner-20K`` (its name; 1 % of them held out by :func:`load_training_rows`)."""
+
+
+def batches_of(rows: int, batch: int) -> int:
+    """Batches of ``batch`` rows that ``rows`` rows make (the last one short)."""
+    return -(-rows // batch)
+
+
+def model_shape(model: str, vocab: int):
+    """The :class:`alignbook.lm.sizes.Shape` of ``model``: a tiny preset at the chapter tokenizer's ``vocab``, or a
+    hub model :func:`alignbook.lm.sizes.shape_of` knows (None otherwise)."""
+    from ..lm.models import PRESETS
+    from ..lm.sizes import Shape, llama_params, shape_of
+
+    if model in PRESETS:
+        p = PRESETS[model]
+        return Shape(llama_params(vocab, p.hidden_size, p.layers, p.intermediate_size, p.heads, p.kv_heads,
+                                  p.tie_word_embeddings), p.hidden_size, p.layers)
+    return shape_of(model)
+
+
+def training_rows(cfg: AlignerTrainConfig) -> tuple[int | None, int, str]:
+    """``(training rows, held-out rows, where they come from)`` of notebook 2 without reading them: the
+    toy world's triples in ``cfg``'s profile (:data:`UPSTREAM_SIZES`), aligner-20K's split, or ``train_size``."""
+    if cfg.dataset == ALIGNER_20K:
+        held = ALIGNER_20K_ROWS // 100
+        rows, where = ALIGNER_20K_ROWS - held, "aligner-20K less its 1 % held out"
+    elif cfg.dataset == "toyworld" and cfg.profile in UPSTREAM_SIZES:
+        sizes = UPSTREAM_SIZES[cfg.profile]
+        rows, held = UPSTREAMS * sizes["train_prompts"], UPSTREAMS * sizes["eval_prompts"]
+        where = (f"notebook aligner/01_data's {cfg.profile} profile: {sizes['train_prompts']} questions × "
+                 f"{UPSTREAMS} upstreams")
+    elif cfg.train_size:
+        rows, held, where = cfg.train_size, max(1, cfg.train_size // 10), "train_size; held-out rows assumed a tenth"
+    else:
+        return None, 0, "unknown"
+    if cfg.train_size and cfg.train_size < rows:
+        rows, where = cfg.train_size, f"train_size of {where}"
+    return rows, held, where
 
 
 def load_training_rows(cfg: AlignerTrainConfig, data_dir: str | Path | None = None

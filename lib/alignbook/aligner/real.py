@@ -90,6 +90,46 @@ class RealAlignerConfig(RealPromptsConfig):
     """Where the upstream answers, the Aligners train and correct, and the MiniLM embedder and the judges
     score (:mod:`alignbook.engine.devices`); the ``gpu`` and ``paper`` profiles ask for ``cuda``."""
 
+    def work(self):
+        """What notebook 5 computes (:mod:`alignbook.engine.estimate`), fp32 (the model loads in fp32 and the
+        trainer keeps it there): the upstream answers every training and held-out request (``answer_tokens``
+        greedy steps a batch of ``eval_batch_size``); then for every warm-up share × seed an Aligner trains
+        its top ``train_layers`` blocks (the warm-up share for one epoch, every triple for ``epochs``) on
+        examples of at most ``max_prompt_tokens + answer_tokens + correction_tokens + 64`` tokens (an upper
+        bound: the trainer's cap), and corrects the held-out answers (``correction_tokens`` steps a batch). A
+        forward pass through the frozen blocks costs 2 FLOPs a weight and token, the trained ones 6. The
+        MiniLM embedder and the judges (fitted once, scoring a few hundred texts) are not counted."""
+        from alignbook.engine.estimate import lm_work
+        from alignbook.lm.sizes import block_params, decode_note, decode_seconds, shape_of
+
+        shape = shape_of(self.model)
+        if shape is None:
+            return None
+        trainable = block_params(self.model, self.train_layers)
+        train_n = self.train_harmful + self.train_benign
+        batches = lambda n: -(-n // self.eval_batch_size)  # noqa: E731
+        runs = len(self.warmups) * self.seeds
+        examples = self.seeds * sum(round(w * train_n) + self.epochs * train_n for w in self.warmups)
+        tokens = examples * (self.max_prompt_tokens + self.answer_tokens + self.correction_tokens + 64)
+        steps = self.seeds * sum(-(-round(w * train_n) // self.batch_size) + self.epochs * -(-train_n // self.batch_size)
+                                 for w in self.warmups)
+        upstream = (batches(train_n) + batches(self.eval_harmful) + batches(self.eval_benign)) * self.answer_tokens
+        corrections = runs * (batches(self.eval_harmful) + batches(self.eval_benign)) * self.correction_tokens
+        share = trainable / shape.params
+        work = lm_work(shape.params, shape.hidden, shape.layers, train_tokens=tokens * share,
+                       forward_tokens=tokens * (1 - share),
+                       decode_tokens=(train_n + self.eval_harmful + self.eval_benign) * self.answer_tokens
+                       + runs * (self.eval_harmful + self.eval_benign) * self.correction_tokens,
+                       steps=steps, batch=self.batch_size,
+                       seq=self.max_prompt_tokens + self.answer_tokens + self.correction_tokens + 64,
+                       trainable=trainable,
+                       notes=[f"{len(self.warmups)} warm-up shares × {self.seeds} seeds, {train_n} triples × "
+                              f"{self.epochs} epochs (+ the warm-up share once), top {self.train_layers} of "
+                              f"{shape.layers} blocks trained, fp32",
+                              decode_note(upstream + corrections, shape.layers)])
+        work.other_seconds += decode_seconds(upstream + corrections, shape.layers)
+        return work
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.warmups or len(set(self.warmups)) != len(self.warmups):

@@ -60,6 +60,19 @@ class RealModelConfig(BaseConfig):
     device: Device = "cpu"
     """Where the model and the windows run (``cuda`` in the ``gpu`` profile)."""
 
+    def work(self):
+        """What notebook 3 computes (:mod:`alignbook.engine.estimate`): one forward pass of the model over each
+        of ``windows`` held-out windows of ``seq_len`` tokens, fp32; tokenising Brown, the head-row norms and
+        the bootstrap (NumPy, CPU) are not counted."""
+        from ..engine.estimate import lm_work
+        from ..lm.sizes import shape_of
+
+        shape = shape_of(self.model)
+        if shape is None:
+            return None
+        return lm_work(shape.params, shape.hidden, shape.layers, forward_tokens=self.windows * self.seq_len,
+                       trainable=0.0, notes=[f"{self.windows} windows × {self.seq_len} tokens, one at a time, fp32"])
+
 
 def rankdata(x: np.ndarray) -> np.ndarray:
     """Ranks 1 … n with ties given their average rank (as ``scipy.stats.rankdata``)."""

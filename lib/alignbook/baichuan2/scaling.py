@@ -69,6 +69,31 @@ class ScalingConfig(BaseConfig):
     bf16: bool = False
     """Train under bfloat16 autocast (logits and losses in fp32), as Baichuan 2 trains."""
 
+    def work(self):
+        """What notebook 1 computes (:mod:`alignbook.engine.estimate`): every model (``seeds`` runs each, the
+        ``held_out`` largest ``held_out_seeds``), ``steps`` steps of ``batch_size`` × ``seq_len`` tokens, then
+        ``eval_windows`` validation windows scored once. The vocabulary is taken at ``vocab_size`` (the
+        tokenizer trained on Brown may hold a few fewer)."""
+        from ..engine.estimate import lm_work
+        from ..lm.sizes import llama_params
+        from .model import ffn_size
+
+        n_fit = len(self.hiddens) - self.held_out
+        runs = [(i, self.held_out_seeds if i >= n_fit else self.seeds) for i in range(len(self.hiddens))]
+        params = [llama_params(self.vocab_size, h, l, ffn_size(h, "table10"), n, tied=False)
+                  for h, l, n in zip(self.hiddens, self.layers, self.heads)]
+        tokens = self.steps * self.batch_size * self.seq_len
+        flops = sum(k * (6.0 * params[i] * tokens + 2.0 * params[i] * self.eval_windows * self.seq_len) for i, k in runs)
+        big = max(range(len(params)), key=params.__getitem__)
+        total = sum(k for _, k in runs)
+        # one lm_work of the largest model, its FLOPs replaced by the sum over every model and seed
+        work = lm_work(params[big], self.hiddens[big], self.layers[big], train_tokens=1, steps=total * self.steps,
+                       batch=self.batch_size, seq=self.seq_len, precision="bf16" if self.bf16 else "fp32",
+                       notes=[f"{len(self.hiddens)} models, {total} runs × {self.steps} steps × {self.batch_size} × "
+                              f"{self.seq_len} tokens" + (", fp32" if not self.bf16 else ", bf16 autocast")])
+        work.train_flops = flops
+        return work
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if not len(self.hiddens) == len(self.layers) == len(self.heads):

@@ -31,6 +31,10 @@ REFERENCE = "A clear, correct and detailed answer that directly addresses the qu
 """The frozen scorer's direction: a good answer, as the MiniLM embedder reads it."""
 
 
+MINILM_PARAMS = 22.7e6
+"""Weights of the MiniLM embedder (all-MiniLM-L6-v2: 6 layers, 384 wide, 30,522 tokens), for the estimate."""
+
+
 @dataclasses.dataclass(frozen=True)
 class RealTextConfig(BaseConfig):
     """Notebook 03: SmolLM2 trees and chains on real prompts, labelled by a frozen embedding scorer."""
@@ -59,6 +63,31 @@ class RealTextConfig(BaseConfig):
     """Below this many held-out prompts the verdict is 'not testable' (fixed before any run)."""
     device: Device = "cpu"
     """Where SmolLM2 samples and the MiniLM scorer embeds (:mod:`alignbook.engine.devices`); gpu and paper: ``cuda``."""
+
+    def work(self):
+        """What notebook 3 computes (:mod:`alignbook.engine.estimate`): SmolLM2 samples, in three batched
+        ``generate`` calls, ``branching`` first segments of ``segment_tokens`` per prompt, ``branching``
+        continuations of each, and ``branching²`` chain answers of ``2 · segment_tokens``; MiniLM embeds
+        every leaf and chain answer once (22.7M weights, a few hundred texts: counted as a forward pass at
+        the prompt's length, an upper bound of 128 tokens). The Bradley-Terry fits are NumPy on the CPU (one
+        per seed and topology, Newton on a 384-wide problem) and are not counted."""
+        from ..engine.estimate import lm_work
+        from ..lm.sizes import decode_note, decode_seconds, shape_of
+
+        shape = shape_of(self.model)
+        if shape is None:
+            return None
+        b, s, p = self.branching, self.segment_tokens, self.prompts
+        steps = s + s + 2 * s
+        tokens = p * (b * s + b * b * s + b * b * 2 * s)
+        texts = 2 * p * b * b
+        work = lm_work(shape.params, shape.hidden, shape.layers, decode_tokens=tokens, trainable=0.0,
+                       resident=shape.params + MINILM_PARAMS,
+                       notes=[f"{p} prompts: {tokens} sampled tokens in {steps} batched steps, fp32; {texts} texts "
+                              f"embedded by MiniLM", decode_note(steps, shape.layers)])
+        work.train_flops += 2.0 * MINILM_PARAMS * texts * 128
+        work.other_seconds += decode_seconds(steps, shape.layers)
+        return work
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -76,6 +76,27 @@ class RewardModelConfig(BaseConfig):
     device: Device = "cpu"
     """Where the reward models train and score the probes (:mod:`alignbook.engine.devices`); gpu and paper: ``cuda``."""
 
+    def work(self):
+        """What notebook 2 computes (:mod:`alignbook.engine.estimate`): for every prompt count × seed, a chain and
+        a tree reward model (an MLP, :func:`make_rm`) fitted by ``steps`` full-batch Adam steps on both sides of
+        ``prompts × comparisons_per_prompt`` pairs, then scoring the probe prompts' best-of-N candidates and
+        far and near pairs once. Each step costs its overhead (:data:`alignbook.engine.estimate.STEP_OVERHEAD_S`)
+        far more than its FLOPs; drawing the data (NumPy) is not counted."""
+        from ..engine.estimate import Work, STEP_OVERHEAD_S, infer_flops, train_flops
+
+        d = self.context_dim + self.depth * self.vocab
+        params = d * self.hidden + self.hidden + self.hidden * self.hidden + self.hidden + self.hidden + 1
+        fits = 2 * len(self.prompt_grid) * self.seeds
+        examples = 2 * self.seeds * sum(2 * p * self.comparisons_per_prompt for p in self.prompt_grid) * self.steps
+        probes = fits * self.probe_prompts * (self.max_n_bon + 4 * self.probe_pairs)
+        steps = fits * self.steps
+        return Work(train_flops=train_flops(params, examples) + infer_flops(params, probes), resident_params=params,
+                    trainable_params=params, other_seconds=steps * STEP_OVERHEAD_S, precision="fp32",
+                    activation_bytes=4.0 * 2 * 2 * max(self.prompt_grid) * self.comparisons_per_prompt * (d + 2 * self.hidden),
+                    notes=[f"{len(self.prompt_grid)} prompt counts × {self.seeds} seeds × 2 topologies × {self.steps} "
+                           f"full-batch steps (an MLP of {params} weights, 6 FLOPs a weight and example); {steps} steps "
+                           f"at {STEP_OVERHEAD_S * 1000:g} ms of overhead each, fp32"])
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.branching > self.vocab:

@@ -47,6 +47,17 @@ HUB_SHAPES: dict[str, Shape] = {
 PRETRAINED_SHAPES: dict[str, Shape] = {"smollm2-135m-instruct": Shape(134.5e6, 576, 30)}
 """The book's offline pretrained models (:data:`alignbook.pretrained.MODELS`)."""
 
+PRETRAINED_VOCAB: dict[str, int] = {"smollm2-135m-instruct": 49152}
+"""Their vocabularies (SmolLM2's tied embedding: 49,152 × 576 of its weights)."""
+
+
+def block_params(name: str, layers: int) -> float:
+    """Weights of the last ``layers`` decoder blocks of pretrained model ``name`` (and its final norm): what
+    training only the top of it trains (:func:`alignbook.pretrained.chat.freeze_but_last`)."""
+    shape = PRETRAINED_SHAPES[name]
+    blocks = shape.params - PRETRAINED_VOCAB[name] * shape.hidden - shape.hidden
+    return blocks * min(layers, shape.layers) / shape.layers + shape.hidden
+
 TOY_VOCAB = 1024
 """The toy world's tokenizer vocabulary (:class:`alignbook.toyworld.WorldConfig`'s default)."""
 
@@ -62,3 +73,22 @@ def shape_of(name: str, preset: str = "tiny", vocab: int = TOY_VOCAB) -> Shape |
                               p.tie_word_embeddings)
         return Shape(params, p.hidden_size, p.layers)
     return PRETRAINED_SHAPES.get(name) or HUB_SHAPES.get(name)
+
+
+DECODE_LAYER_S = 6e-4
+"""Seconds per decoder layer per generation step of Hugging Face ``generate`` on a GPU (eager, one batch of
+prompts): about forty kernel launches and their Python a layer, so a small model generates at this rate
+whatever its FLOPs (SmolLM2-135M's 30 layers: about 18 ms a step, some 55 tokens a second per batch). An
+assumption, stated on every estimate that uses it."""
+
+
+def decode_seconds(steps: int, layers: int) -> float:
+    """Launch-bound time of ``steps`` generation steps (one new token for a whole batch each) of a decoder
+    with ``layers`` layers, at :data:`DECODE_LAYER_S`."""
+    return steps * layers * DECODE_LAYER_S
+
+
+def decode_note(steps: int, layers: int) -> str:
+    """How an estimate states :func:`decode_seconds`."""
+    return (f"{steps} generation steps of a {layers}-layer model at {DECODE_LAYER_S * 1000:g} ms a layer "
+            f"(launch-bound, assumed): {decode_seconds(steps, layers):.0f} s")

@@ -58,6 +58,29 @@ class ReboundConfig(T.RealModelPhases):
     "greedy" answers are θ0's mode, and fine-tuning on them sharpens the model past θ0 (in a pilot
     run the KL fell, then rose again)."""
 
+    def work(self):
+        """What notebook 3 computes (:mod:`alignbook.engine.estimate`): θ0 answers the rebound, measured and
+        checked prompts once (batches of 32); then for every seed and N_a the alignment
+        (⌈N_a · ``align_epochs`` / ``batch_size``⌉ steps), the checked prompts answered before and after the
+        rebound, and the fine-tune back (⌈``rebound_samples`` / ``batch_size``⌉ steps) measured every
+        ``eval_every`` steps (the KL and the margin: three passes over the ``n_eval`` measured sequences)."""
+        rebound_steps = math.ceil(self.rebound_samples / self.batch_size)
+        align_steps = sum(math.ceil(n * self.align_epochs / self.batch_size) for n in self.n_align)
+        measures = rebound_steps // self.eval_every + 1 + (rebound_steps % self.eval_every > 0)
+        batches = lambda n: -(-n // 32)  # noqa: E731  (generation batches of 32)
+        runs = self.seeds * len(self.n_align)
+        theta0_steps = (batches(self.rebound_samples) + batches(self.n_eval) + batches(self.n_check)) * self.max_new_tokens
+        check_steps = runs * 2 * batches(self.n_check) * self.max_new_tokens
+        return T.phase_work(
+            self, train_rows=self.seeds * (align_steps + len(self.n_align) * rebound_steps) * self.batch_size,
+            forward_rows=self.seeds * (self.rebound_samples + sum(self.n_align) + 4 * self.n_eval)
+            + runs * measures * 3 * self.n_eval,
+            decode_steps=theta0_steps + check_steps,
+            decode_rows=self.rebound_samples + self.n_eval + self.n_check + runs * 2 * self.n_check,
+            steps=self.seeds * (align_steps + len(self.n_align) * rebound_steps),
+            notes=[f"{self.seeds} seeds × {len(self.n_align)} N_a: {align_steps} alignment steps over all N_a, "
+                   f"{rebound_steps} rebound steps each, measured {measures} times on {self.n_eval} sequences"])
+
     def __post_init__(self) -> None:
         super().__post_init__()
         sizes = tuple(self.n_align)

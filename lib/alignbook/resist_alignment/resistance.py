@@ -49,6 +49,31 @@ class ResistanceConfig(T.RealModelPhases):
     """Learning rate of every phase of the control (a small model trained from scratch, all weights:
     :data:`alignbook.resist_alignment.training.CONTROL_SHAPE`)."""
 
+    def work(self):
+        """What notebook 2 computes (:mod:`alignbook.engine.estimate`) for every seed of the pretrained arm: the
+        alignment run (``max(slice_steps)`` steps of ``batch_size``), each slice answering ``n_generate``
+        prompts in one batch and scoring them (its own NLL, the trunk features), and for every pair of slices
+        a forward and an inverse fine-tune of ``finetune_steps`` steps after scoring their data once. The
+        random-init control (a 2-layer, 128-wide model, :data:`alignbook.resist_alignment.training.CONTROL_SHAPE`)
+        has well under a tenth of the weights and is counted as its steps' overhead only."""
+        slices = len(self.slice_steps)
+        fine_tunes = slices * (slices - 1)
+        seeds = self.seeds if "pretrained" in self.arms else 0
+        arms = len(self.arms)
+        align, ft = max(self.slice_steps), fine_tunes * self.finetune_steps
+        work = T.phase_work(
+            self, train_rows=seeds * (align + ft) * self.batch_size,
+            forward_rows=seeds * (self.n_align + slices * 2 * self.n_generate + fine_tunes * self.n_generate),
+            decode_steps=seeds * slices * self.max_new_tokens, decode_rows=seeds * slices * self.n_generate,
+            steps=self.seeds * arms * (align + ft),
+            notes=[f"{arms} arms × {self.seeds} seeds: {align} alignment steps, {slices} slices answering "
+                   f"{self.n_generate} prompts, {fine_tunes} fine-tunes × {self.finetune_steps} steps"])
+        if work is not None and "random_init" in self.arms:
+            from ..lm.sizes import decode_seconds
+
+            work.other_seconds += decode_seconds(self.seeds * slices * self.max_new_tokens, 2)  # the control's 2 layers
+        return work
+
     def __post_init__(self) -> None:
         super().__post_init__()
         steps = tuple(self.slice_steps)

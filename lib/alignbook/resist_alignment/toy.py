@@ -97,6 +97,48 @@ class ToyElasticityConfig(BaseConfig):
     """Where the models train and are measured (``cuda`` in the ``gpu`` profile); the samples are drawn on
     the CPU from seeded generators, so a seed's data are the same on every device."""
 
+    def model_params(self, size: int) -> int:
+        """Weights of model size ``size`` (:class:`ToyLM`): the prompt-and-token and position embeddings, per
+        block two LayerNorms, the qkv and output projections and a 4× GELU MLP (12·w² + 13·w), the final
+        LayerNorm and the head."""
+        w = self.widths[size]
+        return ((self.n_prompts + self.vocab) * w + self.length * w + self.depths[size] * (12 * w * w + 13 * w)
+                + 2 * w + w * self.vocab + self.vocab)
+
+    def work(self):
+        """What notebook 4 computes (:mod:`alignbook.engine.estimate`), for every seed: each size pre-trained to
+        the largest amount (``pretrain_amounts[-1] / pretrain_batch`` steps) and the reference size once more on
+        the shifted source; for each (size, amount) and the two controls a pipeline: alignment
+        (``align_epochs`` × ⌈``align_samples`` / ``align_batch``⌉ steps) and ``inverse_steps`` inverse steps,
+        with the exact distribution (every prompt × every response) computed after each. The models are so
+        small that each step costs its overhead (:data:`alignbook.engine.estimate.STEP_OVERHEAD_S`), not its
+        FLOPs: the exact distributions count as steps too. Sampling on the CPU is not counted."""
+        from ..engine.estimate import Work, STEP_OVERHEAD_S, activation_bytes, train_flops, infer_flops
+
+        sizes = range(len(self.widths))
+        ref, top = self.reference_size, self.pretrain_amounts[-1]
+        pre_steps = top // self.pretrain_batch
+        align_steps = self.align_epochs * -(-self.align_samples // self.align_batch)
+        pipelines = [size for size in sizes for _ in self.pretrain_amounts] + [ref, ref]
+        table = self.n_prompts * self.vocab ** self.length  # sequences in one exact distribution
+        trained = align_steps * self.align_batch + self.inverse_steps * self.inverse_batch  # samples a pipeline trains on
+        flops = sum(train_flops(self.model_params(size), pre_steps * self.pretrain_batch * self.length)
+                    for size in [*sizes, ref])
+        flops += sum(train_flops(self.model_params(size), trained * self.length)
+                     + infer_flops(self.model_params(size), (self.inverse_steps + 2) * table * self.length)
+                     for size in pipelines)
+        steps = (len(self.widths) + 1) * pre_steps + len(pipelines) * (align_steps + 2 * self.inverse_steps + 2)
+        biggest = max(sizes, key=self.model_params)
+        return Work(train_flops=self.seeds * flops, resident_params=self.model_params(biggest),
+                    trainable_params=self.model_params(biggest),
+                    activation_bytes=activation_bytes(max(self.pretrain_batch, table), self.length, self.widths[biggest],
+                                                      self.depths[biggest], "fp32"),
+                    other_seconds=self.seeds * steps * STEP_OVERHEAD_S, precision="fp32",
+                    notes=[f"{self.seeds} seeds × ({len(self.widths) + 1} pre-training runs of {pre_steps} steps, "
+                           f"{len(pipelines)} pipelines of {align_steps} alignment and {self.inverse_steps} inverse steps "
+                           f"and {self.inverse_steps + 2} exact distributions of {table} sequences); "
+                           f"{self.seeds * steps} steps at {STEP_OVERHEAD_S * 1000:g} ms of overhead each, fp32"])
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.b_tokens >= self.vocab:

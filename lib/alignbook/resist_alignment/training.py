@@ -74,6 +74,35 @@ class RealModelPhases(BaseConfig):
             raise ConfigError("harmful_sets=[] leaves no prompts; name at least one set")
 
 
+TEMPLATE_TOKENS = 16
+"""Tokens the chat template adds around a prompt and an answer (an assumption of the estimates)."""
+
+
+def phase_work(cfg: RealModelPhases, *, train_rows: float, forward_rows: float, decode_steps: int,
+               decode_rows: float, steps: int, notes: list[str]):
+    """The :class:`alignbook.engine.estimate.Work` of a real-model notebook, fp32 (as it trains): ``train_rows``
+    sequences trained and ``forward_rows`` scored, each of ``max_prompt_tokens + max_new_tokens`` tokens plus
+    :data:`TEMPLATE_TOKENS` (an upper bound); ``decode_rows`` answers generated in ``decode_steps`` batched
+    steps; the top ``train_layers`` blocks train (backward 4 FLOPs a trained weight and token, forward 2 a weight)."""
+    from ..engine.estimate import lm_work
+    from ..lm.sizes import block_params, decode_note, decode_seconds, shape_of
+
+    shape = shape_of(cfg.model)
+    if shape is None:
+        return None
+    seq = cfg.max_prompt_tokens + cfg.max_new_tokens + TEMPLATE_TOKENS
+    trainable = block_params(cfg.model, cfg.train_layers)
+    share = trainable / shape.params
+    work = lm_work(shape.params, shape.hidden, shape.layers, train_tokens=train_rows * seq * share,
+                   forward_tokens=(train_rows * (1 - share) + forward_rows) * seq,
+                   decode_tokens=decode_rows * cfg.max_new_tokens, steps=steps, batch=cfg.batch_size, seq=seq,
+                   trainable=trainable,
+                   notes=notes + [f"sequences of {seq} tokens (an upper bound), top {cfg.train_layers} of {shape.layers} "
+                                  "blocks trained, fp32", decode_note(decode_steps, shape.layers)])
+    work.other_seconds += decode_seconds(decode_steps, shape.layers)
+    return work
+
+
 UNIT_MEMORY_MB = 2000
 """Peak memory of one seed of a real-model notebook (SmolLM2-135M, its optimiser, the reference
 distributions): what :func:`alignbook.engine.parallel.map_units` plans workers by."""
