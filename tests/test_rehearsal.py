@@ -84,3 +84,26 @@ def test_the_book_never_shows_a_rehearsal(build, monkeypatch):
     monkeypatch.setattr(book, "_sync", lambda target, wanted: None)
     problems = book.prepare("paper")
     assert "rehearsal of the paper run" in problems[name]
+
+
+def test_every_launch_block_names_an_entry_its_notebook_launches():
+    """Issue 32: a YAML `launch:` block is used, not only printed by the dry run. Statically: its entry imports,
+    takes the config, and the notebook's chapter package launches through launch_as_configured (the chapter
+    rehearsals, tests/test_rehearsal_chapters.py, check that two ranks really ran)."""
+    import inspect
+
+    from alignbook.engine.config import import_object, load_spec
+    from alignbook.engine import paths
+
+    blocks = 0
+    for name in runner.all_notebooks():
+        spec = load_spec(paths.notebooks_dir() / f"{name}.yaml")
+        for profile, block in (spec.get("launch") or {}).items():
+            blocks += 1
+            entry = import_object(block["entry"])
+            assert len(inspect.signature(entry).parameters) >= 1, f"{name}: {block['entry']} takes no config"
+            package = import_object(spec["config"]).__module__.rsplit(".", 1)[0]
+            sources = [p.read_text() for p in (paths.repo_root() / "lib" / package.replace(".", "/")).rglob("*.py")]
+            assert any("launch_as_configured" in s for s in sources), \
+                f"{name} declares a {profile} launch block, but {package} never calls launch_as_configured"
+    assert blocks >= 4
