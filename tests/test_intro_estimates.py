@@ -3,7 +3,7 @@
 import pytest
 
 from alignbook.intro.real_model import RealModelConfig
-from alignbook.safe_rlhf.config import DECODE_LAYER_S
+from alignbook.lm.sizes import DECODE_LAYER_S
 
 
 def test_the_real_model_survey_counts_generation_embedding_and_the_timed_steps():

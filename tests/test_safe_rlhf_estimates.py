@@ -6,7 +6,7 @@ max_new_tokens = 8 (max_length 512) a rollout is 25 + 8 = 33 tokens.
 
 import pytest
 
-from alignbook.lm.sizes import shape_of
+from alignbook.lm.sizes import DECODE_LAYER_S, shape_of
 from alignbook.safe_rlhf import config as C
 
 N = shape_of("toy-sft", "tiny").params  # 166,208 weights: hidden 64, 2 blocks
@@ -28,7 +28,7 @@ def test_ppo_lag_counts_rollouts_six_scoring_passes_three_updates_ptx_and_two_ev
     assert work.infer_flops == pytest.approx(2 * N * 2 * decode)
     # 4 optimiser steps an iteration; 3 x 8 + 2 x 8 = 40 generation steps a seed
     steps, decode_steps = 2 * 3 * 4, 2 * (3 * 8 + 2 * 1 * 8)
-    assert work.other_seconds == pytest.approx(steps * 0.005 + decode_steps * 2 * C.DECODE_LAYER_S)
+    assert work.other_seconds == pytest.approx(steps * 0.005 + decode_steps * 2 * DECODE_LAYER_S)
     assert (work.resident_params, work.trainable_params) == (6 * N, 3 * N)
     assert work.precision == "fp32" and work.devices == 1
 
@@ -70,7 +70,7 @@ def test_the_sft_page_only_generates_with_the_base_and_the_sft_model():
     work = C.SFTStageConfig(run_dir="unused", preset="tiny", eval_prompts=70, max_new_tokens=10).work()
     assert work.train_flops == pytest.approx(2 * N * (2 * 70 * 25))   # prefill of both models
     assert work.infer_flops == pytest.approx(2 * N * (2 * 70 * 10))
-    assert work.other_seconds == pytest.approx(2 * 2 * 10 * 2 * C.DECODE_LAYER_S)  # 2 models x 2 batches x 10 steps
+    assert work.other_seconds == pytest.approx(2 * 2 * 10 * 2 * DECODE_LAYER_S)  # 2 models x 2 batches x 10 steps
     assert work.trainable_params == 0
 
 

@@ -74,7 +74,7 @@ class RealModelConfig(BaseConfig):
         prompts are shorter); fitting the judges reads cached embeddings (not counted)."""
         from ..engine.estimate import infer_flops, lm_work
         from ..lm.sizes import shape_of
-        from ..safe_rlhf.config import EMBEDDER_PARAMS, EMBEDDER_TOKENS, decode_note, decode_seconds
+        from ..lm.sizes import EMBEDDER_PARAMS, EMBEDDER_TOKENS, decode_note, decode_seconds
 
         shape = shape_of(self.model)
         if shape is None:

@@ -58,6 +58,11 @@ def block_params(name: str, layers: int) -> float:
     blocks = shape.params - PRETRAINED_VOCAB[name] * shape.hidden - shape.hidden
     return blocks * min(layers, shape.layers) / shape.layers + shape.hidden
 
+EMBEDDER_PARAMS = 22.7e6
+"""Weights of the judges' sentence embedder, all-MiniLM-L6-v2 (its model card: 22.7M parameters; 6 BERT
+layers of width 384); it reads at most 128 tokens of each text (``alignbook.pretrained.judge.FEATURE_TOKENS``)."""
+EMBEDDER_TOKENS = 128
+
 TOY_VOCAB = 1024
 """The toy world's tokenizer vocabulary (:class:`alignbook.toyworld.WorldConfig`'s default)."""
 
@@ -82,13 +87,13 @@ whatever its FLOPs (SmolLM2-135M's 30 layers: about 18 ms a step, some 55 tokens
 assumption, stated on every estimate that uses it."""
 
 
-def decode_seconds(steps: int, layers: int) -> float:
+def decode_seconds(steps: float, layers: int) -> float:
     """Launch-bound time of ``steps`` generation steps (one new token for a whole batch each) of a decoder
     with ``layers`` layers, at :data:`DECODE_LAYER_S`."""
     return steps * layers * DECODE_LAYER_S
 
 
-def decode_note(steps: int, layers: int) -> str:
+def decode_note(steps: float, layers: int) -> str:
     """How an estimate states :func:`decode_seconds`."""
-    return (f"{steps} generation steps of a {layers}-layer model at {DECODE_LAYER_S * 1000:g} ms a layer "
+    return (f"{steps:.0f} generation steps of a {layers}-layer model at {DECODE_LAYER_S * 1000:g} ms a layer "
             f"(launch-bound, assumed): {decode_seconds(steps, layers):.0f} s")

@@ -15,6 +15,7 @@ from alignbook.engine.config import (
 )
 from alignbook.engine.devices import Device
 
+from ..lm.sizes import EMBEDDER_PARAMS, EMBEDDER_TOKENS, decode_note, decode_seconds  # shared by the estimates
 from .data import PROMPT_TEMPLATE
 
 Preset = Annotated[str, OneOf(("tiny", "small", "base"))]
@@ -125,6 +126,7 @@ def trainer_precision(bf16: bool, device) -> str:
     return "bf16" if bf16 and str(device).split(":")[0] in ("cuda", "auto") else "fp32"
 
 
+
 TOY_PROMPT_TOKENS = 25
 """Longest toy-world prompt in the conversation template, in tokens (measured on 500 training prompts of
 world seed 0: at most 25, mean 20); a rollout batch is left-padded to its longest prompt."""
@@ -132,31 +134,11 @@ TOY_PTX_TOKENS = 56
 """Width of a batch of 64 toy-world PTX demonstrations, in tokens (measured: 56)."""
 HUB_PROMPT_TOKENS = 64
 """Assumed tokens of a toy-world prompt under a hub model's (larger-vocabulary) tokenizer: an upper bound."""
-DECODE_LAYER_S = 0.0007
-"""Assumed seconds per transformer block per step of batched generation on a GPU (transformers'
-``generate`` launches every block's kernels from Python once per new token: a small model's generation
-is bound by that latency, not by FLOPs); 30 blocks: 21 ms a token, 8 blocks: 5.6 ms."""
-
-
-EMBEDDER_PARAMS = 22.7e6
-"""Weights of the judges' sentence embedder, all-MiniLM-L6-v2 (its model card: 22.7M parameters; 6 BERT
-layers of width 384); it reads at most 128 tokens of each text (``alignbook.pretrained.judge.FEATURE_TOKENS``)."""
-EMBEDDER_TOKENS = 128
 SMOLLM2_VOCAB = 49152
 """SmolLM2-135M's vocabulary (its published config.json; tied embedding of 49152 × 576)."""
 
 LAUNCH_PROCESSES = 8
 """Processes of the launched (``zero_stage``) paper runs: the launch blocks' ``nprocs``, one node of 8 GPUs."""
-
-
-def decode_seconds(steps: float, layers: int) -> float:
-    """Seconds of ``steps`` sequential generation steps of a ``layers``-block model (:data:`DECODE_LAYER_S`)."""
-    return steps * layers * DECODE_LAYER_S
-
-
-def decode_note(steps: float, layers: int) -> str:
-    return (f"{steps:.0f} generation steps at {DECODE_LAYER_S * 1000:g} ms per block "
-            f"({decode_seconds(steps, layers):.0f} s, an assumed latency)")
 
 
 def policy_tokens(cfg: "PPOLagConfig", *, prompt: int, ptx_tokens: int, critics: int, scorers: int,
