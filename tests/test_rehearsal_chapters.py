@@ -95,3 +95,18 @@ def test_rehearse_aligner(tmp_path):
     rehearse("aligner", tmp_path)
     trained = tmp_path / "build" / "rehearsal" / "paper" / "runs" / "aligner" / "02_train"
     assert (trained / "aligner-w0.2-s0").is_dir(), sorted(p.name for p in trained.iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
+def test_rehearse_safe_rlhf(tmp_path):
+    """Notebooks 02-04 train through their DeepSpeed launch blocks (ZeRO-3, bf16): one launch per seed (02)
+    or per (variant, seed) (03, 04), each leaving two rank records in its unit folder."""
+    rehearse("safe-rlhf", tmp_path)
+    runs = tmp_path / "build" / "rehearsal" / "paper" / "runs" / "safe-rlhf"
+    for name, pattern, count in (("02_reward_cost", "seed*/launch", 1), ("03_ppo_lag", "*/seed*/launch", 1),
+                                 ("04_ablation", "*/seed*/launch", 4)):  # 04: PPO, shaped ν=1, PPO-Lag, no PTX
+        folders = sorted((runs / name).glob(pattern))
+        assert len(folders) == count, (name, folders)
+        for folder in folders:
+            assert sorted(r["rank"] for r in launch.ranks_that_ran(folder.parent)) == [0, 1], folder

@@ -160,20 +160,44 @@ SCORE_VARIANTS = ("reward", "cost", "cost_no_sign")
 its sign term (the ablation)."""
 
 
-def train_score_models(cfg: ScoreModelConfig, variants: Sequence[str] = SCORE_VARIANTS) -> dict[str, list[TrainResult]]:
+def launched(cfg: Any, notebook: str | None) -> bool:
+    """Whether ``notebook``'s YAML has a ``launch:`` block for ``cfg.profile`` (the ``paper`` profile's
+    DeepSpeed launcher): then its training goes through
+    :func:`alignbook.engine.launch.launch_as_configured`, one launch per unit."""
+    if notebook is None:
+        return False
+    from alignbook.engine.config import load_spec
+    from alignbook.engine.notebook import yaml_path
+
+    return bool((load_spec(yaml_path(notebook)).get("launch") or {}).get(cfg.profile))
+
+
+def train_score_models(cfg: ScoreModelConfig, variants: Sequence[str] = SCORE_VARIANTS,
+                       notebook: str | None = None) -> dict[str, list[TrainResult]]:
     """Train each variant for ``cfg.seeds`` seeds; saved under ``<run_dir>/seed<k>/<variant>``.
 
     Each (seed, variant) is a unit of :func:`alignbook.engine.parallel.map_units`
     (:func:`train_score_unit`), side by side where cores allow; the variants of one seed share that
     seed (paired). A finished unit is reused when the run resumes.
+
+    With ``notebook`` and a ``launch:`` block for the profile in its YAML, each seed is one unit instead
+    (:func:`launch_score_seed`): the block's launcher runs :func:`score_models_from_config` over its
+    processes (DeepSpeed ZeRO, bf16 as the config says), which trains every variant of
+    :data:`SCORE_VARIANTS` into ``<run_dir>/seed<k>/<variant>``; the results are read back from there.
     """
     from alignbook.engine.parallel import map_units
 
     devices.resolve(cfg.device)  # a GPU that is not there is refused before any unit starts
-    units = [[k, variant] for k in range(cfg.seeds) for variant in variants]
-    map_units(train_score_unit, cfg, units, name="score_models", log=print if cfg.verbose else None)
+    if launched(cfg, notebook):
+        if set(variants) - set(SCORE_VARIANTS):
+            raise ValueError(f"variants={list(variants)!r}: a launched run trains {list(SCORE_VARIANTS)}")
+        map_units(launch_score_seed, cfg, list(range(cfg.seeds)), name="score_models", context=notebook,
+                  workers=1, log=print if cfg.verbose else None)
+    else:
+        units = [[k, variant] for k in range(cfg.seeds) for variant in variants]
+        map_units(train_score_unit, cfg, units, name="score_models", log=print if cfg.verbose else None)
     results: dict[str, list[TrainResult]] = {v: [] for v in variants}
-    for k, variant in units:
+    for k, variant in ([k, variant] for k in range(cfg.seeds) for variant in variants):
         results[variant].append(TrainResult.load(Path(cfg.run_dir) / f"seed{k}" / variant))
     return results
 
@@ -203,17 +227,44 @@ def train_score_unit(unit) -> dict[str, Any]:
     return trainer(model, tok, train, held, run_cfg, save_dir=out).metrics
 
 
+def launch_score_seed(unit) -> dict[str, Any]:
+    """One seed of a launched :func:`train_score_models` (``unit.value``: ``k``; ``unit.context``: the
+    notebook): :func:`score_models_from_config` with seed ``cfg.seed + k`` into ``<run_dir>/seed<k>``,
+    launched as the notebook's YAML says; its ranks leave ``<run_dir>/seed<k>/launch/rank<R>.json``."""
+    from alignbook.engine.launch import launch_as_configured
+
+    k = unit.value
+    run_cfg = dataclasses.replace(unit.cfg, seed=unit.cfg.seed + k, run_dir=str(Path(unit.cfg.run_dir) / f"seed{k}"),
+                                  verbose=False)
+    Path(run_cfg.run_dir).mkdir(parents=True, exist_ok=True)
+    return launch_as_configured(unit.context, "alignbook.safe_rlhf.pipeline:score_models_from_config", run_cfg)
+
+
 def score_models_from_config(cfg: ScoreModelConfig) -> TrainResult:
-    """Launch entry (``alignbook.engine.launch``): reward then cost model for ``cfg.seed``, any number of processes."""
+    """Launch entry (``alignbook.engine.launch``): the reward model, the cost model and the cost model
+    without its sign term (:data:`SCORE_VARIANTS`) for ``cfg.seed``, each into ``<run_dir>/<variant>``, any
+    number of processes. Each variant starts from ``seed_everything(cfg.seed)`` as
+    :func:`train_score_unit` does; one already there with the same config is kept. Metrics are
+    ``<variant>/<name>``."""
+    from alignbook.engine.repro import seed_everything
+
     device = devices.resolve(cfg.device)  # under a launcher: this process's own GPU
     tok = tokenizer(cfg, cfg.backbone, cfg.backbone_revision)
     train, held = preference_rows(cfg)
     metrics: dict[str, float] = {}
     history: list[dict] = []
-    for variant, trainer in (("reward", train_reward_model), ("cost", train_cost_model)):
-        torch.manual_seed(cfg.seed)
-        model = ScoreModel(load_causal_lm(cfg, cfg.backbone, cfg.preset, cfg.backbone_revision, device))
-        result = trainer(model, tok, train, held, cfg, save_dir=Path(cfg.run_dir) / variant)
+    for variant in SCORE_VARIANTS:
+        out = Path(cfg.run_dir) / variant
+        run_cfg = dataclasses.replace(cfg, use_sign_term=variant != "cost_no_sign")
+        saved = TrainResult.load(out) if (out / TrainResult.FILE).exists() else None
+        if saved is not None and reusable(saved.config, run_cfg):
+            result = saved  # every rank reads the same file, so all of them skip it
+        else:
+            seed_everything(cfg.seed)
+            model = ScoreModel(load_causal_lm(cfg, cfg.backbone, cfg.preset, cfg.backbone_revision, device))
+            trainer = train_reward_model if variant == "reward" else train_cost_model
+            result = trainer(model, tok, train, held, run_cfg, save_dir=out)
+            del model
         metrics.update({f"{variant}/{k}": v for k, v in result.metrics.items()})
         history += [{"model": variant, **r} for r in result.history]
     return TrainResult(metrics=metrics, history=history, checkpoint=cfg.run_dir, config=cfg)
@@ -227,11 +278,16 @@ def load_score_pair(score_dir: str | Path, seed_index: int = 0, device: Any = "c
 
 
 def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str, *, seed_index: int = 0,
-                            score_seed_index: int = 0) -> dict[str, Any]:
+                            score_seed_index: int = 0, notebook: str | None = None) -> dict[str, Any]:
     """Train one policy (``cfg.algorithm``) from the SFT model and judge it before and after.
 
     Saved under ``<run_dir>/<name>/seed<k>``; a finished run with the same config is loaded, one
     with another config is retrained, an interrupted one resumes from its last checkpoint.
+
+    With ``notebook`` and a ``launch:`` block for the profile in its YAML, the training is
+    :func:`ppo_from_config` launched as the block says (DeepSpeed ZeRO over its processes) into
+    ``<run_dir>/<name>/seed<k>/policy``: this process frees its models while the launched ranks train,
+    then judges the saved actor. The judging before and after stays here, on ``cfg.device``.
     """
     from alignbook.engine.repro import seed_everything
 
@@ -251,8 +307,15 @@ def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str,
     prompts, held = train_prompts(cfg, cfg.train_prompts), eval_prompts(cfg, cfg.eval_prompts)
     # evaluate_policy and train_ppo_lag each pick the torch thread count for this actor
     before = evaluate_policy(actor, tok, held, cfg, w.judge, reward_model=reward_model, cost_model=cost_model)
-    result = train_ppo_lag(actor, tok, reward_model, cost_model if cfg.algorithm != "ppo" else None, prompts,
-                           cfg, judge=w.judge, demonstrations=ptx_demonstrations(cfg), save_dir=out)
+    if launched(cfg, notebook):
+        del actor, reward_model, cost_model  # the launched ranks need every device's memory
+        _empty_device_cache(device)
+        result = _launch_policy(cfg, score_dir, score_seed_index, out, notebook)
+        reward_model, cost_model = load_score_pair(score_dir, score_seed_index, device)
+        actor = _load_trained_actor(result.checkpoint, device)
+    else:
+        result = train_ppo_lag(actor, tok, reward_model, cost_model if cfg.algorithm != "ppo" else None, prompts,
+                               cfg, judge=w.judge, demonstrations=ptx_demonstrations(cfg), save_dir=out)
     after = evaluate_policy(actor, tok, held, cfg, w.judge, reward_model=reward_model, cost_model=cost_model)
     before.update(ground_truth_breakdown(w, held, before["responses"]))
     after.update(ground_truth_breakdown(w, held, after["responses"]))
@@ -272,6 +335,35 @@ def run_policy_optimisation(cfg: PPOLagConfig, score_dir: str | Path, name: str,
     }
     summary_path.write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _empty_device_cache(device: Any) -> None:
+    import gc
+
+    gc.collect()
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _launch_policy(cfg: PPOLagConfig, score_dir: str | Path, score_seed_index: int, out: Path,
+                   notebook: str) -> TrainResult:
+    """:func:`ppo_from_config` launched as ``notebook``'s YAML says, with the score models of seed
+    ``score_seed_index`` of ``score_dir``, into ``<out>/policy``; its saved result, read back (metrics,
+    history, the actor's folder). The ranks leave ``<out>/launch/rank<R>.json``."""
+    from alignbook.engine.launch import launch_as_configured
+
+    run_cfg = dataclasses.replace(cfg, run_dir=str(out), verbose=False,
+                                  score_dir=str(Path(score_dir) / f"seed{score_seed_index}"))
+    out.mkdir(parents=True, exist_ok=True)
+    launch_as_configured(notebook, "alignbook.safe_rlhf.pipeline:ppo_from_config", run_cfg)
+    return TrainResult.load(out / "policy")
+
+
+def _load_trained_actor(checkpoint: str | Path, device: Any) -> torch.nn.Module:
+    """The actor a launched run saved (``save_pretrained``, full weights), on ``device``."""
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(str(checkpoint)).to(device)
 
 
 BREAKDOWN_KEYS = ("benign_helpfulness", "benign_harm_rate", "benign_refusal_rate", "harmful_helpfulness",
@@ -325,10 +417,11 @@ def _score_seed_index(score_dir: str | Path, k: int) -> int:
     return k if (Path(score_dir) / f"seed{k}").exists() else 0
 
 
-def ppo_lag_seeds(cfg: PPOLagConfig, score_dir: str | Path) -> list[dict[str, Any]]:
+def ppo_lag_seeds(cfg: PPOLagConfig, score_dir: str | Path, notebook: str | None = None) -> list[dict[str, Any]]:
     """PPO-Lagrangian for ``cfg.seeds`` seeds (each with the matching score-model seed if present), one
-    unit of :func:`alignbook.engine.parallel.map_units` per seed (:func:`policy_unit`)."""
-    return _policy_units(cfg, score_dir, [(cfg.algorithm, {})], "seeds")
+    unit of :func:`alignbook.engine.parallel.map_units` per seed (:func:`policy_unit`); with ``notebook``,
+    each unit's training is launched as its YAML says for the profile (:func:`run_policy_optimisation`)."""
+    return _policy_units(cfg, score_dir, [(cfg.algorithm, {})], "seeds", notebook)
 
 
 def ablation_variants(cfg: AblationConfig) -> list[tuple[str, dict[str, Any]]]:
@@ -341,20 +434,25 @@ def ablation_variants(cfg: AblationConfig) -> list[tuple[str, dict[str, Any]]]:
     return variants
 
 
-def ablation_runs(cfg: AblationConfig, score_dir: str | Path) -> list[dict[str, Any]]:
+def ablation_runs(cfg: AblationConfig, score_dir: str | Path, notebook: str | None = None) -> list[dict[str, Any]]:
     """PPO (reward only), PPO on R - ν·C for each ν, PPO-Lagrangian and (``ptx_ablation``) PPO-Lagrangian
     without its PTX step, each for ``cfg.seeds`` seeds: one unit per (variant, seed), paired by seed
-    (every variant of seed k starts from the same SFT model, score models and seed)."""
-    return _policy_units(cfg, score_dir, ablation_variants(cfg), "ablation")
+    (every variant of seed k starts from the same SFT model, score models and seed); with ``notebook``,
+    each unit's training is launched as its YAML says for the profile (:func:`run_policy_optimisation`)."""
+    return _policy_units(cfg, score_dir, ablation_variants(cfg), "ablation", notebook)
 
 
 def _policy_units(cfg: PPOLagConfig, score_dir: str | Path, variants: Sequence[tuple[str, dict[str, Any]]],
-                  name: str) -> list[dict[str, Any]]:
+                  name: str, notebook: str | None = None) -> list[dict[str, Any]]:
     from alignbook.engine.parallel import map_units
 
     devices.resolve(cfg.device)  # a GPU that is not there is refused before any unit starts
     units = [[variant, k] for variant, _ in variants for k in range(cfg.seeds)]
     context = {"score_dir": str(score_dir), "changes": {variant: changes for variant, changes in variants}}
+    if launched(cfg, notebook):  # one launch at a time, each over every device
+        context["notebook"] = notebook
+        return map_units(policy_unit, cfg, units, name=name, context=context, workers=1,
+                         log=print if cfg.verbose else None)
     return map_units(policy_unit, cfg, units, name=name, context=context, log=print if cfg.verbose else None)
 
 
@@ -366,7 +464,8 @@ def policy_unit(unit) -> dict[str, Any]:
     score_dir = unit.context["score_dir"]
     run_cfg = dataclasses.replace(unit.cfg, seed=unit.cfg.seed + k, verbose=False, **unit.context["changes"][variant])
     return run_policy_optimisation(run_cfg, score_dir, variant, seed_index=k,
-                                   score_seed_index=_score_seed_index(score_dir, k))
+                                   score_seed_index=_score_seed_index(score_dir, k),
+                                   notebook=unit.context.get("notebook"))
 
 
 def ppo_from_config(cfg: PPOLagConfig) -> TrainResult:
@@ -375,13 +474,15 @@ def ppo_from_config(cfg: PPOLagConfig) -> TrainResult:
     Reads ``<score_dir>/{reward,cost}/model`` (as :func:`score_models_from_config` writes them;
     ``score_dir`` defaults to ``<run_dir>/scores``); runs under any number of processes.
     """
+    from alignbook.engine.repro import seed_everything
+
     device = devices.resolve(cfg.device)  # under a launcher: this process's own GPU
     w = world(cfg)
     tok = tokenizer(cfg, cfg.actor, cfg.actor_revision)
     score_dir = Path(cfg.score_dir or Path(cfg.run_dir) / "scores")
     reward_model = load_score_model(score_dir / "reward" / "model", device)
     cost_model = load_score_model(score_dir / "cost" / "model", device)
-    torch.manual_seed(cfg.seed)
+    seed_everything(cfg.seed)  # as run_policy_optimisation seeds the actor it trains in-process
     actor = load_causal_lm(cfg, cfg.actor, cfg.preset, cfg.actor_revision, device)
     return train_ppo_lag(actor, tok, reward_model, cost_model if cfg.algorithm != "ppo" else None,
                          train_prompts(cfg, cfg.train_prompts), cfg, judge=w.judge,

@@ -221,6 +221,12 @@ class PPOLagTrainer:
                             micro_batch_size=cfg.prompt_batch_size, max_grad_norm=cfg.max_grad_norm or None)
             if cost_critic is not None else None
         )
+        # Under DeepSpeed its engine places the actor (this rank's GPU): rollouts, PTX batches, the frozen
+        # models and every tensor handed to a collective follow the actor there.
+        self.device = self.actor.device
+        for model in (self.reference, self.reward_model, self.cost_model):
+            if model is not None:
+                model.to(self.device)
         self.total_updates = steps
         self.multiplier = LagrangeMultiplier(cfg.lambda_init, cfg.lambda_lr, cfg.lambda_max)
         self.episode_costs: collections.deque = collections.deque(maxlen=cfg.episode_cost_window_size)

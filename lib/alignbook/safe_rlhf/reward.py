@@ -146,6 +146,7 @@ def _train_score_model(kind, model, tokenizer, train_rows, eval_rows, cfg, save_
     engine = engine_mod.wrap(model, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay,
                              zero_stage=cfg.zero_stage, bf16=cfg.bf16, grad_accum=cfg.grad_accum,
                              max_grad_norm=cfg.max_grad_norm or None)
+    device = engine.device  # under DeepSpeed, where its engine put the model (this rank's GPU): batches follow
     precision = autocast_precision(cfg, device, engine)
     rank, world = engine.rank, engine.world_size
     steps_per_epoch = math.ceil((len(train) // world) / cfg.batch_size)

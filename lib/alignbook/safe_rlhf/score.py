@@ -117,4 +117,6 @@ def load_score_model(directory, device="cpu") -> ScoreModel:
     from alignbook.engine import checkpoints
 
     model.score_head.load_state_dict(checkpoints.load(directory / "score_head.pt"))
+    # the head in the backbone's precision: a model saved by a bf16 (DeepSpeed) run loads a bf16 backbone
+    model.score_head.to(next(backbone.parameters()).dtype)
     return model.to(device)
