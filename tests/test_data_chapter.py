@@ -21,8 +21,11 @@ def test_paper_profile_settings_are_the_official_values():
     dual = resolve(CHAPTER / "03_dual_preference.yaml", "paper")
     assert (dual.dataset, dual.dataset_revision) == (V1, V1_REVISION)
     assert dual.single_dataset == "PKU-Alignment/PKU-SafeRLHF-single-dimension"
-    # safe-rlhf scripts/reward-model.sh and cost-model.sh: lr 2e-5, 2 epochs, max_length 512, batch 16
-    assert (dual.lr, dual.epochs, dual.max_length, dual.batch_size) == (2e-5, 2, 512, 16)
+    # safe-rlhf scripts/reward-model.sh and cost-model.sh: 2 epochs, max_length 512, batch 16; the scripts' lr 2e-5
+    # is a 7B model's, and notebook 3 trains the chapter's from-scratch tiny backbones in every profile, so its
+    # paper lr is theirs (2e-3, as in test and gpu; the notebook says so)
+    assert (dual.epochs, dual.max_length, dual.batch_size) == (2, 512, 16)
+    assert dual.lr == resolve(CHAPTER / "03_dual_preference.yaml", "gpu").lr == 2e-3
     moderation = resolve(CHAPTER / "02_moderation.yaml", "paper")
     assert moderation.dataset == "PKU-Alignment/PKU-SafeRLHF-QA"
     # published reference values used on the exploration page
