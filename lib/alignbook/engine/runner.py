@@ -364,18 +364,17 @@ def plan(
         if rehearsal.active():  # sizes, hub stand-ins and the CPU in place of the paper's inputs and GPUs
             spec = load_spec(paths.notebooks_dir() / f"{name}.yaml")
             declared, _ = resolve_job(name, profile, overrides, seed)
-            if check_devices:
-                memory_plan_problem(name, declared, spec, refuse=True)
             extra = rehearsal.overrides_for(name, spec, lambda o, n=name: resolve_job(n, profile, o, seed)[0], overrides)
             mine = {**extra, **overrides}
         config, spec = resolve_job(name, profile, mine, seed)
-        if check_devices and profile == "paper" and not rehearsal.active():
-            memory_plan_problem(name, config, spec, refuse=True)
-            hub_problem(name, config, refuse=True)
+        if check_devices and profile == "paper":  # the declared run's plan, in a rehearsal as on the node
+            memory_plan_problem(name, declared or config, spec, refuse=True)
+            if declared is None:  # a rehearsal loads stand-ins, never the hub
+                hub_problem(name, config, refuse=True)
         typed = {k: getattr(config, k) for k in mine}  # the parsed values, not the CLI strings
         parameters = {"profile": profile, "seed": config.seed, "run_dir": config.run_dir, "overrides": typed}
         job = NotebookJob(name, paths.notebooks_dir() / f"{name}.ipynb", parameters, config, spec,
-                          declared=declared if mine is not overrides else None)
+                          declared=declared)
         job.hashes = key_parts(name, config, spec)
         for dep in spec.get("depends_on") or []:
             # not selected this time: its stored result is what the notebook would read
@@ -446,24 +445,25 @@ def _revision_note(config: Any, name: str, value: Any) -> str:
         return ""
     if Path(os.path.expanduser(target)).exists():
         return "   # a local folder: no hub revision" + (" (the rehearsal's stand-in)" if rehearsal.active() else "")
+    return _pin_text(target, f"{target} ")
+
+
+def _pin_text(target: str, prefix: str = "") -> str:
+    """``# <prefix>pinned at <sha>``, or that ``target`` loads the latest revision (and whether the book knows it)."""
     from ..data.hub import pin_of
 
     known, pin = pin_of(target)
     if pin:
-        return f"   # {target} pinned at {pin}"
-    return f"   # {target}: UNPINNED, loads the latest revision" + ("" if known else " (not in the book's registry)")
+        return f"   # {prefix}pinned at {pin}"
+    return f"   # {prefix.strip() + ': ' if prefix else ''}UNPINNED, loads the latest revision" + (
+        "" if known else " (not in the book's registry)")
 
 
 def _hub_note(config: Any, name: str, value: Any, hub: Mapping[str, str]) -> str:
     """For a hub id field with no ``<field>_revision`` beside it (it loads at its pin, or the latest): which."""
     if name not in hub or hasattr(config, f"{name}_revision"):
         return ""
-    from ..data.hub import pin_of
-
-    known, pin = pin_of(value)
-    if pin:
-        return f"   # pinned at {pin}"
-    return "   # UNPINNED, loads the latest revision" + ("" if known else " (not in the book's registry)")
+    return _pin_text(value)
 
 
 def describe(job: NotebookJob) -> str:
